@@ -1,0 +1,59 @@
+"""Run the one test suite once per array backend: ``nox`` runs every session.
+
+Each session installs the package with its extra into a fresh virtualenv and sets
+``BACKENDNN_BACKENDS`` so the ``backend`` fixture runs that backend only.
+"""
+
+import shutil
+
+import nox
+
+nox.options.sessions = ["lint", "numpy", "array_api_strict", "jax", "torch", "cupy"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
+
+
+def _test(session: nox.Session, backend: str, *extra: str, env: dict | None = None) -> None:
+    session.install("-e", ".[test]", *extra)
+    session.run(*PYTEST, *session.posargs,
+                env={"BACKENDNN_BACKENDS": backend, "JAX_ENABLE_X64": "1", **(env or {})})
+
+
+@nox.session
+def numpy(session: nox.Session) -> None:
+    _test(session, "numpy")
+
+
+@nox.session
+def array_api_strict(session: nox.Session) -> None:
+    _test(session, "array_api_strict")
+
+
+@nox.session
+def jax(session: nox.Session) -> None:
+    # 64-bit enabled: the float64 references (gradients to 1e-10) need it.
+    _test(session, "jax", "jax")
+
+
+@nox.session
+def torch(session: nox.Session) -> None:
+    # Pinned: pip finds torch 2.13.0 as a CPU build on this project's machines and CI,
+    # while an unpinned "torch" resolves to the multi-GB CUDA build from PyPI.
+    session.install("torch==2.13.0")
+    _test(session, "torch")
+
+
+@nox.session
+def cupy(session: nox.Session) -> None:
+    if shutil.which("nvidia-smi") is None:
+        session.skip("no CUDA device here (nvidia-smi not found): the cupy backend needs a GPU")
+    _test(session, "cupy", "cupy-cuda12x")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff", "mypy", "numpy", "array-api-compat")
+    session.run("ruff", "check", "backendnn", "tests", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "backendnn")
+    session.run("mypy", "backendnn")

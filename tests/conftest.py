@@ -1,0 +1,106 @@
+"""Test fixtures: one ``backend`` fixture (and its ``xp``) drives every backend-generic test.
+
+Which backends run comes from ``BACKENDNN_BACKENDS`` (comma-separated; nox sets one per
+session), default: every backend whose library is installed. A listed backend whose
+library or device is missing is skipped with the reason. ``array_api_strict`` runs
+twice: pinned to the 2024.12 standard, and in its strictest form (``device1``, no
+boolean indexing, no data-dependent shapes), which proves the code uses the standard only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("JAX_ENABLE_X64", "1")  # float64 references need it; set before jax loads
+
+import numpy as np
+import pytest
+
+from backendnn import _backend
+
+_ALL = ("numpy", "array_api_strict", "array_api_strict-strictest", "jax", "torch", "cupy")
+
+
+def _requested() -> list[str]:
+    env = os.environ.get("BACKENDNN_BACKENDS")
+    names = [n.strip() for n in env.split(",") if n.strip()] if env else list(_ALL)
+    if "array_api_strict" in names and "array_api_strict-strictest" not in names:
+        names.append("array_api_strict-strictest")
+    return names
+
+
+@dataclass
+class Backend:
+    """A backend under test: its name, namespace and the device new arrays go to."""
+
+    name: str
+    xp: Any
+    device: Any
+    strictest: bool = False
+
+    def asarray(self, a: Any, dtype: str | None = None) -> Any:
+        """NumPy data (or lists) as an array of this backend; ``dtype`` by name."""
+        a = np.asarray(a)
+        return _backend.from_numpy(
+            a, xp=self.xp, device=self.device, dtype=getattr(self.xp, dtype or a.dtype.name)
+        )
+
+    def dtype(self, name: str) -> Any:
+        return getattr(self.xp, name)
+
+    def __repr__(self) -> str:
+        return self.name + ("-strictest" if self.strictest else "")
+
+
+@contextlib.contextmanager
+def _activate(name: str):
+    lib = name.split("-")[0]
+    try:
+        xp = _backend.namespace(lib)
+    except ImportError as exc:
+        pytest.skip(str(exc))
+    if lib == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("jax tests need JAX_ENABLE_X64=1 (float64 references)")
+    if lib != "array_api_strict":
+        yield Backend(lib, xp, _backend.default_device(lib))
+        return
+    strict = xp
+    if name.endswith("strictest"):
+        flags = dict(api_version="2024.12", boolean_indexing=False, data_dependent_shapes=False)
+        with strict.ArrayAPIStrictFlags(**flags):
+            yield Backend(lib, xp, strict.Device("device1"), strictest=True)
+    else:
+        with strict.ArrayAPIStrictFlags(api_version="2024.12"):
+            yield Backend(lib, xp, strict.Device("CPU_DEVICE"))
+
+
+@pytest.fixture(params=_requested())
+def backend(request):
+    with _activate(request.param) as b:
+        yield b
+
+
+@pytest.fixture
+def xp(backend):
+    return backend.xp
+
+
+def assert_close(actual: Any, expected: Any, *, backend: Backend, rtol=1e-12, atol=0.0,
+                 dtype: str | None = None) -> None:
+    """Check namespace, dtype, shape and device of ``actual``, then its values against
+    ``expected`` (NumPy) after moving to the host."""
+    xp = backend.xp
+    assert _backend.namespace_name(_backend.array_namespace(actual)) == backend.name
+    if dtype is not None:
+        assert actual.dtype == getattr(xp, dtype), (actual.dtype, dtype)
+    expected = np.asarray(expected)
+    assert tuple(actual.shape) == expected.shape
+    dev = _backend.device(actual)
+    assert dev == backend.device or backend.name == "jax", (dev, backend.device)
+    np.testing.assert_allclose(_backend.to_numpy(actual), expected, rtol=rtol, atol=atol)
