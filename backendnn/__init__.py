@@ -1,7 +1,7 @@
 """backendnn: neural networks with hand-written backpropagation, written once against
 the Python Array API standard, running on NumPy, CuPy, JAX, PyTorch and array-api-strict."""
 
-from . import activations
+from . import activations, init, layers, losses
 from ._backend import (
     BACKENDS,
     array_namespace,
@@ -13,12 +13,21 @@ from ._backend import (
     to_numpy,
     use_backend,
 )
+from .gradcheck import check_gradients
+from .network import Network, flatten_params, unflatten_params
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
+    "Network",
     "activations",
+    "check_gradients",
+    "flatten_params",
+    "init",
+    "layers",
+    "losses",
+    "unflatten_params",
     "array_namespace",
     "get_backend",
     "get_matmul_precision",

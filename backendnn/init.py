@@ -1,0 +1,52 @@
+"""Weight initialisers, drawn on the host from a seed.
+
+Each takes a host ``numpy.random.Generator`` (see ``_backend.host_rng``) and returns
+host float64 arrays ``(W, b)`` with W of shape (fan_in, fan_out) (``b = None`` for
+zeros); the
+network casts them on the host and moves them to the device, so one seed gives
+identical starting weights on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def normal(
+    rng: Any, fan_in: int, fan_out: int, *, activation: Any = None, std: float = 0.01
+) -> tuple[Any, Any]:
+    """W, b ~ N(0, std^2) with std = 0.01, the notes' initialisation."""
+    return rng.normal(0.0, std, (fan_in, fan_out)), rng.normal(0.0, std, fan_out)
+
+
+def glorot_uniform(
+    rng: Any, fan_in: int, fan_out: int, *, activation: Any = "relu"
+) -> tuple[Any, Any]:
+    """W, b ~ U(-r, r), r = sqrt(factor/(fan_in + fan_out)): scikit-learn's MLP scheme,
+    factor 2 for the logistic activation and 6 for every other."""
+    factor = 2.0 if activation in ("logistic", "sigmoid") else 6.0
+    bound = math.sqrt(factor / (fan_in + fan_out))
+    return (rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out))
+
+
+def he_normal(rng: Any, fan_in: int, fan_out: int, *, activation: Any = None) -> tuple[Any, Any]:
+    """W ~ N(0, 2/fan_in) (He et al., for ReLU-like activations), b = 0 (returned as None)."""
+    return rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out)), None
+
+
+_INITS = {"normal": normal, "glorot_uniform": glorot_uniform, "he_normal": he_normal}
+
+
+def names() -> list[str]:
+    """Every registered initialiser name."""
+    return list(_INITS)
+
+
+def get(name: Any) -> Any:
+    """The initialiser called ``name`` (a callable passes through)."""
+    if callable(name):
+        return name
+    if name not in _INITS:
+        raise ValueError(f"unknown initialiser {name!r}; valid names are: {', '.join(_INITS)}")
+    return _INITS[name]
