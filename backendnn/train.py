@@ -1,0 +1,223 @@
+"""The training loop: minibatches on the device, scikit-learn's stopping rules, progress.
+
+Performance rules it keeps (see DESIGN.md): the data set is on the device before the
+loop starts; each epoch shuffles with one host permutation moved to the device and
+takes batches with ``take``; the epoch's loss accumulates on the device and is read
+once per epoch; on JAX the whole step (forward, backward, update) is one compiled
+function.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._backend import array_namespace, device, from_numpy, jit, synchronize
+from .network import Network, Params
+from .optim import LearningRateSchedule
+
+
+class ConvergenceError(ArithmeticError):
+    """Training diverged: the loss became NaN or infinite.
+
+    ``params`` holds the last finite weights (those at the start of the epoch in which
+    the loss stopped being finite); estimators keep them.
+    """
+
+    def __init__(self, message: str, params: Params | None = None):
+        super().__init__(message)
+        self.params = params
+
+
+@dataclass
+class History:
+    """scikit-learn's training record (the estimators expose it as ``loss_curve_`` etc.)."""
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    best_params: Params | None = None
+    n_iter: int = 0
+    t: int = 0
+    no_improvement: int = 0
+
+
+@dataclass
+class OptimizerState:
+    """The optimiser, its learning-rate schedule, its device arrays and its update count
+    (scikit-learn keeps these across ``partial_fit`` calls and renews them at ``fit``)."""
+
+    optimizer: Any
+    schedule: LearningRateSchedule
+    arrays: Any
+    updates: int = 0
+
+    def copy(self) -> OptimizerState:
+        schedule = copy.copy(self.schedule)
+        return OptimizerState(self.optimizer, schedule, self.arrays, self.updates)
+
+
+def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any) -> Callable:
+    """One training step ``(params, state, X, Y, lr) -> (params, state, batch_loss * n_batch)``,
+    compiled with ``jax.jit`` on JAX. The batch loss includes the L2 penalty."""
+
+    def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
+        value, grads = network.loss_and_grad(params, X, Y, loss, alpha)
+        params, state = optimizer.update(params, grads, state, lr)
+        return params, state, value * X.shape[0]
+
+    return jit(step, xp)
+
+
+def _progress(verbose: bool, max_iter: int) -> Any:
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=max_iter, unit="epoch", leave=True)
+
+
+def run_epochs(
+    step: Callable,
+    params: Params,
+    opt: OptimizerState,
+    X: Any,
+    Y: Any,
+    *,
+    history: History,
+    batch_size: int,
+    max_iter: int,
+    shuffle: bool,
+    rng: Any,
+    tol: float,
+    n_iter_no_change: int,
+    incremental: bool = False,
+    validation: Callable[[Params], float] | None = None,
+    verbose: bool = False,
+    callbacks: Sequence[Callable[[dict], Any]] = (),
+) -> tuple[Params, bool]:
+    """Train for up to ``max_iter`` epochs (one if ``incremental``) with scikit-learn's rules.
+
+    After each epoch: the loss joins ``history.loss_curve``; with ``validation`` (a
+    function of the params returning a score, higher is better) early stopping tracks
+    the best score and its params; otherwise the best training loss. When
+    ``n_iter_no_change`` consecutive epochs fail to improve by ``tol`` the schedule is
+    asked to adapt (``adaptive`` divides the rate by 5) or training stops.
+
+    Each callback is called once per epoch with a record dict (epoch, loss,
+    validation_score, learning_rate, seconds, samples_per_second); one returning True
+    stops training.
+
+    ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError` if
+    the loss becomes non-finite.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    dev = device(X)
+    bar = _progress(verbose, max_iter)
+    converged = False
+    try:
+        for _ in range(1 if incremental else max_iter):
+            start_params, tic = params, time.perf_counter()
+            perm = from_numpy(rng.permutation(n), xp=xp, device=dev) if shuffle else None
+            total = 0.0
+            for lo in range(0, n, batch_size):
+                hi = min(lo + batch_size, n)
+                if perm is None:
+                    Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
+                else:
+                    idx = perm[lo:hi]
+                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+                opt.updates += 1
+                lr = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
+                params, opt.arrays, batch_total = step(params, opt.arrays, Xb, Yb, lr)
+                total = total + batch_total
+            epoch_loss = float(synchronize(total)) / n
+            seconds = time.perf_counter() - tic
+            if not math.isfinite(epoch_loss):
+                raise ConvergenceError(
+                    f"the training loss became {epoch_loss} at epoch {history.n_iter + 1}: "
+                    "lower learning_rate_init, scale the inputs, or add an L2 penalty (alpha)",
+                    start_params,
+                )
+            history.n_iter += 1
+            history.t += n
+            history.loss_curve.append(epoch_loss)
+            score = _update_no_improvement(history, params, epoch_loss, tol, validation)
+            opt.schedule.epoch_end(history.t)
+            record = {
+                "epoch": history.n_iter,
+                "loss": epoch_loss,
+                "validation_score": score,
+                "learning_rate": opt.schedule.lr,
+                "seconds": seconds,
+                "samples_per_second": n / seconds if seconds > 0 else math.inf,
+            }
+            _report(bar, verbose, record)
+            stop = any(bool(cb(record)) for cb in callbacks)
+            if history.no_improvement > n_iter_no_change:
+                if opt.schedule.plateau():
+                    converged = True
+                    break
+                history.no_improvement = 0
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return params, converged
+
+
+def _update_no_improvement(
+    history: History,
+    params: Params,
+    loss: float,
+    tol: float,
+    validation: Callable[[Params], float] | None,
+) -> float | None:
+    """scikit-learn's ``_update_no_improvement_count``."""
+    if validation is not None:
+        score = float(validation(params))
+        history.validation_scores.append(score)
+        if score < history.best_validation_score + tol:
+            history.no_improvement += 1
+        else:
+            history.no_improvement = 0
+        if score > history.best_validation_score:
+            history.best_validation_score = score
+            history.best_params = params
+        return score
+    if loss > history.best_loss - tol:
+        history.no_improvement += 1
+    else:
+        history.no_improvement = 0
+    if loss < history.best_loss:
+        history.best_loss = loss
+    return None
+
+
+def _report(bar: Any, verbose: bool, record: dict) -> None:
+    if not verbose:
+        return
+    extra = (
+        ""
+        if record["validation_score"] is None
+        else f", validation score = {record['validation_score']:.6f}"
+    )
+    if bar is not None:
+        bar.set_postfix_str(
+            f"loss={record['loss']:.6g}, {record['samples_per_second']:,.0f} samples/s"
+        )
+        bar.update(1)
+    else:
+        print(
+            f"Iteration {record['epoch']}, loss = {record['loss']:.8f}{extra} "
+            f"({record['samples_per_second']:,.0f} samples/s)"
+        )
