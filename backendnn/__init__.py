@@ -13,12 +13,21 @@ from ._backend import (
     to_numpy,
     use_backend,
 )
+from ._validation import NotFittedError
+from .estimators import ConvergenceWarning, MLPClassifier, MLPRegressor, Perceptron
 from .gradcheck import check_gradients
 from .network import Network, flatten_params, unflatten_params
+from .train import ConvergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "MLPClassifier",
+    "MLPRegressor",
+    "NotFittedError",
+    "Perceptron",
     "BACKENDS",
     "Network",
     "activations",

@@ -43,35 +43,33 @@ class Layer:
 
 
 class Dense(Layer):
-    """Fully connected layer z = a W + b (eq. 14 for a batch).
+    """Fully connected layer z = a W + b (eq. 14 for a batch); ``bias=False`` drops b.
 
     Backward (eqs. 30-31, 33-35 in matrix form): dW = a^T dz, db = sum over rows
     of dz, da = dz W^T.
     """
 
-    param_names = ("W", "b")
-    penalized = (True, False)
-
-    def __init__(self, n_in: int, n_out: int):
-        self.n_in, self.n_out = int(n_in), int(n_out)
+    def __init__(self, n_in: int, n_out: int, bias: bool = True):
+        self.n_in, self.n_out, self.bias = int(n_in), int(n_out), bool(bias)
+        self.param_names = ("W", "b") if bias else ("W",)
+        self.penalized = (True, False) if bias else (True,)
 
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return (self.n_in, self.n_out), (self.n_out,)
+        return ((self.n_in, self.n_out), (self.n_out,))[: len(self.param_names)]
 
     def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
-        W, b = params
-        return x @ W + b, x
+        z = x @ params[0]
+        return (z + params[1] if self.bias else z), x
 
     def backward(
         self, params: tuple, cache: Any, dz: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        W, _ = params
-        xp = array_namespace(dz)
-        dx = dz @ W.T if need_dx else None
-        return dx, (cache.T @ dz, xp.sum(dz, axis=0))
+        dx = dz @ params[0].T if need_dx else None
+        dW = cache.T @ dz
+        return dx, ((dW, array_namespace(dz).sum(dz, axis=0)) if self.bias else (dW,))
 
     def __repr__(self) -> str:
-        return f"Dense({self.n_in}, {self.n_out})"
+        return f"Dense({self.n_in}, {self.n_out}" + ("" if self.bias else ", bias=False") + ")"
 
 
 class Activation(Layer):

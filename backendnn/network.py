@@ -82,13 +82,13 @@ class Network:
             if not shapes:
                 params.append(())
                 continue
-            W, b = draw(rng, shapes[0][0], shapes[0][1], activation=act_name)
+            drawn = draw(rng, shapes[0][0], shapes[0][1], activation=act_name)[: len(shapes)]
             params.append(
                 tuple(
                     xp.zeros(shape, dtype=dtype, device=device)
                     if a is None
                     else from_numpy(a.astype(host_dtype), xp=xp, device=device, dtype=dtype)
-                    for a, shape in zip((W, b), shapes)
+                    for a, shape in zip(drawn, shapes)
                 )
             )
         return params

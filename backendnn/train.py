@@ -112,8 +112,8 @@ def run_epochs(
     asked to adapt (``adaptive`` divides the rate by 5) or training stops.
 
     Each callback is called once per epoch with a record dict (epoch, loss,
-    validation_score, learning_rate, seconds, samples_per_second); one returning True
-    stops training.
+    validation_score, learning_rate, seconds, samples_per_second, params); one
+    returning True stops training.
 
     ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError` if
     the loss becomes non-finite.
@@ -159,6 +159,7 @@ def run_epochs(
                 "learning_rate": opt.schedule.lr,
                 "seconds": seconds,
                 "samples_per_second": n / seconds if seconds > 0 else math.inf,
+                "params": params,
             }
             _report(bar, verbose, record)
             stop = any(bool(cb(record)) for cb in callbacks)
