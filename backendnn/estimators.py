@@ -674,7 +674,12 @@ class MLPClassifier(_BaseMLP):
             raise ValueError("y contains NaN or infinity; class labels must be finite")
         if classes is not None or (incremental and hasattr(self, "classes_")):
             known = _host_array(to_numpy(classes)) if classes is not None else self.classes_
-            if reuse and classes is not None and list(known) != list(self.classes_):
+            if (
+                classes is not None
+                and hasattr(self, "classes_")
+                and incremental
+                and (list(known) != list(self.classes_))
+            ):
                 raise ValueError(
                     f"classes={list(known)} differs from the classes seen earlier "
                     f"{list(self.classes_)}"
