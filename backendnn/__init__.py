@@ -16,6 +16,7 @@ from ._backend import (
 from ._validation import NotFittedError
 from .estimators import ConvergenceWarning, MLPClassifier, MLPRegressor, Perceptron
 from .gradcheck import check_gradients
+from .io import load, save
 from .network import Network, flatten_params, unflatten_params
 from .train import ConvergenceError
 
@@ -35,7 +36,9 @@ __all__ = [
     "flatten_params",
     "init",
     "layers",
+    "load",
     "losses",
+    "save",
     "unflatten_params",
     "array_namespace",
     "get_backend",

@@ -453,7 +453,7 @@ class _BaseMLP(_Estimator):
             warnings.warn(
                 f"L-BFGS stopped: {res.message}; increase max_iter or max_fun",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return unflatten_params(res.x, params), {
             "loss_": res.fun,
@@ -497,7 +497,7 @@ class _BaseMLP(_Estimator):
                 warnings.warn(
                     f"batch_size {self.batch_size} exceeds the {n} samples; using {n}",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             batch = min(self.batch_size, n)
 
@@ -544,7 +544,7 @@ class _BaseMLP(_Estimator):
                 f"stochastic optimizer: maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return params, {
             "loss_": history.loss_curve[-1],
