@@ -103,9 +103,9 @@ def save(model: Any, path: str | os.PathLike) -> None:
     else:
         tensors = {f"coefs.{i}": c for i, c in enumerate(model.coefs_)}
         tensors.update({f"intercepts.{i}": b for i, b in enumerate(model.intercepts_)})
-    data = _st_save(
-        {k: to_numpy(v) for k, v in tensors.items()}, metadata={"backendnn": json.dumps(meta)}
-    )
+    # .copy() gives C-contiguous bytes: coef_ may be a transposed view
+    host = {k: to_numpy(v).copy() for k, v in tensors.items()}
+    data = _st_save(host, metadata={"backendnn": json.dumps(meta)})
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".backendnn-", suffix=".tmp", dir=folder)
