@@ -84,6 +84,29 @@ def _progress(verbose: bool, max_iter: int) -> Any:
     return tqdm(total=max_iter, unit="epoch", leave=True)
 
 
+def run_batches(
+    step: Callable, params: Params, opt: OptimizerState, X: Any, Y: Any, perm: Any, batch_size: int
+) -> tuple[Params, Any]:
+    """One pass over the batches of (X, Y) in the order ``perm`` (a device array of row
+    indices, or None for the stored order). Returns (params, summed loss) with the
+    loss left on the device: nothing in this loop waits for the device."""
+    xp = array_namespace(X)
+    n = X.shape[0]
+    total = 0.0
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        if perm is None:
+            Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
+        else:
+            idx = perm[lo:hi]
+            Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+        opt.updates += 1
+        lr = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
+        params, opt.arrays, batch_total = step(params, opt.arrays, Xb, Yb, lr)
+        total = total + batch_total
+    return params, total
+
+
 def run_epochs(
     step: Callable,
     params: Params,
@@ -127,19 +150,8 @@ def run_epochs(
         for _ in range(1 if incremental else max_iter):
             start_params, tic = params, time.perf_counter()
             perm = from_numpy(rng.permutation(n), xp=xp, device=dev) if shuffle else None
-            total = 0.0
-            for lo in range(0, n, batch_size):
-                hi = min(lo + batch_size, n)
-                if perm is None:
-                    Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-                else:
-                    idx = perm[lo:hi]
-                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-                opt.updates += 1
-                lr = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
-                params, opt.arrays, batch_total = step(params, opt.arrays, Xb, Yb, lr)
-                total = total + batch_total
-            epoch_loss = float(synchronize(total)) / n
+            params, total = run_batches(step, params, opt, X, Y, perm, batch_size)
+            epoch_loss = float(synchronize(total)) / n  # the epoch's one host synchronisation
             seconds = time.perf_counter() - tic
             if not math.isfinite(epoch_loss):
                 raise ConvergenceError(
