@@ -50,6 +50,8 @@ class SGD:
 
     def update(self, params: Tree, grads: Tree, state: Tree, lr: Any) -> tuple[Tree, Tree]:
         mu = self.momentum
+        if mu == 0:  # plain SGD: skip the velocity arithmetic (it stays zero)
+            return tree_map(lambda p, g: p - lr * g, params, grads), state
         velocity = tree_map(lambda v, g: mu * v - lr * g, state, grads)
         if self.nesterov:
             step = tree_map(lambda v, g: mu * v - lr * g, velocity, grads)

@@ -138,7 +138,7 @@ def test_backward_without_y_equals_backward_with_y(backend, name, params):
     assert_close(act.backward(w, z), expected, backend=backend, rtol=1e-15, dtype="float64")
 
 
-# --------------------------------------------------------------------------- JAX and torch references
+# ---------------------------------------------------------------------- JAX and torch references
 
 
 def _jax_reference(name, params):
@@ -194,7 +194,9 @@ def _torch_reference(name, params):
         "swiglu": lambda a, b: a * torch.sigmoid(beta * a) * b,
     }
     if name not in refs:
-        pytest.fail(f"no torch reference formula for activation {name!r}: add one to _torch_reference")
+        pytest.fail(
+            f"no torch reference formula for activation {name!r}: add one to _torch_reference"
+        )
     return refs[name]
 
 
@@ -223,7 +225,9 @@ def _torch_value_and_grads(ref, args_np, w_np):
     "library",
     [
         pytest.param("jax", marks=pytest.mark.skipif(not has_jax, reason="jax not installed")),
-        pytest.param("torch", marks=pytest.mark.skipif(not has_torch, reason="torch not installed")),
+        pytest.param(
+            "torch", marks=pytest.mark.skipif(not has_torch, reason="torch not installed")
+        ),
     ],
 )
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -320,8 +324,14 @@ def test_cody_erf_erfc_match_math(backend, fn, ref_fn):
     x = _erf_grid()
     ref = np.array([ref_fn(v) for v in x])
     y = getattr(_backend, fn)(backend.asarray(x, "float64"))
-    assert_close(y, np.where(np.abs(ref) > 1e-300, ref, 0.0), backend=backend, rtol=1e-14,
-                 atol=1e-300, dtype="float64")
+    assert_close(
+        y,
+        np.where(np.abs(ref) > 1e-300, ref, 0.0),
+        backend=backend,
+        rtol=1e-14,
+        atol=1e-300,
+        dtype="float64",
+    )
 
 
 def test_cody_special_values(backend):
@@ -349,8 +359,14 @@ def test_erf_dispatch_matches_math(backend, fn, ref_fn, native, monkeypatch):
     ref = np.array([ref_fn(v) for v in x])
     y = getattr(_backend, fn)(backend.asarray(x, "float64"))
     rtol = 1e-13 if native == "1" else 1e-14
-    assert_close(y, np.where(np.abs(ref) > 1e-300, ref, 0.0), backend=backend, rtol=rtol,
-                 atol=1e-300, dtype="float64")
+    assert_close(
+        y,
+        np.where(np.abs(ref) > 1e-300, ref, 0.0),
+        backend=backend,
+        rtol=rtol,
+        atol=1e-300,
+        dtype="float64",
+    )
     nan = _backend.to_numpy(getattr(_backend, fn)(backend.asarray([np.nan], "float64")))
     assert np.isnan(nan[0])
 
@@ -361,8 +377,10 @@ def test_erf_dispatch_matches_math(backend, fn, ref_fn, native, monkeypatch):
 def _extreme_args(act, dtype, backend):
     v = np.array(EXTREMES)
     if activations.is_gated(act):  # every (a, b) pair of the extreme values
-        return [backend.asarray(np.repeat(v, 5)[None, :], dtype),
-                backend.asarray(np.tile(v, 5)[None, :], dtype)]
+        return [
+            backend.asarray(np.repeat(v, 5)[None, :], dtype),
+            backend.asarray(np.tile(v, 5)[None, :], dtype),
+        ]
     return [backend.asarray(v[None, :], dtype)]  # one row: softmax sees all of them at once
 
 
@@ -424,8 +442,9 @@ def test_logistic_is_sigmoid(backend):
     z_np = np.linspace(-40.0, 40.0, 41)
     z = backend.asarray(z_np)
     y = activations.get("logistic").forward(z)
-    assert_close(y, _backend.to_numpy(activations.get("sigmoid").forward(z)), backend=backend,
-                 rtol=0)
+    assert_close(
+        y, _backend.to_numpy(activations.get("sigmoid").forward(z)), backend=backend, rtol=0
+    )
     assert_close(y, 1.0 / (1.0 + np.exp(-z_np)), backend=backend, rtol=1e-14)
 
 
@@ -451,7 +470,16 @@ def test_activation_objects_pass_through_get():
 def test_registry_names_are_unique_and_include_the_documented_ones():
     names = activations.names()
     assert len(names) == len(set(names))
-    for name in ("identity", "sigmoid", "tanh", "relu", "gelu", "silu", "softmax", *activations.GATED):
+    for name in (
+        "identity",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "gelu",
+        "silu",
+        "softmax",
+        *activations.GATED,
+    ):
         assert name in names
     for name in names:
         assert activations.is_gated(activations.get(name)) == (name in activations.GATED)
@@ -462,8 +490,9 @@ def test_relu_derivative_at_zero_is_zero(backend):
     ones = backend.xp.ones_like(z)
     relu = activations.get("relu")
     assert_close(relu.derivative(z), [0.0, 0.0, 0.0, 1.0], backend=backend, rtol=0)
-    assert_close(relu.backward(ones, z, relu.forward(z)), [0.0, 0.0, 0.0, 1.0], backend=backend,
-                 rtol=0)
+    assert_close(
+        relu.backward(ones, z, relu.forward(z)), [0.0, 0.0, 0.0, 1.0], backend=backend, rtol=0
+    )
     da, db = activations.get("reglu").backward(ones, z, ones * 3.0)
     assert_close(da, [0.0, 0.0, 0.0, 3.0], backend=backend, rtol=0)
     assert_close(db, [0.0, 0.0, 0.0, 1.0], backend=backend, rtol=0)
@@ -507,5 +536,6 @@ def test_jit_equals_eager(backend, name, params, native, monkeypatch):
     for j, e in zip(jitted, eager):
         # XLA fuses under jit (e.g. 1 - t*t for tanh' becomes one FMA): equal to a few ulp
         # of the O(1) terms, hence the absolute tolerance for small, cancelled results.
-        assert_close(j, _backend.to_numpy(e), backend=backend, rtol=1e-13, atol=1e-16,
-                     dtype="float64")
+        assert_close(
+            j, _backend.to_numpy(e), backend=backend, rtol=1e-13, atol=1e-16, dtype="float64"
+        )

@@ -165,8 +165,20 @@ def test_missing_library_is_import_error_with_install_hint(name, modules, monkey
 def _special_values(dtype):
     finfo = np.finfo(dtype)
     return np.array(
-        [0.0, -0.0, np.nan, np.inf, -np.inf, finfo.max, -finfo.max, finfo.tiny,
-         finfo.smallest_subnormal, -finfo.smallest_subnormal, finfo.eps, 1.0 / 3.0],
+        [
+            0.0,
+            -0.0,
+            np.nan,
+            np.inf,
+            -np.inf,
+            finfo.max,
+            -finfo.max,
+            finfo.tiny,
+            finfo.smallest_subnormal,
+            -finfo.smallest_subnormal,
+            finfo.eps,
+            1.0 / 3.0,
+        ],
         dtype=dtype,
     )
 
