@@ -47,8 +47,9 @@ def _library_name(x: Any) -> str:
         return "jax"
     if array_api_compat.is_torch_array(x):
         return "torch"
-    if array_api_compat.is_array_api_strict_namespace(
-        getattr(x, "__array_namespace__", lambda: None)()
+    get_namespace = getattr(x, "__array_namespace__", None)
+    if get_namespace is not None and array_api_compat.is_array_api_strict_namespace(
+        get_namespace()
     ):
         return "array_api_strict"
     return type(x).__module__.split(".")[0]
@@ -79,7 +80,7 @@ def array_namespace(*arrays: Any) -> Any:
             f"arrays from two libraries in one call: {sorted(libs)}; move them to one library "
             "first, e.g. backendnn.to_backend(x, 'numpy')"
         )
-    devices = []
+    devices: list[Any] = []
     for a in found:
         d = array_api_compat.device(a)
         if d is not None and all(d != e for e in devices):

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import activations as _act
 from . import init as _init
+from . import losses as _losses
 from ._backend import (
     array_namespace,
     device,
@@ -51,6 +52,18 @@ class _Estimator:
     """get_params/set_params/repr from the constructor's signature, as scikit-learn does."""
 
     _estimator_type = ""
+    # fitted attributes (set by fit; annotated here for readers and type checkers)
+    n_features_in_: int
+    image_shape_: tuple | None
+    classes_: Any
+    _dtype_name: str
+
+    def _network(self) -> Network:
+        raise NotImplementedError
+
+    @property
+    def _params(self) -> list:
+        raise NotImplementedError
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -172,6 +185,27 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class _BaseMLP(_Estimator):
+    coefs_: list
+    intercepts_: list
+    n_outputs_: int
+    out_activation_: str
+    _fitted_hidden: tuple
+    _fitted_activation: Any
+    _multilabel: bool
+    _y_1d: bool
+
+    def _encode_targets(
+        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any, reuse: bool
+    ) -> dict[str, Any]:
+        """Fitted target attributes plus the training targets ``_Y`` (n, n_outputs) and
+        class ``_codes`` for stratification (None for regression)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _score_device(Y: Any, out: Any, xp: Any) -> Any:
+        """The validation score of outputs ``out`` against targets ``Y``, on the device."""
+        raise NotImplementedError
+
     _loss_for_output = {
         "identity": "squared_error",
         "logistic": "binary_log_loss",
@@ -386,7 +420,7 @@ class _BaseMLP(_Estimator):
         y_arr = _as_target(y, X, xp, dev)
         check_lengths(X, y_arr)
         state = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes, reuse)
-        Y, out_activation = state.pop("_Y"), state["out_activation_"]
+        Y, codes, out_activation = state.pop("_Y"), state.pop("_codes"), state["out_activation_"]
         hidden, activation = self._hidden(), self.activation
         network = Network.mlp(X.shape[1], hidden, Y.shape[1], activation)
         rng = host_rng(self.random_state)
@@ -398,7 +432,7 @@ class _BaseMLP(_Estimator):
             params, record = self._fit_lbfgs(network, params, X, Y, loss, callbacks)
         else:
             params, record = self._fit_stochastic(
-                network, params, X, Y, loss, xp, dev, rng, incremental, reuse, callbacks
+                network, params, X, Y, loss, rng, codes, incremental, reuse, callbacks
             )
         coefs, intercepts = self._split_params(params)
         # commit: everything at once, only after training succeeded
@@ -472,18 +506,20 @@ class _BaseMLP(_Estimator):
         X: Any,
         Y: Any,
         loss: str,
-        xp: Any,
-        dev: Any,
         rng: Any,
+        codes: Any,
         incremental: bool,
         reuse: bool,
         callbacks: Any,
     ) -> tuple[list, dict]:
+        """Minibatch training (sgd, adam, gd); ``codes`` are class indices to stratify
+        the early-stopping split (None for regression)."""
+        xp = array_namespace(X)
         n = X.shape[0]
         early = self.early_stopping and not incremental
         validation = None
         if early:
-            train_idx, val_idx = self._split(n, rng, Y)
+            train_idx, val_idx = _split_indices(n, self.validation_fraction, rng, codes)
             X_val, Y_val = _rows(X, val_idx), _rows(Y, val_idx)
             X, Y = _rows(X, train_idx), _rows(Y, train_idx)
             n = X.shape[0]
@@ -558,33 +594,16 @@ class _BaseMLP(_Estimator):
             "_opt": opt,
         }
 
-    def _split(self, n: int, rng: Any, Y: Any) -> tuple[Any, Any]:
-        """Host-drawn train/validation indices (stratified for classifiers)."""
-        n_val = int(math.ceil(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs at least 2 samples to split off a validation set; got {n}"
-            )
-        order = rng.permutation(n).tolist()
-        labels = getattr(self, "_split_labels", None)
-        if labels is not None:  # stratify: every (n/n_val)-th row of the class-sorted order
-            order = sorted(order, key=lambda i: labels[i])
-            val = sorted(order[int(j * n / n_val)] for j in range(n_val))
-        else:
-            val = sorted(order[:n_val])
-        chosen = set(val)
-        return [i for i in range(n) if i not in chosen], val
-
     def _validation_fn(self, network: Network, X_val: Any, Y_val: Any, loss: str) -> Any:
         xp = array_namespace(X_val)
         if self.early_stopping_metric == "loss":
-            from .losses import get as get_loss
+            loss_fn = _losses.get(loss)
 
-            def score(params: list) -> float:
-                value, _ = get_loss(loss)(Y_val, network.forward(params, X_val))
+            def negative_loss(params: list) -> float:
+                value, _ = loss_fn(Y_val, network.forward(params, X_val))
                 return -float(value)
 
-            return score
+            return negative_loss
         metric = self._score_device
 
         def score(params: list) -> float:
@@ -598,6 +617,23 @@ class _BaseMLP(_Estimator):
         self._check_fitted()
         xp, _, X2 = self._input(X, fitting=False)
         return xp, self._forward(X2)
+
+
+def _split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
+    """Host-drawn (train, validation) row indices; stratified when class ``labels`` are given."""
+    n_val = int(math.ceil(fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(
+            f"early_stopping needs at least 2 samples to split off a validation set; got {n}"
+        )
+    order = rng.permutation(n).tolist()
+    if labels is not None:  # stratify: every (n/n_val)-th row of the class-sorted order
+        order = sorted(order, key=lambda i: labels[i])
+        val = sorted(order[int(j * n / n_val)] for j in range(n_val))
+    else:
+        val = sorted(order[:n_val])
+    chosen = set(val)
+    return [i for i in range(n) if i not in chosen], val
 
 
 def _as_target(y: Any, X: Any, xp: Any, dev: Any) -> Any:
@@ -661,12 +697,12 @@ class MLPClassifier(_BaseMLP):
             found = list(range(host.shape[1]))
             Y = host.astype("float64")
             self_classes = _host_array(found)
-            self._split_labels = None
             return {
                 "classes_": self_classes,
                 "out_activation_": "logistic",
                 "_multilabel": True,
                 "_Y": from_numpy(Y, xp=xp, device=dev, dtype=dtype),
+                "_codes": None,
             }
         if host.ndim != 1:
             raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
@@ -699,7 +735,6 @@ class MLPClassifier(_BaseMLP):
                 f"y has a single class ({classes_[0]!r}); a classifier needs at least 2 classes"
             )
         codes = _codes(classes_, host)
-        self._split_labels = codes
         if len(classes_) == 2:
             Y, out = codes[:, None].astype("float64"), "logistic"
         else:
@@ -712,6 +747,7 @@ class MLPClassifier(_BaseMLP):
             "out_activation_": out,
             "_multilabel": False,
             "_Y": from_numpy(Y, xp=xp, device=dev, dtype=dtype),
+            "_codes": codes,
         }
 
     @staticmethod
@@ -782,8 +818,7 @@ class MLPRegressor(_BaseMLP):
         if not bool(xp.all(xp.isfinite(y))):
             raise ValueError("y contains NaN or infinity; remove or impute those values first")
         Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
-        self._split_labels = None
-        return {"out_activation_": "identity", "_y_1d": y.ndim == 1, "_Y": Y}
+        return {"out_activation_": "identity", "_y_1d": y.ndim == 1, "_Y": Y, "_codes": None}
 
     @staticmethod
     def _score_device(Y: Any, out: Any, xp: Any) -> Any:
@@ -829,6 +864,8 @@ class Perceptron(_Estimator):
     """
 
     _estimator_type = "classifier"
+    coef_: Any
+    intercept_: Any
 
     def __init__(
         self,
@@ -944,8 +981,7 @@ class Perceptron(_Estimator):
         validation = None
         n = X.shape[0]
         if self.early_stopping:
-            self._split_labels = codes
-            train_idx, val_idx = _BaseMLP._split(self, n, rng, None)
+            train_idx, val_idx = _split_indices(n, self.validation_fraction, rng, codes)
             X_val, Y_val = _rows(X, val_idx), _rows(Y, val_idx)
             X, Y = _rows(X, train_idx), _rows(Y, train_idx)
 

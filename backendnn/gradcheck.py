@@ -12,6 +12,7 @@ the device; only the loss values come to the host.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ._backend import array_namespace, device, host_rng, to_numpy
@@ -71,7 +72,7 @@ def check_gradients(
     start = 0
     for name, arr in zip(network.param_names(), (a for p in params for a in p)):
         size = math.prod(arr.shape)
-        entries = range(start, start + size)
+        entries: Sequence[int] = range(start, start + size)
         if max_checks is not None and size > max_checks:
             entries = sorted(start + int(k) for k in rng.choice(size, max_checks, replace=False))
         worst, scale = 0.0, tiny

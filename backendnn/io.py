@@ -207,7 +207,7 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         raise ValueError(f"{path!r} has incomplete backendnn metadata: {exc!r}") from None
     model.__dict__.update(attributes)
     model.__dict__.update(arrays)
-    if cls is not Perceptron:
+    if not isinstance(model, Perceptron):
         shapes = [tuple(c.shape) for c in model.coefs_]
         expected = [s for layer in model._network().layers for s in layer.param_shapes()[:1]]
         if shapes != expected:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import zlib
 
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
@@ -314,33 +315,74 @@ def _on_backend(backend, act, loss_case, alpha, flatten=False):
     return net, params, backend.asarray(X, dtype="float64"), backend.asarray(y)
 
 
-def _replace(params, i, j, arr):
-    out = list(params)
-    p = list(out[i])
-    p[j] = arr
-    out[i] = tuple(p)
+def _perturbations(params, entries: dict | None = None) -> tuple[list, list]:
+    """Host parameter sets theta + eps e_k and theta - eps e_k, stacked on a new leading
+    axis (plus for every entry k first, then minus), and the (array, entry) of each k.
+    ``entries`` maps (layer, array) to the flat entries to perturb (default: all)."""
+    host = _to_host(params)
+    where = [
+        (i, j, k)
+        for i, p in enumerate(host)
+        for j, a in enumerate(p)
+        for k in (range(a.size) if entries is None else entries[i, j])
+    ]
+    stacked = []
+    for i, p in enumerate(host):
+        arrays = []
+        for j, a in enumerate(p):
+            stack = np.repeat(a[None], 2 * len(where), axis=0)
+            for m, (li, lj, k) in enumerate(where):
+                if (li, lj) == (i, j):
+                    stack[m].flat[k] += FD_EPS
+                    stack[len(where) + m].flat[k] -= FD_EPS
+            arrays.append(stack)
+        stacked.append(tuple(arrays))
+    return stacked, where
+
+
+def _central_differences(backend, J, params, entries=None) -> list:
+    """(J(theta + eps e_k) - J(theta - eps e_k)) / (2 eps) for the chosen entries k of every
+    parameter array (all by default; NaN elsewhere), J evaluated on the backend.
+
+    On JAX, J is mapped over the stacked perturbations with ``jax.vmap`` (one eager call
+    instead of hundreds); elsewhere it is called once per perturbation."""
+    stacked, where = _perturbations(params, entries)
+    m = 2 * len(where)
+    if backend.name == "jax":
+        moved = [tuple(backend.asarray(a, dtype="float64") for a in p) for p in stacked]
+        values = np.asarray(_backend.to_numpy(jax.vmap(J)(moved)), dtype=np.float64)
+    else:
+        values = np.array(
+            [
+                float(J([tuple(backend.asarray(a[r], dtype="float64") for a in p) for p in stacked]))
+                for r in range(m)
+            ]
+        )
+    # the actual steps, as rounded in theta +- eps
+    out = [tuple(np.full(tuple(a.shape), np.nan) for a in p) for p in params]
+    for r, (i, j, k) in enumerate(where):
+        step = stacked[i][j][r].flat[k] - stacked[i][j][len(where) + r].flat[k]
+        out[i][j].flat[k] = (values[r] - values[len(where) + r]) / step
     return out
 
 
-def _central_differences(backend, J, params, eps=FD_EPS) -> list:
-    """(J(theta + eps e_k) - J(theta - eps e_k)) / (2 eps) for every parameter entry,
-    perturbing one array at a time on the backend."""
-    out = []
-    for i, p in enumerate(params):
-        gs = []
-        for j, arr in enumerate(p):
-            shape = tuple(arr.shape)
-            g = np.empty(math.prod(shape))
-            for k in range(g.size):
-                d = np.zeros(g.size)
-                d[k] = eps
-                D = backend.asarray(d.reshape(shape), dtype="float64")
-                g[k] = (J(_replace(params, i, j, arr + D)) - J(_replace(params, i, j, arr - D))) / (
-                    2.0 * eps
-                )
-            gs.append(g.reshape(shape))
-        out.append(tuple(gs))
-    return out
+# array-api-strict spends ~0.7 ms per network evaluation in its dtype and device checks
+# (~4 ms with the pure Array API erfc of GELU): it checks a seeded random sample of entries
+# per array. Every entry is still compared with the autograd references below, and NumPy's
+# backend (which array-api-strict wraps) checks every entry by central differences.
+FD_SAMPLED_ENTRIES = {"array_api_strict": 2}
+
+
+def _fd_entries(backend, params, seed):
+    count = FD_SAMPLED_ENTRIES.get(backend.name)
+    if count is None:
+        return None
+    rng = np.random.default_rng(seed)
+    return {
+        (i, j): sorted(rng.choice(math.prod(a.shape), min(count, math.prod(a.shape)), False))
+        for i, p in enumerate(params)
+        for j, a in enumerate(p)
+    }
 
 
 def _check_grad_structure(backend, params, grads, dtype="float64"):
@@ -361,14 +403,19 @@ def _assert_fd(backend, act, loss_case, alpha, flatten=False):
     _check_grad_structure(backend, params, grads)
 
     def J(ps):
-        return float(net.loss_and_grad(ps, X, y, loss, alpha)[0])
+        return net.loss_and_grad(ps, X, y, loss, alpha)[0]
 
-    numeric = _central_differences(backend, J, params)
+    seed = zlib.crc32(repr((act, loss_case, alpha, flatten)).encode())
+    numeric = _central_differences(backend, J, params, _fd_entries(backend, params, seed))
     names = iter(net.param_names())
     for g, n in zip(grads, numeric):
         for ga, na in zip(g, n):
-            err = _rel_err(_backend.to_numpy(ga), na)
-            assert err < 1e-6, (next(names), err)
+            ga = _backend.to_numpy(ga)
+            checked = ~np.isnan(na)
+            assert checked.any()
+            diff = np.max(np.abs(ga[checked] - na[checked]))
+            scale = max(np.max(np.abs(ga)), np.max(np.abs(na[checked])), np.finfo(float).tiny)
+            assert diff / scale < 1e-6, (next(names), diff / scale)
 
 
 def _assert_autograd(backend, ref, act, loss_case, alpha, flatten=False):

@@ -1,0 +1,76 @@
+"""What every example shares: the command line (--backend, --out, ...) and saving figures.
+
+Each example is a script run from anywhere (``python examples/xor.py --backend jax``);
+Python puts the script's folder on ``sys.path``, which is how they import this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no window: runs the same on a laptop, a server or in CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import backendnn  # noqa: E402
+
+BACKENDS = backendnn.BACKENDS
+
+
+def parser(
+    description: str, *, epochs: int | None = None, samples: int | None = None
+) -> argparse.ArgumentParser:
+    """An argument parser with ``--backend`` and ``--out``, and ``--epochs``/``--samples``
+    when the example has a default for them."""
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="numpy",
+        help="array library that does the computing",
+    )
+    p.add_argument("--out", type=Path, default=Path("."), help="folder the PNG (and files) go to")
+    if epochs is not None:
+        p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
+    if samples is not None:
+        p.add_argument("--samples", type=int, default=samples, help="number of samples")
+    return p
+
+
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; exit with backendnn's install hint if the backend is missing,
+    and create ``--out``."""
+    args = p.parse_args(argv)
+    for name in ("epochs", "samples"):
+        if getattr(args, name, 1) < 1:
+            p.error(f"--{name} must be a positive integer")
+    try:
+        backendnn.set_backend(args.backend)
+    except ImportError as exc:
+        p.error(str(exc))
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def title(args: argparse.Namespace, what: str) -> str:
+    """A figure title that says what the figure shows and which backend computed it."""
+    return f"{what} — backend: {args.backend}"
+
+
+def save_figure(fig: Any, args: argparse.Namespace, name: str) -> Path:
+    """Write ``fig`` as ``<out>/<name>`` (PNG), close it and print where it went."""
+    path = args.out / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"figure: {os.fspath(path)}")
+    return path
+
+
+__all__ = ["BACKENDS", "parser", "parse_args", "plt", "save_figure", "title"]
