@@ -201,7 +201,8 @@ def use_backend(name: str) -> Iterator[Any]:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy any supported array (or a nested list) to a NumPy array on the host."""
+    """Any supported array (or a nested list) as a NumPy array on the host; a NumPy
+    array is returned as is, and a CPU torch tensor's result shares its memory."""
     if isinstance(x, np.ndarray):
         return x
     if not _is_array(x):
@@ -344,36 +345,34 @@ def _erf_small(x: Any, xp: Any) -> Any:
     return x * (num + _A[3]) / (den + _B[3])
 
 
-def _scaled_tail(y: Any, r: Any, xp: Any) -> Any:
-    """exp(-y**2) * r, with y**2 split as Cody does to keep the exponent exact."""
-    ysq = xp.trunc(y * 16.0) / 16.0
-    delta = (y - ysq) * (y + ysq)
-    return xp.exp(-ysq * ysq) * xp.exp(-delta) * r
+def _exp_neg_square(v: Any, xp: Any, scale: float = 1.0) -> Any:
+    """exp(-scale * v**2) for v >= 0, with v split as Cody does, v = vs + (v - vs),
+    vs = trunc(16 v)/16, so that vs**2 is exact and the exponent keeps full precision."""
+    vs = xp.trunc(v * 16.0) / 16.0
+    return xp.exp(-scale * vs * vs) * xp.exp(-scale * (v - vs) * (v + vs))
 
 
-def _erfc_mid(y: Any, xp: Any) -> Any:
-    """erfc(y) for 0.46875 <= y <= 4."""
-    num, den = _C[8] * y, y
+def _erfc_ratio(y: Any, xp: Any) -> Any:
+    """erfc(y) * exp(y**2) for y >= 0.46875: Cody's rational forms on [0.46875, 4] and
+    [4, 26.543], each fed only inputs of its own interval."""
+    ym = xp.clip(y, _THRESH, 4.0)
+    num, den = _C[8] * ym, ym
     for i in range(7):
-        num, den = (num + _C[i]) * y, (den + _D[i]) * y
-    return _scaled_tail(y, (num + _C[7]) / (den + _D[7]), xp)
-
-
-def _erfc_large(y: Any, xp: Any) -> Any:
-    """erfc(y) for 4 <= y <= 26.543."""
-    ysq = 1.0 / (y * y)
-    num, den = _P[5] * ysq, ysq
+        num, den = (num + _C[i]) * ym, (den + _D[i]) * ym
+    mid = (num + _C[7]) / (den + _D[7])
+    yl = xp.clip(y, 4.0, _XBIG)
+    inv = 1.0 / (yl * yl)
+    num, den = _P[5] * inv, inv
     for i in range(4):
-        num, den = (num + _P[i]) * ysq, (den + _Q[i]) * ysq
-    r = ysq * (num + _P[4]) / (den + _Q[4])
-    return _scaled_tail(y, (_SQRPI - r) / y, xp)
+        num, den = (num + _P[i]) * inv, (den + _Q[i]) * inv
+    large = (_SQRPI - inv * (num + _P[4]) / (den + _Q[4])) / yl
+    return xp.where(y <= 4.0, mid, large)
 
 
 def _erfc_abs(y: Any, xp: Any) -> Any:
-    """erfc(y) for y >= 0.46875 (0 past XBIG)."""
-    mid = _erfc_mid(xp.clip(y, _THRESH, 4.0), xp)
-    large = _erfc_large(xp.clip(y, 4.0, _XBIG), xp)
-    return xp.where(y <= 4.0, mid, xp.where(y < _XBIG, large, 0.0))
+    """erfc(y) for y >= 0.46875 (0 past XBIG, where it underflows)."""
+    tail = _exp_neg_square(xp.clip(y, 0.0, _XBIG), xp) * _erfc_ratio(y, xp)
+    return xp.where(y < _XBIG, tail, 0.0)
 
 
 def erf_cody(x: Any) -> Any:
@@ -394,6 +393,27 @@ def erfc_cody(x: Any) -> Any:
     tail = _erfc_abs(y, xp)
     out = xp.where(y <= _THRESH, small, xp.where(x < 0, 2.0 - tail, tail))
     return xp.where(xp.isnan(x), x, out)
+
+
+def ndtr(x: Any) -> Any:
+    """Phi(x), the standard normal CDF, = erfc(-x/sqrt 2)/2, accurate to a few ulp in
+    float64 in both tails (standard functions only, every backend).
+
+    The lower tail is not computed as erfc(-x/sqrt 2): rounding x/sqrt 2 would cost
+    about x**2 ulp (1e-13 at x = -30). The rational part takes the rounded argument, but
+    exp(-x**2/2) is formed from x itself.
+    """
+    xp = array_namespace(x)
+    a = xp.abs(x)
+    u = a * _INV_SQRT2
+    small = 0.5 + 0.5 * _erf_small(xp.clip(x * _INV_SQRT2, -_THRESH, _THRESH), xp)
+    half_tail = 0.5 * _exp_neg_square(xp.clip(a, 0.0, 40.0), xp, 0.5) * _erfc_ratio(u, xp)
+    half_tail = xp.where(u < _XBIG, half_tail, 0.0)
+    out = xp.where(u <= _THRESH, small, xp.where(x < 0, half_tail, 1.0 - half_tail))
+    return xp.where(xp.isnan(x), x, out)
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
 def _native_special(xp: Any, fname: str) -> Callable[[Any], Any] | None:
@@ -502,11 +522,3 @@ _precision = ["default"]
 def get_matmul_precision() -> str:
     """The precision last chosen by :func:`set_matmul_precision` (``"default"`` if never)."""
     return _precision[0]
-
-
-def finfo_eps(dtype: Any, xp: Any) -> float:
-    """Machine epsilon of a floating dtype, as a Python float."""
-    return float(xp.finfo(dtype).eps)
-
-
-SQRT2 = math.sqrt(2.0)
