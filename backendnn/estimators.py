@@ -409,6 +409,8 @@ class _BaseMLP(_Estimator):
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers; solver={self.solver!r}"
             )
+        if is_array(X) and is_array(y):
+            array_namespace(X, y)  # TypeError for two libraries or devices in one call
         xp, dev, X_raw = resolve_array(X, self.backend)
         dtype = float_dtype(xp, self.dtype, X_raw)
         X_in = check_X(X_raw, xp, dtype)
@@ -955,6 +957,8 @@ class Perceptron(_Estimator):
     def fit(self, X: Any, y: Any) -> Perceptron:
         """Fit on X (n_samples, n_features) or NCHW images, and labels y."""
         self._validate_params()
+        if is_array(X) and is_array(y):
+            array_namespace(X, y)  # TypeError for two libraries or devices in one call
         xp, dev, X_raw = resolve_array(X, self.backend)
         dtype = float_dtype(xp, self.dtype, X_raw)
         X_in = check_X(X_raw, xp, dtype)
