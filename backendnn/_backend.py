@@ -227,11 +227,26 @@ def from_numpy(a: Any, *, xp: Any, device: Any = None, dtype: Any = None) -> Any
     """
     a = np.asarray(a)
     if dtype is None:
-        dtype = getattr(xp, a.dtype.name)
+        name = a.dtype.name
+        if not has_64bit(xp):  # JAX without JAX_ENABLE_X64: 32-bit types, no warnings
+            name = name.replace("64", "32")
+        dtype = getattr(xp, name)
     if namespace_name(xp) == "jax" and device is not None:
         jax = importlib.import_module("jax")
         return jax.device_put(xp.asarray(a, dtype=dtype), device)
     return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device, copy=True)
+
+
+def has_64bit(xp: Any) -> bool:
+    """Whether namespace ``xp`` stores 64-bit types (JAX only with ``JAX_ENABLE_X64``)."""
+    if namespace_name(xp) == "jax":
+        return bool(importlib.import_module("jax").config.jax_enable_x64)
+    return True
+
+
+def index_dtype(xp: Any) -> Any:
+    """The default integer dtype of ``xp`` (int64, or int32 on JAX without x64)."""
+    return xp.__array_namespace_info__().default_dtypes()["integral"]
 
 
 def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:

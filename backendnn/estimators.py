@@ -21,6 +21,7 @@ from ._backend import (
     device,
     from_numpy,
     host_rng,
+    index_dtype,
     is_array,
     jit,
     namespace_name,
@@ -650,7 +651,7 @@ def _as_target(y: Any, X: Any, xp: Any, dev: Any) -> Any:
 
 def _rows(A: Any, idx: list) -> Any:
     xp = array_namespace(A)
-    return xp.take(A, from_numpy(list(idx), xp=xp, device=device(A), dtype=xp.int64), axis=0)
+    return xp.take(A, from_numpy(list(idx), xp=xp, device=device(A), dtype=index_dtype(xp)), axis=0)
 
 
 def _to(a: Any, xp: Any, dev: Any, dtype: Any) -> Any:
@@ -791,8 +792,12 @@ class MLPClassifier(_BaseMLP):
         label type; other libraries: numeric labels)."""
         xp, out = self._decision(X)
         if self._multilabel:
-            return xp.astype(out > 0, xp.int64)
-        idx = xp.astype(out[:, 0] > 0, xp.int64) if out.shape[1] == 1 else xp.argmax(out, axis=1)
+            return xp.astype(out > 0, index_dtype(xp))
+        idx = (
+            xp.argmax(out, axis=1)
+            if out.shape[1] > 1
+            else xp.astype(out[:, 0] > 0, index_dtype(xp))
+        )
         return _labels(self.classes_, idx, out)
 
     def score(self, X: Any, y: Any) -> float:
@@ -1069,7 +1074,9 @@ class Perceptron(_Estimator):
         """Predicted labels in the library of X."""
         scores = self.decision_function(X)
         xp = array_namespace(scores)
-        idx = xp.astype(scores > 0, xp.int64) if scores.ndim == 1 else xp.argmax(scores, axis=1)
+        idx = (
+            xp.argmax(scores, axis=1) if scores.ndim > 1 else xp.astype(scores > 0, index_dtype(xp))
+        )
         return _labels(self.classes_, idx, scores)
 
     def score(self, X: Any, y: Any) -> float:
