@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         fontsize=10,
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85},
     )
-    axes[0].set_title(f"Perceptron (one linear unit): accuracy {p_acc:.2f}\nshaded: predicted class")
+    axes[0].set_title(
+        f"Perceptron (one linear unit): accuracy {p_acc:.2f}\nshaded: predicted class"
+    )
     gx, gy, p1 = grid_eval(lambda g: mlp.predict_proba(g)[:, 1], args.backend)
     filled = axes[1].contourf(gx, gy, p1, levels=np.linspace(0, 1, 11), cmap=cmap, alpha=0.6)
     axes[1].contour(gx, gy, p1, levels=[0.5], colors="k", linewidths=1.5)
