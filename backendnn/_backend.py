@@ -56,7 +56,8 @@ def _library_name(x: Any) -> str:
 
 
 def _is_array(x: Any) -> bool:
-    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
+    # exact Python scalars only: NumPy's float64 scalar subclasses float but is an array here
+    return array_api_compat.is_array_api_obj(x) and type(x) not in (bool, int, float, complex)
 
 
 def array_namespace(*arrays: Any) -> Any:

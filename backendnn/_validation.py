@@ -4,19 +4,35 @@ what was expected and what was received."""
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 from ._backend import array_namespace, device, is_array, namespace, to_backend, to_numpy
 
+try:  # scikit-learn is optional; where installed, its tools recognise our exceptions
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
-class NotFittedError(ValueError, AttributeError):
-    """An estimator was used before ``fit`` (scikit-learn's semantics: both a
-    ``ValueError`` and an ``AttributeError``)."""
+    _NOT_FITTED_BASES: tuple[type, ...] = (_SklearnNotFitted,)
+except ImportError:  # pragma: no cover - depends on the environment
+    DataConversionWarning = UserWarning  # type: ignore[misc,assignment]
+    _NOT_FITTED_BASES = (ValueError, AttributeError)
+
+
+class NotFittedError(*_NOT_FITTED_BASES):  # type: ignore[misc]
+    """An estimator was used before ``fit``: a ``ValueError`` and an ``AttributeError``
+    (a subclass of scikit-learn's ``NotFittedError`` where it is installed)."""
 
 
 def resolve_array(X: Any, backend: str | None, name: str = "X") -> tuple[Any, Any, Any]:
     """``(xp, device, X)`` where the computation runs: backend ``backend`` if given
     (``X`` moved there once), else where ``X`` lives; lists and scalars become NumPy."""
+    if "scipy.sparse" in type(X).__module__:
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported: use {name}.toarray()"
+        )
+    if getattr(getattr(X, "dtype", None), "kind", None) == "O":  # NumPy objects holding numbers
+        X = X.astype("float64")  # raises TypeError naming any element that is not a number
     if backend is not None:
         X = to_backend(X, backend)
     elif not is_array(X):
@@ -46,25 +62,50 @@ def float_dtype(xp: Any, requested: Any, X: Any) -> Any:
 def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 1) -> Any:
     """A finite, real, non-empty array of 2 (samples, features) or 4 (N, C, H, W)
     dimensions, cast to ``dtype`` (integers and booleans convert, as scikit-learn does)."""
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {X.dtype}; pass real numbers"
+        )
     if not (xp.isdtype(X.dtype, "numeric") or X.dtype == xp.bool):
         raise TypeError(f"{name} must hold numbers; got an array of dtype {X.dtype}")
-    if xp.isdtype(X.dtype, "complex floating"):
-        raise TypeError(f"{name} must be real; got complex dtype {X.dtype}")
     if X.ndim not in (2, 4):
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features) or 4-D (N, C, H, W) images; got "
             f"{X.ndim}-D with shape {tuple(X.shape)}"
-            + (". Reshape 1-D data with X.reshape(-1, 1) (one feature)" if X.ndim == 1 else "")
+            + (
+                ". Reshape your data either using X.reshape(-1, 1) if it has a single feature "
+                "or X.reshape(1, -1) if it is a single sample"
+                if X.ndim == 1
+                else ""
+            )
         )
     n = X.shape[0]
     if n < min_samples:
-        raise ValueError(f"{name} has {n} sample(s) but at least {min_samples} are needed")
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape={tuple(X.shape)}) while a minimum of "
+            f"{min_samples} is required: {name} is empty"
+        )
     if any(d == 0 for d in X.shape[1:]):
-        raise ValueError(f"{name} has 0 features (shape {tuple(X.shape)}); at least 1 is needed")
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is "
+            f"required: {name} has no features"
+        )
     X = xp.astype(X, dtype)
     if not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return X
+
+
+def column_or_1d(y: Any) -> Any:
+    """A (n, 1) host target as (n,), with scikit-learn's ``DataConversionWarning``."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; use y.ravel()",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        return y[:, 0]
+    return y
 
 
 def check_lengths(X: Any, y: Any) -> None:

@@ -33,6 +33,7 @@ from ._validation import (
     check_lengths,
     check_param,
     check_X,
+    column_or_1d,
     float_dtype,
     is_int,
     is_real,
@@ -98,6 +99,10 @@ class _Estimator:
         state.pop("_cache", None)  # moved weights and compiled functions are rebuilt on use
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cache: dict = {}
+
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
 
@@ -162,9 +167,10 @@ class _Estimator:
             return params
         cache = self.__dict__.setdefault("_cache", {})
         key = (namespace_name(array_namespace(X)), str(device(X)))
-        if key not in cache:
-            cache[key] = [tuple(to_namespace_of(a, X) for a in p) for p in params]
-        return cache[key]
+        ids = tuple(id(a) for p in params for a in p if p)  # assigning new weights invalidates
+        if key not in cache or cache[key][0] != ids:
+            cache[key] = (ids, [tuple(to_namespace_of(a, X) for a in p) for p in params])
+        return cache[key][1]
 
     def _forward(self, X: Any) -> Any:
         xp = array_namespace(X)
@@ -420,7 +426,7 @@ class _BaseMLP(_Estimator):
         if reuse and hasattr(self, "n_features_in_"):
             self._check_shape(X_in)
         X = xp.reshape(X_in, (X_in.shape[0], -1)) if X_in.ndim == 4 else X_in
-        y_arr = _as_target(y, X, xp, dev)
+        y_arr = _as_target(y, self)
         check_lengths(X, y_arr)
         state = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes, reuse)
         Y, codes, out_activation = state.pop("_Y"), state.pop("_codes"), state["out_activation_"]
@@ -450,7 +456,7 @@ class _BaseMLP(_Estimator):
             _dtype_name="float64" if dtype == xp.float64 else "float32",
             _n_samples=n,
         )
-        self.__dict__.pop("_cache", None)
+        new["_cache"] = {}  # weights moved for prediction and compiled functions, rebuilt on use
         self.__dict__.update(new)
         return self
 
@@ -497,7 +503,7 @@ class _BaseMLP(_Estimator):
             "n_iter_": res.nit,
             "loss_curve_": curve,
             "best_loss_": None,
-            "t_": X.shape[0],
+            "t_": 0,
             "validation_scores_": None,
             "best_validation_score_": None,
         }
@@ -541,6 +547,7 @@ class _BaseMLP(_Estimator):
             batch = min(self.batch_size, n)
 
         history = _copy_history(self._history) if reuse and hasattr(self, "_history") else History()
+        history.n_iter = 0  # scikit-learn counts the epochs of this call only
         if early:
             history.best_params = None
         if incremental and hasattr(self, "_opt"):
@@ -639,8 +646,32 @@ def _split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tup
     return [i for i in range(n) if i not in chosen], val
 
 
-def _as_target(y: Any, X: Any, xp: Any, dev: Any) -> Any:
+def _check_labels(host: Any) -> None:
+    """Class labels: 1-D, finite, and not continuous (floats must be whole numbers)."""
+    if host.ndim != 1:
+        raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
+    if host.dtype.kind == "f":
+        values = host.tolist()
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("y contains NaN or infinity; class labels must be finite")
+        if any(v != round(v) for v in values):
+            raise ValueError(
+                "Unknown label type: continuous. Classifiers need discrete labels; "
+                "use MLPRegressor for continuous targets"
+            )
+
+
+def _check_two_classes(classes_: Any) -> None:
+    if len(classes_) < 2:
+        raise ValueError(f"y has 1 class ({classes_[0]!r}); a classifier needs at least 2 classes")
+
+
+def _as_target(y: Any, owner: Any) -> Any:
     """``y`` as an array; lists become NumPy (labels may be strings there)."""
+    if y is None:
+        raise ValueError(
+            f"{type(owner).__name__} requires y to be passed, but the target y is None"
+        )
     if is_array(y):
         return y
     host = to_numpy(y)
@@ -691,9 +722,7 @@ class MLPClassifier(_BaseMLP):
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any, reuse: bool
     ) -> dict[str, Any]:
-        host = to_numpy(y)
-        if host.ndim == 2 and host.shape[1] == 1:
-            host = host[:, 0]
+        host = column_or_1d(to_numpy(y))
         if host.ndim == 2:  # multi-label indicator matrix
             if not ((host == 0) | (host == 1)).all():
                 raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
@@ -707,10 +736,7 @@ class MLPClassifier(_BaseMLP):
                 "_Y": from_numpy(Y, xp=xp, device=dev, dtype=dtype),
                 "_codes": None,
             }
-        if host.ndim != 1:
-            raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
-        if host.dtype.kind == "f" and not _all_finite(host):
-            raise ValueError("y contains NaN or infinity; class labels must be finite")
+        _check_labels(host)
         if classes is not None or (incremental and hasattr(self, "classes_")):
             known = _host_array(to_numpy(classes)) if classes is not None else self.classes_
             if (
@@ -733,10 +759,7 @@ class MLPClassifier(_BaseMLP):
             if incremental:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             classes_ = _unique(host)
-        if len(classes_) < 2:
-            raise ValueError(
-                f"y has a single class ({classes_[0]!r}); a classifier needs at least 2 classes"
-            )
+        _check_two_classes(classes_)
         codes = _codes(classes_, host)
         if len(classes_) == 2:
             Y, out = codes[:, None].astype("float64"), "logistic"
@@ -815,8 +838,18 @@ class MLPRegressor(_BaseMLP):
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any, reuse: bool
     ) -> dict[str, Any]:
-        if not is_array(y) or namespace_name(array_namespace(y)) != namespace_name(xp):
-            y = from_numpy(to_numpy(y), xp=xp, device=dev)
+        foreign = not is_array(y) or namespace_name(array_namespace(y)) != namespace_name(xp)
+        if foreign or getattr(y.dtype, "kind", "f") == "O":
+            host = to_numpy(y)
+            if host.dtype.kind not in "iufb":
+                try:  # NumPy objects or strings that hold numbers
+                    host = host.astype("float64")
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"Unknown label type: regression targets y must be real numbers ({exc})"
+                    ) from None
+            y = from_numpy(host, xp=xp, device=dev)
+        y = column_or_1d(y)
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D (n_samples, n_outputs); got shape {y.shape}")
         if not xp.isdtype(y.dtype, ("real floating", "integral")):
@@ -968,15 +1001,11 @@ class Perceptron(_Estimator):
         dtype = float_dtype(xp, self.dtype, X_raw)
         X_in = check_X(X_raw, xp, dtype)
         X = xp.reshape(X_in, (X_in.shape[0], -1)) if X_in.ndim == 4 else X_in
-        host = to_numpy(_as_target(y, X, xp, dev))
-        if host.ndim != 1:
-            raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
+        host = column_or_1d(to_numpy(_as_target(y, self)))
+        _check_labels(host)
         check_lengths(X, host)
         classes_ = _unique(host)
-        if len(classes_) < 2:
-            raise ValueError(
-                f"y has a single class ({classes_[0]!r}); a classifier needs at least 2 classes"
-            )
+        _check_two_classes(classes_)
         codes = _codes(classes_, host)
         k = 1 if len(classes_) == 2 else len(classes_)
         # +1 for the sample's class, -1 for the others (binary: one column, class 1 positive)
@@ -1039,7 +1068,7 @@ class Perceptron(_Estimator):
             "_dtype_name": "float64" if dtype == xp.float64 else "float32",
             **self._record_input(tuple(X_in.shape)),
         }
-        self.__dict__.pop("_cache", None)
+        new["_cache"] = {}  # weights moved for prediction and compiled functions, rebuilt on use
         self.__dict__.update(new)
         return self
 
@@ -1109,10 +1138,6 @@ def _codes(classes_: Any, host: Any) -> Any:
 
 def _arange(k: int) -> Any:
     return to_numpy(list(range(k)))
-
-
-def _all_finite(host: Any) -> bool:
-    return all(math.isfinite(v) for v in host.tolist())
 
 
 def _labels(classes_: Any, idx: Any, like: Any) -> Any:

@@ -79,16 +79,22 @@ def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
 def binary_log_loss(y: Any, h: Any) -> tuple[Any, Any]:
     """Binary (or multi-label) log-loss on logits ``h``, the sigmoid fused in.
 
-    L = 1/n sum_ij [softplus(h_ij) - y_ij h_ij] = -1/n sum [y log s + (1-y) log(1-s)],
-    s = sigmoid(h);   dL/dh = (s - y)/n.  softplus(h) = max(h, 0) + log1p(exp(-|h|)).
+    L = -1/n sum [y log s + (1-y) log(1-s)] = 1/n sum [y softplus(-h) + (1-y) softplus(h)],
+    s = sigmoid(h);   dL/dh = (s - y)/n = ((1-y) sigmoid(h) - y sigmoid(-h))/n.
+
+    Both are written so that a confident, correct prediction keeps full relative
+    precision (no 1 - s cancellation); softplus(h) = max(h, 0) + log1p(exp(-|h|)).
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
     n = h.shape[0]
     e = xp.exp(-xp.abs(h))
-    softplus = xp.maximum(h, 0.0) + xp.log1p(e)
-    s = xp.where(h >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return xp.sum(softplus - y * h) / n, (s - y) / n
+    log1p_e = xp.log1p(e)
+    r = 1.0 / (1.0 + e)
+    s_pos, s_neg = xp.where(h >= 0, r, e * r), xp.where(h >= 0, e * r, r)  # sigmoid(h), (-h)
+    sp_pos, sp_neg = xp.maximum(h, 0.0) + log1p_e, xp.maximum(-h, 0.0) + log1p_e
+    value = xp.sum(y * sp_neg + (1.0 - y) * sp_pos) / n
+    return value, ((1.0 - y) * s_pos - y * s_neg) / n
 
 
 def perceptron_criterion(y: Any, h: Any) -> tuple[Any, Any]:

@@ -150,7 +150,7 @@ class Network:
         out, caches = self.forward_train(params, X)
         value, dout = _losses.get(loss)(y, out)
         grads = self.backward(params, caches, dout)
-        if alpha:
+        if not (isinstance(alpha, (int, float)) and alpha == 0):  # alpha may be traced by jit
             pen, pgrads = self.penalty(params, alpha, X.shape[0])
             value = value + pen
             grads = [

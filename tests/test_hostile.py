@@ -5,16 +5,19 @@
 | NaN / +inf / -inf in X                           | ValueError "X contains NaN or infinity" |
 | NaN / inf in y (regressor), NaN label (classif.) | ValueError "y contains NaN or infinity" |
 | empty X (0 samples)                              | ValueError "0 sample(s)"                |
+| continuous y for a classifier                    | ValueError "Unknown label type"         |
+| y missing (None)                                 | ValueError "requires y to be passed"    |
+| sparse X (scipy.sparse)                          | TypeError "sparse input is not supported" |
 | one sample with early_stopping                   | ValueError "at least 2 samples"         |
-| 0-feature X                                      | ValueError "0 features"                 |
+| 0-feature X                                      | ValueError "0 feature(s)"               |
 | 1-D or 3-D X                                     | ValueError "must be 2-D ... or 4-D"     |
 | X and y of different lengths                     | ValueError "different numbers of samples" |
 | other feature count at predict                   | ValueError "features, but ... expecting" |
 | other image shape at predict                     | ValueError "image shape"                |
 | strings or objects in X (NumPy)                  | TypeError / ValueError naming the dtype |
 | integer or boolean X                             | accepted, converted to float32          |
-| complex X                                        | TypeError "must be real"                |
-| a single class in y                              | ValueError "single class"               |
+| complex X                                        | ValueError "Complex data not supported" |
+| a single class in y                              | ValueError "1 class"                    |
 | label unknown to partial_fit's classes           | ValueError "not in classes"             |
 | X and y from two libraries                       | TypeError "two libraries"               |
 | arrays on two devices                            | TypeError "two devices"                 |
@@ -101,7 +104,7 @@ def test_single_sample_with_early_stopping(backend):
 
 
 def test_zero_features(backend, kind):
-    with pytest.raises(ValueError, match="0 features"):
+    with pytest.raises(ValueError, match=r"0 feature\(s\)"):
         _fit(backend, kind, np.zeros((12, 0)))
 
 
@@ -153,14 +156,32 @@ def test_complex_X(backend, kind):
     if backend.name == "array_api_strict" and backend.strictest:
         pytest.skip("covered by the non-strictest run")
     X = X_OK.astype(np.complex128)
-    with pytest.raises(TypeError, match="must be real"):
+    with pytest.raises(ValueError, match="Complex data not supported"):
         _fit(backend, kind, X)
+
+
+def test_continuous_labels_for_classifiers(kind):
+    if kind == "regressor":
+        pytest.skip("regression takes continuous targets")
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        ESTIMATORS[kind]().fit(X_OK, Y_REG)
+
+
+def test_missing_y(kind):
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ESTIMATORS[kind]().fit(X_OK, None)
+
+
+def test_sparse_X(kind):
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        ESTIMATORS[kind]().fit(sparse.csr_matrix(X_OK), TARGETS[kind])
 
 
 def test_single_class(backend, kind):
     if kind == "regressor":
         pytest.skip("regression has no classes")
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="1 class"):
         _fit(backend, kind, X_OK, np.zeros(12, dtype=np.int64))
 
 

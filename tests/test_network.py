@@ -16,16 +16,15 @@ import importlib
 import math
 import zlib
 
-from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
-
 import numpy as np
 import pytest
 import scipy.special as sps
 
 import backendnn
-from backendnn import Network, _backend, activations, flatten_params, unflatten_params
+from backendnn import Network, _backend, activations, flatten_params, losses, unflatten_params
 from backendnn import init as bn_init
 from backendnn.layers import Activation, Dense, Flatten, GatedDense
+from tests.conftest import assert_close
 
 
 def _optional(name):
@@ -52,7 +51,8 @@ LOSS_NAME = {
 ALPHAS = (0.0, 0.3)
 REFERENCES = ("jax", "torch")
 
-N_SAMPLES, N_IN, HIDDEN, N_OUT = 7, 5, (4, 3), 3
+# one sample count everywhere: JAX compiles each new operand shape (~30 ms each here)
+N_SAMPLES, N_IN, HIDDEN, N_OUT = 6, 5, (4, 3), 3
 IMAGE_SHAPE = (2, 3, 2)  # (C, H, W) of the flatten tests: a (6, 2, 3, 2) NCHW batch
 INIT_SEED, DATA_SEED = 0, 1234
 FD_EPS = 1e-6
@@ -69,7 +69,7 @@ def _make_net(act: str, loss_case: str, flatten: bool = False) -> Network:
 def _make_data(loss_case: str, flatten: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Host data: X (n, 5) or an NCHW batch (6, 2, 3, 2), and targets for ``loss_case``."""
     rng = np.random.default_rng(DATA_SEED)
-    n = 6 if flatten else N_SAMPLES
+    n = N_SAMPLES
     X = rng.normal(size=(n, *(IMAGE_SHAPE if flatten else (N_IN,))))
     if loss_case == "squared_error":
         y = rng.normal(size=(n, N_OUT))
@@ -276,10 +276,10 @@ def _torch_reference(act, loss_case, alpha, weights, X, y):
         Y,
     )
     value.backward()
-    return float(value), [tuple(a.grad.numpy().copy() for a in pair) for pair in ws]
+    return float(value.detach()), [tuple(a.grad.numpy().copy() for a in pair) for pair in ws]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _case(act: str, loss_case: str, alpha: float, flatten: bool = False):
     """Host data, parameters and the kink-free precondition of one case (cached)."""
     net = _make_net(act, loss_case, flatten)
@@ -295,7 +295,7 @@ def _case(act: str, loss_case: str, alpha: float, flatten: bool = False):
     return net, X, y, params
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference(ref: str, act: str, loss_case: str, alpha: float, flatten: bool = False):
     _, X, y, params = _case(act, loss_case, alpha, flatten)
     fn = _jax_reference if ref == "jax" else _torch_reference
@@ -352,12 +352,10 @@ def _central_differences(backend, J, params, entries=None) -> list:
         moved = [tuple(backend.asarray(a, dtype="float64") for a in p) for p in stacked]
         values = np.asarray(_backend.to_numpy(jax.vmap(J)(moved)), dtype=np.float64)
     else:
-        values = np.array(
-            [
-                float(J([tuple(backend.asarray(a[r], dtype="float64") for a in p) for p in stacked]))
-                for r in range(m)
-            ]
-        )
+        values = np.empty(m)
+        for r in range(m):
+            row = [tuple(backend.asarray(a[r], dtype="float64") for a in p) for p in stacked]
+            values[r] = float(J(row))
     # the actual steps, as rounded in theta +- eps
     out = [tuple(np.full(tuple(a.shape), np.nan) for a in p) for p in params]
     for r, (i, j, k) in enumerate(where):
@@ -367,7 +365,7 @@ def _central_differences(backend, J, params, entries=None) -> list:
 
 
 # array-api-strict spends ~0.7 ms per network evaluation in its dtype and device checks
-# (~4 ms with the pure Array API erfc of GELU): it checks a seeded random sample of entries
+# (~4 ms with the pure Array API normal CDF of GELU): it checks a seeded random sample of entries
 # per array. Every entry is still compared with the autograd references below, and NumPy's
 # backend (which array-api-strict wraps) checks every entry by central differences.
 FD_SAMPLED_ENTRIES = {"array_api_strict": 2}
@@ -403,19 +401,21 @@ def _assert_fd(backend, act, loss_case, alpha, flatten=False):
     _check_grad_structure(backend, params, grads)
 
     def J(ps):
-        return net.loss_and_grad(ps, X, y, loss, alpha)[0]
+        """The penalised loss J_lambda from the forward pass alone (no backward to pay for)."""
+        value, _ = losses.get(loss)(y, net.forward(ps, X))
+        return value + net.penalty(ps, alpha, X.shape[0])[0] if alpha else value
+
+    np.testing.assert_allclose(float(J(params)), float(value), rtol=1e-14)
 
     seed = zlib.crc32(repr((act, loss_case, alpha, flatten)).encode())
     numeric = _central_differences(backend, J, params, _fd_entries(backend, params, seed))
-    names = iter(net.param_names())
-    for g, n in zip(grads, numeric):
-        for ga, na in zip(g, n):
-            ga = _backend.to_numpy(ga)
-            checked = ~np.isnan(na)
-            assert checked.any()
-            diff = np.max(np.abs(ga[checked] - na[checked]))
-            scale = max(np.max(np.abs(ga)), np.max(np.abs(na[checked])), np.finfo(float).tiny)
-            assert diff / scale < 1e-6, (next(names), diff / scale)
+    analytic = [_backend.to_numpy(a) for g in grads for a in g]
+    for name, ga, na in zip(net.param_names(), analytic, [a for n in numeric for a in n]):
+        checked = ~np.isnan(na)
+        assert checked.any()
+        diff = np.max(np.abs(ga[checked] - na[checked]))
+        scale = max(np.max(np.abs(ga)), np.max(np.abs(na[checked])), np.finfo(float).tiny)
+        assert diff / scale < 1e-6, (name, diff / scale)
 
 
 def _assert_autograd(backend, ref, act, loss_case, alpha, flatten=False):
@@ -529,13 +529,17 @@ def test_forward_matches_numpy(backend, act):
 
 # ---------------------------------------------------------------------------- 3. jax.jit
 
-JIT_CASES = [(act, lc) for act in ("relu", "gelu", "swiglu") for lc in LOSS_CASES] + [
-    ("identity", "perceptron")
+# each jax.jit compilation takes ~0.5 s here: a few cases covering every loss and layer kind
+JIT_CASES = [
+    ("relu", "sce_labels", 0.3),
+    ("gelu", "squared_error", 0.0),
+    ("swiglu", "binary_log_loss", 0.3),
+    ("tanh", "sce_onehot", 0.0),
+    ("identity", "perceptron", 0.3),
 ]
 
 
-@pytest.mark.parametrize("alpha", ALPHAS)
-@pytest.mark.parametrize("act, loss_case", JIT_CASES)
+@pytest.mark.parametrize("act, loss_case, alpha", JIT_CASES)
 def test_jit_equals_eager(backend, act, loss_case, alpha):
     if backend.name != "jax":
         pytest.skip("jax.jit applies to the jax backend only")
@@ -651,7 +655,7 @@ def test_mlp_flatten_forward(backend):
     assert_close(out, expected, backend=backend, dtype="float64", rtol=1e-12, atol=1e-14)
 
 
-FLATTEN_CASES = [("tanh", "sce_labels"), ("relu", "squared_error"), ("geglu", "binary_log_loss")]
+FLATTEN_CASES = [("tanh", "sce_labels"), ("geglu", "binary_log_loss")]
 
 
 @pytest.mark.parametrize("act, loss_case", FLATTEN_CASES)
@@ -703,9 +707,7 @@ def test_flatten_unflatten_params_round_trip(backend, net, dtype):
     # param_names: one name per array, in flattening order
     names = net.param_names()
     assert len(names) == sum(len(p) for p in params)
-    assert names == [
-        f"layers[{i}].{n}" for i, p in enumerate(params) for n in ("W", "b")[: len(p)]
-    ]
+    assert names == [f"layers[{i}].{n}" for i, p in enumerate(params) for n in ("W", "b")[: len(p)]]
     assert [n for i, layer in enumerate(net.layers) for n in layer.param_names] == [
         n.split(".")[1] for n in names
     ]

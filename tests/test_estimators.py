@@ -1,0 +1,726 @@
+"""Estimators (issue 5): ``Perceptron``, ``MLPClassifier``, ``MLPRegressor``.
+
+- digits as NCHW images reach >= 0.97 test accuracy on every backend (the one heavy test);
+- arrays in, same arrays out (library and device) on every backend; NumPy string labels;
+  a model fitted on one backend predicts on NumPy input; Python lists;
+- probabilities, ``partial_fit``, ``warm_start`` and early stopping, with scikit-learn's
+  meanings of the fitted attributes checked against scikit-learn on the same data;
+- GLU-gated hidden layers, NCHW shape checks, the perceptron's separable/XOR contrast;
+- ``callbacks``, divergence (``ConvergenceError``) leaving the estimator as it was;
+- scikit-learn compatibility on NumPy: ``check_estimator`` (with a documented list of
+  expected failures), ``clone``, ``Pipeline``, ``GridSearchCV``, pickling.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import neural_network as sknn
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_blobs, make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+import backendnn
+from backendnn import (
+    ConvergenceError,
+    MLPClassifier,
+    MLPRegressor,
+    NotFittedError,
+    Perceptron,
+    _backend,
+)
+from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small problems: BLAS threads only add contention (on a shared 2-core machine a
+    multi-threaded OpenBLAS made these tests 10-20x slower)."""
+    with threadpool_limits(1):
+        yield
+
+
+def _lib(a) -> str:
+    return _backend.namespace_name(_backend.array_namespace(a))
+
+
+def _assert_on(a, backend) -> None:
+    """``a`` is an array of ``backend``'s library, on its device."""
+    assert _lib(a) == backend.name, (_lib(a), backend.name)
+    if backend.name != "jax":
+        assert _backend.device(a) == backend.device
+
+
+@functools.cache
+def _blobs3() -> tuple[np.ndarray, np.ndarray]:
+    return make_classification(
+        90,
+        5,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+
+
+@functools.cache
+def _binary() -> tuple[np.ndarray, np.ndarray]:
+    return make_classification(80, 4, n_informative=3, n_redundant=0, random_state=1)
+
+
+# ====================================================================== digits, every backend
+
+
+@functools.cache
+def _digits_split():
+    d = load_digits()
+    X = (d.images / 16.0)[:, None, :, :]  # NCHW (N, 1, 8, 8) in [0, 1]
+    return train_test_split(X, d.target, test_size=0.25, stratify=d.target, random_state=0)
+
+
+def test_digits_nchw_reaches_097_on_every_backend(backend):
+    X_train, X_test, y_train, y_test = _digits_split()
+    assert X_train.shape[1:] == (1, 8, 8) and 0.0 <= X_train.min() and X_train.max() <= 1.0
+    clf = MLPClassifier(hidden_layer_sizes=(64,), random_state=0)
+    clf.fit(backend.asarray(X_train, "float32"), backend.asarray(y_train, "int64"))
+    assert clf.n_features_in_ == 64 and clf.image_shape_ == (1, 8, 8)
+    pred = clf.predict(backend.asarray(X_test, "float32"))
+    _assert_on(pred, backend)
+    accuracy = float((_backend.to_numpy(pred) == y_test).mean())
+    assert accuracy >= 0.97, accuracy
+    # the same model on NumPy input: NumPy out, same labels
+    pred_np = clf.predict(X_test.astype(np.float32))
+    assert isinstance(pred_np, np.ndarray)
+    np.testing.assert_array_equal(pred_np, _backend.to_numpy(pred))
+    assert clf.score(X_test.astype(np.float32), y_test) == pytest.approx(accuracy)
+
+
+# ====================================================================== arrays in, arrays out
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_arrays_in_same_arrays_out(backend, n_classes):
+    X, y = _binary() if n_classes == 2 else _blobs3()
+    Xb, yb = backend.asarray(X, "float64"), backend.asarray(y, "int64")
+    clf = MLPClassifier((6,), max_iter=20, random_state=0).fit(Xb, yb)
+    for a in clf.coefs_ + clf.intercepts_:
+        _assert_on(a, backend)
+    pred = clf.predict(Xb)
+    _assert_on(pred, backend)
+    assert pred.dtype == backend.dtype("int64") and tuple(pred.shape) == (X.shape[0],)
+    proba = clf.predict_proba(Xb)
+    _assert_on(proba, backend)
+    assert proba.dtype == backend.dtype("float64")
+    assert tuple(proba.shape) == (X.shape[0], n_classes)
+    log_proba = clf.predict_log_proba(Xb)
+    _assert_on(log_proba, backend)
+    np.testing.assert_array_equal(_backend.to_numpy(clf.classes_), np.arange(n_classes))
+
+    # fitted here, predicting on NumPy input: NumPy out, the same values
+    pred_np, proba_np = clf.predict(X), clf.predict_proba(X)
+    assert isinstance(pred_np, np.ndarray) and isinstance(proba_np, np.ndarray)
+    np.testing.assert_array_equal(pred_np, _backend.to_numpy(pred))
+    assert_close(proba, proba_np, backend=backend, rtol=1e-12, atol=1e-15)
+    assert clf.score(X, y) == clf.score(Xb, yb)
+
+
+def test_probabilities_are_consistent(backend):
+    for X, y in (_binary(), _blobs3()):
+        Xb = backend.asarray(X, "float64")
+        clf = MLPClassifier((6,), max_iter=30, random_state=0)
+        clf.fit(Xb, backend.asarray(y, "int64"))
+        p = _backend.to_numpy(clf.predict_proba(Xb))
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+        assert (p >= 0).all() and (p <= 1).all()
+        np.testing.assert_allclose(
+            _backend.to_numpy(clf.predict_log_proba(Xb)), np.log(p), rtol=1e-10, atol=1e-12
+        )
+        np.testing.assert_array_equal(_backend.to_numpy(clf.predict(Xb)), p.argmax(axis=1))
+
+
+def test_regressor_arrays_in_same_arrays_out(backend):
+    X, y = make_regression(60, 4, noise=1.0, random_state=0)
+    y = y / y.std()
+    Xb = backend.asarray(X, "float64")
+    reg = MLPRegressor((6,), max_iter=20, random_state=0).fit(Xb, backend.asarray(y, "float64"))
+    pred = reg.predict(Xb)
+    _assert_on(pred, backend)
+    assert pred.dtype == backend.dtype("float64") and tuple(pred.shape) == (60,)
+    assert_close(pred, reg.predict(X), backend=backend, rtol=1e-12, atol=1e-14)
+    Y2 = np.stack([y, -y], axis=1)
+    reg2 = MLPRegressor((6,), max_iter=5, random_state=0).fit(Xb, backend.asarray(Y2, "float64"))
+    assert tuple(reg2.predict(Xb).shape) == (60, 2) and reg2.n_outputs_ == 2
+
+
+def test_float32_input_computes_in_float32(backend):
+    X, y = _blobs3()
+    Xb = backend.asarray(X, "float32")
+    clf = MLPClassifier((6,), max_iter=5, random_state=0).fit(Xb, backend.asarray(y, "int64"))
+    assert clf.coefs_[0].dtype == backend.dtype("float32")
+    assert clf.predict_proba(Xb).dtype == backend.dtype("float32")
+
+
+def test_string_labels_on_numpy():
+    X, y = _blobs3()
+    names = np.array(["emu", "cat", "dog"])[y]
+    clf = MLPClassifier((8,), max_iter=200, random_state=0).fit(X, names)
+    np.testing.assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
+    pred = clf.predict(X)
+    assert isinstance(pred, np.ndarray) and pred.dtype.kind == "U"
+    assert set(pred) <= {"cat", "dog", "emu"}
+    assert clf.score(X, names) > 0.8
+    # predict_proba's columns follow classes_
+    np.testing.assert_array_equal(clf.classes_[clf.predict_proba(X).argmax(axis=1)], pred)
+    binary = MLPClassifier((4,), max_iter=50, random_state=0)
+    binary.fit(X, np.where(y == 0, "yes", "no"))
+    assert set(binary.predict(X)) <= {"yes", "no"}
+    assert tuple(binary.predict_proba(X).shape) == (90, 2)
+
+
+def test_string_labels_and_other_backends(backend):
+    """String labels are a NumPy feature: a model fitted on them predicts strings for NumPy
+    input and raises a TypeError that says why for another library's input; X and y from
+    two libraries in one call are refused."""
+    X, y = _blobs3()
+    names = np.array(["emu", "cat", "dog"])[y]
+    clf = MLPClassifier((6,), max_iter=5, random_state=0).fit(X, names)
+    if backend.name == "numpy":
+        return
+    with pytest.raises(TypeError, match="NumPy"):
+        clf.predict(backend.asarray(X, "float64"))
+    proba = clf.predict_proba(backend.asarray(X, "float64"))  # numbers: fine anywhere
+    _assert_on(proba, backend)
+    with pytest.raises(TypeError, match="two libraries"):
+        MLPClassifier((6,), max_iter=5).fit(backend.asarray(X, "float64"), y)
+
+
+def test_lists_are_accepted():
+    X, y = _blobs3()
+    a = MLPClassifier((6,), max_iter=10, random_state=0).fit(X.tolist(), y.tolist())
+    b = MLPClassifier((6,), max_iter=10, random_state=0).fit(X, y)
+    pred = a.predict(X.tolist())
+    assert isinstance(pred, np.ndarray)
+    np.testing.assert_array_equal(pred, b.predict(X))
+    np.testing.assert_allclose(a.predict_proba(X.tolist()), b.predict_proba(X), rtol=1e-12)
+    reg = MLPRegressor((4,), max_iter=5, random_state=0).fit(X.tolist(), X[:, 0].tolist())
+    assert isinstance(reg.predict(X.tolist()), np.ndarray)
+    p = Perceptron().fit(X.tolist(), y.tolist())
+    assert isinstance(p.predict(X.tolist()), np.ndarray)
+
+
+# ====================================================================== scikit-learn's meanings
+
+
+def _problems():
+    X, y3 = _blobs3()
+    return {
+        "binary": (X, (y3 == 0).astype(int)),
+        "multiclass": (X, y3),
+        "multilabel": (X, np.stack([y3 == 0, y3 == 1, y3 != 1], axis=1).astype(int)),
+        "regression": (X, X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0])),
+        "regression-2d": (X, np.stack([X[:, 0], X[:, 1] - X[:, 2]], axis=1)),
+    }
+
+
+@pytest.mark.parametrize("problem", list(_problems()))
+@pytest.mark.parametrize("solver", ["sgd", "adam", "gd"])
+def test_fitted_attributes_match_sklearn(problem, solver):
+    X, y = _problems()[problem]
+    regression = problem.startswith("regression")
+    Sk = sknn.MLPRegressor if regression else sknn.MLPClassifier
+    Ours = MLPRegressor if regression else MLPClassifier
+    params = dict(hidden_layer_sizes=(5, 4), max_iter=3, random_state=0, batch_size=32)
+    sk_solver = dict(solver="sgd", batch_size=X.shape[0]) if solver == "gd" else dict(solver=solver)
+    sk = Sk(**dict(params, **sk_solver)).fit(X, y)
+    ours = Ours(**dict(params, solver=solver)).fit(X, y)
+    for name in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_", "t_", "n_iter_"):
+        assert getattr(ours, name) == getattr(sk, name), name
+    assert hasattr(ours, "classes_") == hasattr(sk, "classes_")
+    if hasattr(sk, "classes_"):
+        np.testing.assert_array_equal(ours.classes_, sk.classes_)
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in sk.coefs_]
+    assert [b.shape for b in ours.intercepts_] == [b.shape for b in sk.intercepts_]
+    assert len(ours.loss_curve_) == len(sk.loss_curve_) == 3
+    assert ours.best_loss_ == min(ours.loss_curve_) and ours.loss_ == ours.loss_curve_[-1]
+    assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+    assert ours.predict(X).shape == sk.predict(X).shape
+    if not regression:
+        assert ours.predict_proba(X).shape == sk.predict_proba(X).shape
+
+
+def test_lbfgs_t_matches_sklearn():
+    X, y = _blobs3()
+    sk = sknn.MLPClassifier((5,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+    ours = MLPClassifier((5,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_ and ours.n_layers_ == sk.n_layers_
+    assert ours.t_ == sk.t_
+
+
+def _same_start(sk, ours, seed: int = 0) -> None:
+    """Give scikit-learn's fitted ``sk`` and our unfitted ``ours`` the same fresh start."""
+    rng = np.random.default_rng(seed)
+    W0 = [rng.uniform(-0.5, 0.5, c.shape) for c in sk.coefs_]
+    b0 = [rng.uniform(-0.2, 0.2, b.shape) for b in sk.intercepts_]
+    sk.coefs_, sk.intercepts_ = [w.copy() for w in W0], [b.copy() for b in b0]
+    sk.loss_curve_, sk.t_, sk.n_iter_ = [], 0, 0
+    sk.best_loss_, sk._no_improvement_count = np.inf, 0
+    if hasattr(sk, "_optimizer"):
+        del sk._optimizer  # partial_fit would reuse it (velocities of the throw-away fit)
+    ours.coefs_, ours.intercepts_ = [w.copy() for w in W0], [b.copy() for b in b0]
+
+
+_SGD = dict(
+    hidden_layer_sizes=(5,),
+    solver="sgd",
+    batch_size=16,
+    shuffle=False,
+    learning_rate_init=0.05,
+    alpha=1e-3,
+    random_state=0,
+)
+
+
+def test_partial_fit_matches_sklearn():
+    X, y = _blobs3()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkConvergenceWarning)
+        sk = sknn.MLPClassifier(max_iter=1, **_SGD).fit(X, y)
+    ours = MLPClassifier(**_SGD)
+    _same_start(sk, ours)
+    for _ in range(3):
+        sk.partial_fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        MLPClassifier(**_SGD).partial_fit(X, y)  # classes are required on the first call
+    ours.partial_fit(X, y, classes=[0, 1, 2])
+    ours.partial_fit(X, y)
+    ours.partial_fit(X, y, classes=np.array([0, 1, 2]))
+    np.testing.assert_array_equal(ours.classes_, [0, 1, 2])
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
+    assert ours.t_ == sk.t_ == 3 * X.shape[0]
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="classes"):
+        ours.partial_fit(X, y, classes=[0, 1, 2, 3])  # differs from the first call's
+    with pytest.raises(ValueError):
+        ours.partial_fit(X, y + 5)  # labels never announced
+    with pytest.raises(AttributeError):
+        MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_partial_fit_classes_may_be_absent_from_a_batch():
+    X, y = _blobs3()
+    clf = MLPClassifier((5,), random_state=0)
+    clf.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
+    assert clf.out_activation_ == "softmax" and clf.predict_proba(X).shape == (90, 3)
+    clf.partial_fit(X, y)
+    reg = MLPRegressor((5,), random_state=0)
+    reg.partial_fit(X, X[:, 0])
+    reg.partial_fit(X, X[:, 0])
+    assert len(reg.loss_curve_) == 2 and reg.t_ == 2 * X.shape[0]
+
+
+def test_warm_start_continues_like_sklearn():
+    X, y = _blobs3()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkConvergenceWarning)
+        sk = sknn.MLPClassifier(max_iter=1, **_SGD).fit(X, y)
+        ours = MLPClassifier(max_iter=5, warm_start=True, **_SGD)
+        _same_start(sk, ours)
+        sk.set_params(warm_start=True, max_iter=5).fit(X, y)
+        ours.fit(X, y)
+        first = [c.copy() for c in ours.coefs_]
+        sk.fit(X, y)
+        ours.fit(X, y)
+    assert len(ours.loss_curve_) == len(sk.loss_curve_) == 10
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
+    assert ours.t_ == sk.t_ == 10 * X.shape[0]
+    assert not np.allclose(first[0], ours.coefs_[0])
+    for a, b in zip(ours.coefs_, sk.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    # without warm_start a refit starts afresh
+    ours.set_params(warm_start=False, max_iter=2).fit(X, y)
+    assert len(ours.loss_curve_) == 2
+
+
+def test_n_iter_after_warm_start_and_partial_fit_matches_sklearn():
+    X, y = _blobs3()
+    n_iter = {}
+    for name, Est in (("sk", sknn.MLPClassifier), ("ours", MLPClassifier)):
+        est = Est(max_iter=5, warm_start=True, **_SGD).fit(X, y).fit(X, y)
+        inc = Est(**_SGD)
+        inc.partial_fit(X, y, classes=[0, 1, 2])
+        inc.partial_fit(X, y)
+        n_iter[name] = (est.n_iter_, len(est.loss_curve_), inc.n_iter_, len(inc.loss_curve_))
+    assert n_iter["sk"] == (5, 10, 1, 2)
+    assert n_iter["ours"] == n_iter["sk"]
+
+
+def test_warm_start_from_weights_of_another_backend(backend):
+    """Weights fitted on one backend (here NumPy) seed a warm start on another."""
+    X, y = _blobs3()
+    src = MLPClassifier((5,), max_iter=20, random_state=0).fit(X, y)
+    dst = MLPClassifier((5,), max_iter=1, warm_start=True, solver="sgd", learning_rate_init=1e-9)
+    dst.coefs_ = [backend.asarray(c, "float64") for c in src.coefs_]
+    dst.intercepts_ = [backend.asarray(b, "float64") for b in src.intercepts_]
+    dst.fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    _assert_on(dst.coefs_[0], backend)
+    np.testing.assert_allclose(_backend.to_numpy(dst.coefs_[0]), src.coefs_[0], atol=1e-6)
+    bad = MLPClassifier((7,), warm_start=True, max_iter=1)
+    bad.coefs_, bad.intercepts_ = src.coefs_, src.intercepts_
+    with pytest.raises(ValueError, match="warm start"):
+        bad.fit(X, y)
+
+
+# ====================================================================== early stopping
+
+
+@pytest.mark.parametrize("metric", ["score", "loss"])
+def test_early_stopping(metric):
+    X, y = make_classification(300, 8, n_informative=5, random_state=0)
+    records = []
+    clf = MLPClassifier(
+        (16,),
+        early_stopping=True,
+        early_stopping_metric=metric,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        learning_rate_init=0.05,
+        max_iter=200,
+        random_state=0,
+    )
+    clf.fit(X, y, callbacks=[lambda r: records.append((r["validation_score"], r["params"]))])
+    scores = clf.validation_scores_
+    assert len(scores) == clf.n_iter_ == len(clf.loss_curve_) == len(records) < 200
+    assert [s for s, _ in records] == scores
+    assert clf.best_validation_score_ == max(scores)
+    assert clf.best_loss_ is None  # scikit-learn's convention with early stopping
+    if metric == "score":
+        assert all(0.0 <= s <= 1.0 for s in scores)
+    else:
+        assert all(s < 0.0 for s in scores)  # the negated validation loss
+    # stopped n_iter_no_change + 1 epochs after the last improvement ...
+    best = scores.index(max(scores))
+    assert clf.n_iter_ >= best + 1 + clf.n_iter_no_change
+    # ... and restored the best epoch's weights
+    best_params = [p for p in records[best][1] if p]
+    for coef, (W, _b) in zip(clf.coefs_, best_params):
+        np.testing.assert_array_equal(coef, _backend.to_numpy(W))
+
+
+def test_early_stopping_regressor_and_bad_metric():
+    X, y = make_regression(200, 5, noise=1.0, random_state=0)
+    reg = MLPRegressor((8,), early_stopping=True, max_iter=30, random_state=0, n_iter_no_change=3)
+    reg.fit(X, y / y.std())
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_) <= 1.0
+    with pytest.raises(ValueError, match="early_stopping_metric"):
+        MLPClassifier(early_stopping_metric="accuracy").fit(X, y > 0)
+
+
+# ====================================================================== GLU, activations, images
+
+
+@pytest.mark.parametrize("activation", ["glu", "reglu", "geglu", "swiglu"])
+def test_glu_hidden_layers_have_doubled_fan_out(activation):
+    X, y = _blobs3()
+    clf = MLPClassifier((6, 4), activation=activation, max_iter=20, random_state=0).fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(5, 12), (6, 8), (4, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(12,), (8,), (3,)]
+    assert clf.n_layers_ == 4
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    reg = MLPRegressor((3,), activation=activation, max_iter=3, random_state=0).fit(X, X[:, 0])
+    assert reg.coefs_[0].shape == (5, 6) and reg.coefs_[1].shape == (3, 1)
+
+
+def test_activation_object_and_registry_names():
+    X, y = _blobs3()
+    act = backendnn.activations.get("swish", beta=1.5)
+    clf = MLPClassifier((5,), activation=act, max_iter=5, random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (90,)
+    assert clone(clf).activation == act
+    for name in ("gelu", "gelu_tanh", "silu", "softplus", "sigmoid"):
+        MLPClassifier((3,), activation=name, max_iter=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="nope").fit(X, y)
+
+
+def test_image_shape_is_remembered_and_checked(backend):
+    X_train, X_test, y_train, _ = _digits_split()
+    Xb = backend.asarray(X_train[:200], "float64")
+    clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(Xb, backend.asarray(y_train[:200]))
+    assert clf.n_features_in_ == 64 and clf.image_shape_ == (1, 8, 8)
+    Xt = X_test[:20]
+    flat = clf.predict_proba(backend.asarray(Xt.reshape(20, 64), "float64"))
+    assert_close(
+        clf.predict_proba(backend.asarray(Xt, "float64")),
+        _backend.to_numpy(flat),
+        backend=backend,
+        rtol=1e-12,
+    )
+    for shape in ((20, 1, 4, 16), (20, 4, 4, 4), (20, 1, 8, 9)):
+        with pytest.raises(ValueError, match="shape|features"):
+            clf.predict(backend.asarray(np.zeros(shape), "float64"))
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(backend.asarray(np.zeros((3, 65)), "float64"))
+
+
+# ====================================================================== perceptron
+
+
+def _xor():
+    return np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 1, 1, 0])
+
+
+def test_perceptron_separable_and_xor(backend):
+    X, y = make_blobs(200, centers=2, random_state=1)
+    p = Perceptron().fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    pred = p.predict(backend.asarray(X, "float64"))
+    _assert_on(pred, backend)
+    assert int((_backend.to_numpy(pred) != y).sum()) == 0  # zero training errors
+    assert tuple(p.coef_.shape) == (1, 2) and tuple(p.intercept_.shape) == (1,)
+    assert p.n_iter_ >= 1 and p.n_iter_ <= p.max_iter
+    assert tuple(p.decision_function(backend.asarray(X, "float64")).shape) == (200,)
+    # XOR is not linearly separable: at most 3 of 4 right, whatever the training (1969)
+    Xx, yx = _xor()
+    px = Perceptron(max_iter=200).fit(backend.asarray(Xx, "float64"), backend.asarray(yx))
+    assert px.score(Xx, yx) <= 0.75
+
+
+def test_mlp_learns_xor():
+    X, y = _xor()
+    clf = MLPClassifier((8,), activation="tanh", solver="lbfgs", random_state=1).fit(X, y)
+    assert clf.score(X, y) == 1.0
+
+
+def test_perceptron_one_vs_rest(backend):
+    X, y = make_blobs(150, centers=3, n_features=4, random_state=0)
+    p = Perceptron(max_iter=500).fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    assert tuple(p.coef_.shape) == (3, 4) and tuple(p.intercept_.shape) == (3,)
+    _assert_on(p.coef_, backend)
+    scores = p.decision_function(backend.asarray(X, "float64"))
+    assert tuple(scores.shape) == (150, 3)
+    np.testing.assert_array_equal(p.classes_, [0, 1, 2])
+    assert p.score(X, y) >= 0.9
+    # labels of any values, the originals kept
+    q = Perceptron().fit(X, np.array(["a", "b", "c"])[y])
+    assert set(q.predict(X)) <= {"a", "b", "c"}
+
+
+def test_perceptron_labels_any_two_values():
+    X, y = make_blobs(100, centers=2, random_state=1)
+    p = Perceptron().fit(X, np.where(y == 1, 7, -3))
+    np.testing.assert_array_equal(p.classes_, [-3, 7])
+    np.testing.assert_array_equal(p.predict(X), np.where(y == 1, 7, -3))
+
+
+# ====================================================================== callbacks
+
+
+def test_callbacks_once_per_epoch_and_stop(backend):
+    X, y = _blobs3()
+    Xb, yb = backend.asarray(X, "float64"), backend.asarray(y, "int64")
+    records = []
+    clf = MLPClassifier((5,), max_iter=7, random_state=0, tol=0.0)
+    clf.fit(Xb, yb, callbacks=[records.append])
+    assert len(records) == clf.n_iter_ == 7
+    assert [r["epoch"] for r in records] == list(range(1, 8))
+    assert [r["loss"] for r in records] == clf.loss_curve_
+    for key in ("validation_score", "learning_rate", "seconds", "samples_per_second", "params"):
+        assert key in records[0]
+
+    def stop_at_three(record):
+        return record["epoch"] == 3
+
+    seen = []
+    clf2 = MLPRegressor((5,), max_iter=50, random_state=0)
+    clf2.fit(Xb, backend.asarray(X[:, 0], "float64"), callbacks=[seen.append, stop_at_three])
+    assert clf2.n_iter_ == 3 and len(clf2.loss_curve_) == 3 and len(seen) == 3
+    # L-BFGS calls back once per iteration
+    lb = []
+    MLPClassifier((5,), solver="lbfgs", max_iter=4, random_state=0).fit(
+        Xb, yb, callbacks=[lb.append]
+    )
+    assert [r["epoch"] for r in lb] == [1, 2, 3, 4]
+
+
+# ====================================================================== divergence
+
+
+# n_iter_no_change: a growing loss must not stop training (on tol) before it overflows
+_DIVERGE = dict(solver="sgd", learning_rate_init=1e6, max_iter=50, n_iter_no_change=100)
+
+
+def _diverging(Est, **kw):
+    return Est((5,), random_state=0, **_DIVERGE, **kw)
+
+
+def _fitted_state(est) -> dict:
+    return {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("_")}
+
+
+def _assert_same_state(before: dict, after: dict) -> None:
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        other = after[key]
+        if isinstance(value, list) and value and hasattr(value[0], "shape"):
+            assert len(value) == len(other)
+            for a, b in zip(value, other):
+                np.testing.assert_array_equal(_backend.to_numpy(a), _backend.to_numpy(b))
+        elif hasattr(value, "shape"):
+            np.testing.assert_array_equal(_backend.to_numpy(value), _backend.to_numpy(other))
+        else:
+            assert value == other, key
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow being tested
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_divergence_raises_and_keeps_an_unfitted_estimator_unfitted(backend, kind):
+    X, y = _blobs3()
+    Est = MLPClassifier if kind == "classifier" else MLPRegressor
+    target = y if kind == "classifier" else X[:, 0] * 1e3
+    est = _diverging(Est)
+    with pytest.raises(ConvergenceError) as info:
+        est.fit(backend.asarray(X * 1e3, "float64"), backend.asarray(target))
+    assert isinstance(info.value, ArithmeticError)
+    assert "learning_rate_init" in str(info.value)  # says what to do
+    assert info.value.params is not None  # the last finite weights
+    for p in info.value.params:
+        for a in p:
+            assert np.isfinite(_backend.to_numpy(a)).all()
+    assert not hasattr(est, "coefs_") and not hasattr(est, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_divergence_keeps_the_previous_fit(kind):
+    X, y = _blobs3()
+    Est = MLPClassifier if kind == "classifier" else MLPRegressor
+    target = y if kind == "classifier" else X[:, 0]
+    est = Est((5,), solver="sgd", max_iter=5, random_state=0).fit(X, target)
+    before, pred = _fitted_state(est), est.predict(X)
+    est.set_params(**_DIVERGE)
+    with pytest.raises(ConvergenceError):
+        est.fit(X * 1e3, target * (1 if kind == "classifier" else 1e3))
+    _assert_same_state(before, _fitted_state(est))
+    np.testing.assert_array_equal(est.predict(X), pred)
+    # warm_start divergence, too
+    est.set_params(warm_start=True)
+    with pytest.raises(ConvergenceError):
+        est.fit(X * 1e3, target * (1 if kind == "classifier" else 1e3))
+    _assert_same_state(before, _fitted_state(est))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_failed_fit_leaves_no_private_state_behind():
+    """Not even private attributes: the failed fit leaves ``__dict__`` exactly as it was."""
+    X, y = _blobs3()
+    est = _diverging(MLPClassifier)
+    before = dict(vars(est))
+    with pytest.raises(ConvergenceError):
+        est.fit(X * 1e3, y)
+    assert vars(est) == before
+
+
+# ====================================================================== scikit-learn compatibility
+
+# Every scikit-learn estimator check passes; a check that starts failing is a regression.
+_CHECKS_EXPECTED_TO_FAIL: dict[str, str] = {}
+
+
+def _expected_failures(estimator) -> dict:
+    return _CHECKS_EXPECTED_TO_FAIL
+
+
+with warnings.catch_warnings():  # "does not inherit from BaseEstimator": by design
+    warnings.simplefilter("ignore", UserWarning)
+    _CHECKS = parametrize_with_checks(
+        [Perceptron(), MLPClassifier(), MLPRegressor()],
+        expected_failed_checks=_expected_failures,
+        xfail_strict=True,
+    )
+
+
+@_CHECKS
+def test_sklearn_check_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", backendnn.ConvergenceWarning)
+        check(estimator)
+
+
+def test_clone_pipeline_gridsearch_pickle():
+    X, y = _blobs3()
+    X = X * 10 + 3
+    clf = MLPClassifier((8,), max_iter=60, alpha=1e-3, random_state=0, learning_rate_init=0.01)
+    cloned = clone(clf)
+    assert cloned is not clf and cloned.get_params() == clf.get_params()
+    assert not hasattr(cloned, "coefs_")
+    clf.fit(X, y)
+    assert not hasattr(clone(clf), "coefs_")
+
+    pipe = make_pipeline(StandardScaler(), clone(cloned)).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+    assert pipe.predict_proba(X).shape == (90, 3)
+
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), clone(cloned)),
+        {"mlpclassifier__alpha": [1e-4, 1e-1]},
+        cv=3,
+    ).fit(X, y)
+    assert grid.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-1)
+    assert len(grid.cv_results_["mean_test_score"]) == 2
+    assert grid.score(X, y) > 0.8
+
+    reg = MLPRegressor((4,), max_iter=20, random_state=0).fit(X, X[:, 0])
+    perc = Perceptron().fit(X, y)
+    for est in (clf, pipe, reg, perc):
+        again = pickle.loads(pickle.dumps(est))
+        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    assert repr(MLPClassifier(alpha=0.5)) == "MLPClassifier(alpha=0.5)"
+
+
+def test_pickle_round_trip_on_backend(backend):
+    X, y = _blobs3()
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier((5,), max_iter=10, random_state=0).fit(Xb, backend.asarray(y, "int64"))
+    clf.predict(Xb)  # fills the cache, which pickling must drop
+    again = pickle.loads(pickle.dumps(clf))
+    assert "_cache" not in vars(again) or not vars(again)["_cache"]
+    np.testing.assert_array_equal(
+        _backend.to_numpy(again.predict(Xb)), _backend.to_numpy(clf.predict(Xb))
+    )
+
+
+def test_set_params_validation():
+    X, y = _blobs3()
+    with pytest.raises(ValueError, match="invalid parameter"):
+        MLPClassifier().set_params(nonsense=1)
+    for bad in (
+        dict(solver="newton"),
+        dict(alpha=-1.0),
+        dict(hidden_layer_sizes=(0,)),
+        dict(batch_size=0),
+        dict(learning_rate="fast"),
+        dict(momentum=2.0),
+    ):
+        with pytest.raises(ValueError):
+            MLPClassifier(max_iter=1, **bad).fit(X, y)
+    assert math.isclose(MLPClassifier().get_params()["alpha"], 1e-4)
