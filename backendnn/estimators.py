@@ -43,7 +43,14 @@ from .layers import Dense
 from .losses import log_softmax
 from .network import Network, flatten_params, unflatten_params
 from .optim import SGD, Adam, LearningRateSchedule, lbfgs
-from .train import ConvergenceError, History, OptimizerState, make_step, run_epochs
+from .train import (
+    ConvergenceError,
+    History,
+    OptimizerState,
+    make_objective,
+    make_step,
+    run_epochs,
+)
 
 
 class ConvergenceWarning(UserWarning):
@@ -463,16 +470,7 @@ class _BaseMLP(_Estimator):
     def _fit_lbfgs(
         self, network: Network, params: list, X: Any, Y: Any, loss: str, callbacks: Any
     ) -> tuple[list, dict]:
-        xp = array_namespace(X)
-        alpha = float(self.alpha)
-
-        def value_and_grad(vector: Any, X: Any, Y: Any) -> tuple[Any, Any]:
-            value, grads = network.loss_and_grad(
-                unflatten_params(vector, params), X, Y, loss, alpha
-            )
-            return value, flatten_params(grads)
-
-        compiled = jit(value_and_grad, xp)
+        compiled = make_objective(network, params, loss, float(self.alpha), array_namespace(X))
         curve: list[float] = []
 
         def on_iter(it: int, f: float) -> None:

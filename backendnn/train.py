@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._backend import array_namespace, device, from_numpy, jit, synchronize
-from .network import Network, Params
+from ._backend import array_namespace, device, from_numpy, jit, namespace_name, synchronize
+from .network import Network, Params, flatten_params, unflatten_params
 from .optim import LearningRateSchedule
 
 
@@ -62,16 +62,61 @@ class OptimizerState:
         return OptimizerState(self.optimizer, schedule, self.arrays, self.updates)
 
 
+_COMPILED_STEPS: dict = {}
+
+
 def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any) -> Callable:
     """One training step ``(params, state, X, Y, lr) -> (params, state, batch_loss * n_batch)``,
-    compiled with ``jax.jit`` on JAX. The batch loss includes the L2 penalty."""
+    compiled with ``jax.jit`` on JAX. The batch loss includes the L2 penalty.
+
+    Compiled steps are reused across fits of the same architecture, loss, penalty and
+    optimiser, so repeated fits (cross-validation, grid search) compile once.
+    """
+    key = (
+        repr(network),
+        loss if isinstance(loss, str) else id(loss),
+        alpha,
+        optimizer,
+        namespace_name(xp),
+    )
+    if key in _COMPILED_STEPS:
+        return _COMPILED_STEPS[key]
 
     def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
         value, grads = network.loss_and_grad(params, X, Y, loss, alpha)
         params, state = optimizer.update(params, grads, state, lr)
         return params, state, value * X.shape[0]
 
-    return jit(step, xp)
+    return _keep(key, jit(step, xp), step)
+
+
+def make_objective(
+    network: Network, template: Params, loss: Any, alpha: float, xp: Any
+) -> Callable:
+    """The penalised loss as a function of one flat parameter vector, for L-BFGS:
+    ``(vector, X, Y) -> (value, flat gradient)``, compiled (and reused) on JAX.
+    ``template`` gives the parameter shapes."""
+    key = (
+        "objective",
+        repr(network),
+        loss if isinstance(loss, str) else id(loss),
+        alpha,
+        namespace_name(xp),
+    )
+    if key in _COMPILED_STEPS:
+        return _COMPILED_STEPS[key]
+
+    def objective(vector: Any, X: Any, Y: Any) -> tuple[Any, Any]:
+        value, grads = network.loss_and_grad(unflatten_params(vector, template), X, Y, loss, alpha)
+        return value, flatten_params(grads)
+
+    return _keep(key, jit(objective, xp), objective)
+
+
+def _keep(key: tuple, compiled: Callable, plain: Callable) -> Callable:
+    if compiled is not plain:  # only compilation is worth keeping
+        _COMPILED_STEPS[key] = compiled
+    return compiled
 
 
 def _progress(verbose: bool, max_iter: int) -> Any:
