@@ -91,8 +91,9 @@ def xp(backend):
     return backend.xp
 
 
-def assert_close(actual: Any, expected: Any, *, backend: Backend, rtol=1e-12, atol=0.0,
-                 dtype: str | None = None) -> None:
+def assert_close(
+    actual: Any, expected: Any, *, backend: Backend, rtol=1e-12, atol=0.0, dtype: str | None = None
+) -> None:
     """Check namespace, dtype, shape and device of ``actual``, then its values against
     ``expected`` (NumPy) after moving to the host."""
     xp = backend.xp
