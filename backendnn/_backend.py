@@ -494,11 +494,6 @@ def synchronize(x: Any) -> Any:
     return x
 
 
-def is_traced(x: Any) -> bool:
-    """Whether ``x`` is an abstract value inside ``jax.jit`` (no concrete data to read)."""
-    return _library_name(x) == "jax" and not hasattr(x, "addressable_data") and device(x) is None
-
-
 # --------------------------------------------------------------------------- matmul precision
 
 _PRECISIONS = ("highest", "tf32")

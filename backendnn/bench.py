@@ -5,7 +5,7 @@ Run it as a module::
     python -m backendnn.bench                                  # every installed engine
     python -m backendnn.bench --sizes 64,64,10 --batch 32
     python -m backendnn.bench --engines backendnn-numpy,sklearn,torch-eager --json out.json
-    python -m backendnn.bench --memory                         # + peak memory, one process per engine
+    python -m backendnn.bench --memory          # + peak memory, one process per engine
 
 What every engine does
 ----------------------
@@ -40,12 +40,17 @@ Engines
 
 Timing
 ------
-Step engines run ``--warmup`` untimed steps (compilation included), then ``--steps``
-timed steps in ``--repeats`` blocks; device work is synchronised before the clock is
-read at the end of each block, and ms/step is the median over blocks of
-(block time / steps in the block). Fit engines run one untimed warm-up ``fit`` on the
-first ``--warmup`` batches, then ``--fit-repeats`` timed fits; the median is reported.
+Every engine is first prepared: data moved, ``--warmup`` untimed steps run (JAX
+compiles here), or for the fit engines one untimed ``fit`` on the first ``--warmup``
+batches. Then ``--repeats`` rounds run the engines interleaved, the order rotated each
+round, so that load from elsewhere on the machine falls on all of them alike. In a
+round a step engine runs one block of ``--steps / --repeats`` steps and a fit engine one
+whole ``fit`` (one epoch over every batch; its time divided by the batches); device
+work is synchronised before the clock is read. ms/step is the median over rounds.
 ``epoch_ms_per_step`` in the JSON output is the epoch alone as timed inside ``fit``.
+The CPU ms/step column is the process's CPU time (all its threads) per step, median
+over rounds: wall time far above CPU time / threads means the engine waited (for the
+GPU, or for cores busy with other work; the header gives the load average).
 
 FLOPs counted
 -------------
@@ -61,8 +66,9 @@ and CuPy alike); the ``precision`` column says what each engine used. CPUs alway
 compute full float32.
 
 Peak memory (``--memory``): each engine runs in its own subprocess so peaks do not mix.
-Host: peak resident set size (``resource.getrusage``) and its rise over the RSS after
-the engine's libraries were imported (data and everything the engine allocated).
+Host: peak resident set size (Linux ``VmHWM``, reset after the engine's libraries are
+imported; else ``resource.getrusage``) and its rise over the RSS at that point (the
+data copies and everything the engine allocated).
 GPU: ``torch.cuda.max_memory_allocated`` (torch engines), CuPy's default memory pool
 ``total_bytes`` at the end (the pool keeps freed blocks, so this is its peak holding),
 JAX's ``memory_stats()["peak_bytes_in_use"]``.
@@ -73,6 +79,7 @@ Array libraries are imported inside the engine functions only: every peer is opt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -93,7 +100,7 @@ from .network import Network
 from .optim import SGD
 from .train import make_step
 
-_MAX_DATA_BYTES = 256 * 2**20  # distinct host data; step engines cycle through it
+_MAX_DATA_BYTES = 128 * 2**20  # distinct data per engine; step engines cycle through it
 _STEPS_FLOP_BUDGET = 1e11  # --steps auto: about this many counted FLOPs per engine
 _GPU_KINDS = ("cuda", "gpu", "rocm")
 
@@ -110,7 +117,6 @@ class Problem:
     steps: int
     warmup: int
     repeats: int
-    fit_repeats: int
     lr: float
     seed: int
     X: Any  # host float32 (n_batches * batch, sizes[0])
@@ -120,6 +126,10 @@ class Problem:
     @property
     def n_batches(self) -> int:
         return self.X.shape[0] // self.batch
+
+    @property
+    def steps_per_block(self) -> int:
+        return max(1, self.steps // self.repeats)
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -155,16 +165,15 @@ def make_problem(
     batch: int,
     steps: int,
     warmup: int = 5,
-    repeats: int = 10,
-    fit_repeats: int = 3,
+    repeats: int = 7,
     lr: float = 0.01,
     seed: int = 0,
 ) -> Problem:
-    """Host data for ``steps`` distinct batches (fewer if they would pass 256 MiB)."""
+    """Host data for ``steps`` distinct batches (fewer if they would pass 128 MiB)."""
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"--sizes needs at least two positive layer widths, got {sizes}")
-    if batch < 1 or steps < 1 or repeats < 1 or fit_repeats < 1 or warmup < 0:
-        raise ValueError("batch, steps, repeats and fit-repeats must be positive, warmup >= 0")
+    if batch < 1 or steps < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("batch, steps and repeats must be positive, warmup >= 0")
     xp = _backend.namespace("numpy")
     rng = _backend.host_rng(seed)
     d, k = sizes[0], sizes[-1]
@@ -175,66 +184,77 @@ def make_problem(
     labels = xp.tile(xp.arange(batch, dtype=xp.int64) % k, (n_batches, 1))
     y = xp.reshape(rng.permuted(labels, axis=1), (n,))
     Y = xp.astype(y[:, None] == xp.arange(k, dtype=xp.int64)[None, :], xp.float32)
-    return Problem(
-        tuple(int(s) for s in sizes), batch, steps, warmup, repeats, fit_repeats, lr, seed, X, y, Y
-    )
+    return Problem(tuple(int(s) for s in sizes), batch, steps, warmup, repeats, lr, seed, X, y, Y)
 
 
-# --------------------------------------------------------------------------- timing
+# --------------------------------------------------------------------------- runners
 
 
-def _time_steps(
-    step: Callable[[int], Any], sync: Callable[[], Any], p: Problem
-) -> tuple[list[float], int]:
-    """Seconds per step for each timed block, and the number of timed steps."""
-    nb = p.n_batches
-    for i in range(p.warmup):
-        step(i % nb)
-    sync()
-    blocks = min(p.repeats, p.steps)
-    per_block = max(1, p.steps // blocks)
-    times, i = [], p.warmup
-    for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(per_block):
-            step(i % nb)
-            i += 1
+@dataclass
+class Runner:
+    """A prepared (warmed-up) engine: ``block()`` runs one timed block and returns its
+    wall-clock and process CPU seconds per step, device work synchronised before the
+    clock is read."""
+
+    block: Callable[[], tuple[float, float]]
+    precision: str
+    device: str
+    loss: Callable[[], float | None]
+    epoch_times: list[float] | None = None  # fit engines: the epoch alone, s per step
+
+
+def _step_runner(
+    one: Callable[[int], Any],
+    sync: Callable[[], Any],
+    p: Problem,
+    context: Callable[[], Any] = contextlib.nullcontext,
+) -> Callable[[], float]:
+    """Warm up ``one(batch_index)`` for ``p.warmup`` steps, then return the block timer."""
+    nb, per_block = p.n_batches, p.steps_per_block
+    counter = [0]
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            one(counter[0] % nb)
+            counter[0] += 1
+
+    with context():
+        run(p.warmup)
         sync()
-        times.append((time.perf_counter() - t0) / per_block)
-    return times, blocks * per_block
+
+    def block() -> tuple[float, float]:
+        with context():
+            c0, t0 = time.process_time(), time.perf_counter()
+            run(per_block)
+            sync()
+            return (time.perf_counter() - t0) / per_block, (time.process_time() - c0) / per_block
+
+    return block
 
 
-def _time_fits(fit: Callable[[int], Any], p: Problem) -> tuple[list[float], list[float]]:
-    """Seconds per step of each timed ``fit`` (one epoch over all batches), and of its
-    epoch alone where the engine reports it. ``fit(n_batches)`` returns (sync'ed)
-    epoch seconds or None."""
+def _fit_runner(fit: Callable[[int], float | None], p: Problem, epochs: list[float]) -> Callable:
+    """One untimed warm-up ``fit`` on the first ``p.warmup`` batches, then the block timer:
+    a whole one-epoch ``fit`` over every batch, its seconds divided by the batches.
+    ``fit(n_batches)`` trains and synchronises, returning its epoch's seconds or None."""
     nb = p.n_batches
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter=1 reached: convergence warnings
         fit(max(1, min(p.warmup, nb)))
-        times, epochs = [], []
-        for _ in range(p.fit_repeats):
-            t0 = time.perf_counter()
+
+    def block() -> tuple[float, float]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c0, t0 = time.process_time(), time.perf_counter()
             epoch = fit(nb)
-            times.append((time.perf_counter() - t0) / nb)
-            if epoch is not None:
-                epochs.append(epoch / nb)
-    return times, epochs
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if epoch is not None:
+            epochs.append(epoch / nb)
+        return seconds / nb, cpu / nb
+
+    return block
 
 
 # --------------------------------------------------------------------------- engines
-
-
-@dataclass
-class Run:
-    """What an engine measured: seconds per step per block (or per fit) and details."""
-
-    times: list[float]
-    steps: int
-    precision: str
-    device: str
-    loss: float | None = None
-    epoch_times: list[float] | None = None
 
 
 def _gpu_precision(lib: str) -> str:
@@ -244,9 +264,9 @@ def _gpu_precision(lib: str) -> str:
         return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "fp32"
     if lib == "jax":
         value = importlib.import_module("jax").config.jax_default_matmul_precision
-        if value in (None, "default", "bfloat16", "fastest"):
-            return "tf32 (jax default)" if value in (None, "default") else str(value)
-        return "fp32" if value in ("highest", "float32") else "tf32"
+        if value in (None, "default"):
+            return "tf32 (jax default)"
+        return "fp32" if value in ("highest", "float32") else str(value)
     if lib == "cupy":
         return "tf32" if os.environ.get("CUPY_TF32", "0") == "1" else "fp32"
     return "fp32"
@@ -254,8 +274,8 @@ def _gpu_precision(lib: str) -> str:
 
 def _device_info(lib: str, dev: Any) -> tuple[str, str]:
     """(device label, precision label) for an engine of library ``lib`` on ``dev``."""
-    text = str(dev)
-    on_gpu = any(kind in text.lower() for kind in _GPU_KINDS) or lib == "cupy"
+    text = str(dev).lower()
+    on_gpu = lib == "cupy" or any(kind in text for kind in _GPU_KINDS)
     return ("gpu" if on_gpu else "cpu"), (_gpu_precision(lib) if on_gpu else "fp32")
 
 
@@ -263,7 +283,7 @@ def _flat(params: Any) -> list:
     return [a for layer in params for a in layer]
 
 
-def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Run:
+def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Runner:
     xp = _backend.namespace(name)
     dev = _backend.default_device(name)
     net = p.network()
@@ -273,7 +293,9 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Run:
     X = _backend.from_numpy(p.X, xp=xp, device=dev)
     Y = _backend.from_numpy(p.Y, xp=xp, device=dev)
     B = p.batch
-    batches = [(X[i * B : (i + 1) * B, ...], Y[i * B : (i + 1) * B, ...]) for i in range(p.n_batches)]
+    batches = [
+        (X[i * B : (i + 1) * B, ...], Y[i * B : (i + 1) * B, ...]) for i in range(p.n_batches)
+    ]
     carry = [params, sgd.init(params), None]
 
     def one(i: int) -> None:
@@ -283,18 +305,32 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Run:
     def sync() -> None:
         _backend.synchronize(_flat(carry[0]) + ([carry[2]] if carry[2] is not None else []))
 
-    if eager:
-        jax = importlib.import_module("jax")
-        with jax.disable_jit():
-            times, steps = _time_steps(one, sync, p)
-    else:
-        times, steps = _time_steps(one, sync, p)
+    context = importlib.import_module("jax").disable_jit if eager else contextlib.nullcontext
+    block = _step_runner(one, sync, p, context)
     label, precision = _device_info(name, dev)
-    loss = float(_backend.to_numpy(carry[2])) / B
-    return Run(times, steps, precision, label, loss)
+    return Runner(block, precision, label, lambda: float(_backend.to_numpy(carry[2])) / B)
 
 
-def _backendnn_fit(p: Problem, name: str) -> Run:
+def _mlp_settings(p: Problem) -> dict[str, Any]:
+    """MLPClassifier settings shared by scikit-learn's and backendnn's: plain SGD, same batches."""
+    return dict(
+        hidden_layer_sizes=p.hidden,
+        activation="relu",
+        solver="sgd",
+        alpha=0.0,
+        batch_size=p.batch,
+        learning_rate="constant",
+        learning_rate_init=p.lr,
+        max_iter=1,
+        shuffle=False,
+        tol=0.0,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        random_state=p.seed,
+    )
+
+
+def _backendnn_fit(p: Problem, name: str) -> Runner:
     from .estimators import MLPClassifier
 
     xp = _backend.namespace(name)
@@ -305,63 +341,35 @@ def _backendnn_fit(p: Problem, name: str) -> Run:
 
     def fit(n_batches: int) -> float:
         n = n_batches * p.batch
-        model = MLPClassifier(
-            hidden_layer_sizes=p.hidden,
-            activation="relu",
-            solver="sgd",
-            alpha=0.0,
-            batch_size=p.batch,
-            learning_rate="constant",
-            learning_rate_init=p.lr,
-            max_iter=1,
-            shuffle=False,
-            tol=0.0,
-            momentum=0.0,
-            nesterovs_momentum=False,
-            random_state=p.seed,
-        )
         records: list[dict] = []
+        model = MLPClassifier(**_mlp_settings(p))
         model.fit(X[:n, ...], y[:n], callbacks=[records.append])
         _backend.synchronize(list(model.coefs_))
         last[0] = model
         return records[-1]["seconds"]
 
-    times, epochs = _time_fits(fit, p)
+    epochs: list[float] = []
+    block = _fit_runner(fit, p, epochs)
     label, precision = _device_info(name, dev)
-    return Run(times, p.n_batches, precision, label, float(last[0].loss_), epochs)
+    return Runner(block, precision, label, lambda: float(last[0].loss_), epochs)
 
 
-def _sklearn_fit(p: Problem) -> Run:
+def _sklearn_fit(p: Problem) -> Runner:
     from sklearn.neural_network import MLPClassifier
 
     last: list[Any] = [None]
 
     def fit(n_batches: int) -> None:
         n = n_batches * p.batch
-        model = MLPClassifier(
-            hidden_layer_sizes=p.hidden,
-            activation="relu",
-            solver="sgd",
-            alpha=0.0,
-            batch_size=p.batch,
-            learning_rate="constant",
-            learning_rate_init=p.lr,
-            max_iter=1,
-            shuffle=False,
-            tol=0.0,
-            momentum=0.0,
-            nesterovs_momentum=False,
-            random_state=p.seed,
-        )
-        last[0] = model.fit(p.X[:n], p.y[:n])
+        last[0] = MLPClassifier(**_mlp_settings(p)).fit(p.X[:n], p.y[:n])
+        if last[0].coefs_[0].dtype.name != "float32":  # pragma: no cover - old scikit-learn
+            raise RuntimeError(f"scikit-learn trained in {last[0].coefs_[0].dtype}, not float32")
 
-    times, _ = _time_fits(fit, p)
-    if last[0].coefs_[0].dtype.name != "float32":  # pragma: no cover - old scikit-learn
-        raise RuntimeError(f"scikit-learn trained in {last[0].coefs_[0].dtype}, not float32")
-    return Run(times, p.n_batches, "fp32", "cpu", float(last[0].loss_))
+    block = _fit_runner(fit, p, [])
+    return Runner(block, "fp32", "cpu", lambda: float(last[0].loss_))
 
 
-def _torch_eager(p: Problem) -> Run:
+def _torch_eager(p: Problem) -> Runner:
     import torch
     import torch.nn.functional as F
 
@@ -396,12 +404,12 @@ def _torch_eager(p: Problem) -> Run:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    times, steps = _time_steps(one, sync, p)
+    block = _step_runner(one, sync, p)
     label, precision = _device_info("torch", dev)
-    return Run(times, steps, precision, label, float(last[0].detach().cpu()))
+    return Runner(block, precision, label, lambda: float(last[0].detach().cpu()))
 
 
-def _jax_grad(p: Problem) -> Run:
+def _jax_grad(p: Problem) -> Runner:
     import jax
     import jax.numpy as jnp
 
@@ -434,16 +442,16 @@ def _jax_grad(p: Problem) -> Run:
     def sync() -> None:
         jax.block_until_ready(carry)
 
-    times, steps = _time_steps(one, sync, p)
+    block = _step_runner(one, sync, p)
     label, precision = _device_info("jax", dev)
-    return Run(times, steps, precision, label, float(carry[1]))
+    return Runner(block, precision, label, lambda: float(carry[1]))
 
 
 @dataclass(frozen=True)
 class Engine:
     name: str
     lib: str  # library whose device memory --memory reads
-    run: Callable[[Problem], Run]
+    prepare: Callable[[Problem], Runner]
     requires: str  # backend name, or a module to find
 
 
@@ -501,16 +509,35 @@ def default_engines(gpu: bool) -> list[str]:
 # --------------------------------------------------------------------------- memory
 
 
-def _rss_bytes() -> int | None:
-    """Current resident set size (Linux /proc), or None."""
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``kB`` field of Linux /proc/self/status (VmRSS, VmHWM) in bytes, or None."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _rss_bytes() -> int | None:
+    """Current resident set size, after resetting the peak where Linux allows it
+    (``/proc/self/clear_refs``), so the peak read later covers the engine alone."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _proc_status_bytes("VmRSS")
 
 
 def _peak_rss_bytes() -> int | None:
+    """Peak resident set size: Linux's VmHWM, else ``getrusage`` (which on Linux also
+    counts the parent's memory at fork time, hence VmHWM first)."""
+    peak = _proc_status_bytes("VmHWM")
+    if peak is not None:
+        return peak
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
@@ -563,78 +590,86 @@ def _median_ms(times: Sequence[float]) -> float:
     return statistics.median(times) * 1e3
 
 
-def run_engine(name: str, p: Problem, memory: bool = False) -> dict[str, Any]:
-    """Run one engine in this process; a result row (an ``error`` key if it failed)."""
-    engine = ENGINES[name]
-    row: dict[str, Any] = {"engine": name, "network": p.network_name, "batch": p.batch}
-    why = unavailable(engine)
-    if why is not None:
-        row["error"] = f"unavailable: {why}"
-        return row
-    try:
-        if memory:
-            _import_libraries(engine)
-            rss_before = _rss_bytes()
-            _reset_device_peak(engine.lib)
-        run = engine.run(p)
-    except Exception as exc:  # one failing engine must not stop the others
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        return row
-    ms = _median_ms(run.times)
+def _row(name: str, p: Problem) -> dict[str, Any]:
+    return {"engine": name, "network": p.network_name, "batch": p.batch}
+
+
+def measure(names: Sequence[str], p: Problem, memory: bool = False) -> list[dict[str, Any]]:
+    """Prepare (warm up) every engine, then time them in ``p.repeats`` interleaved rounds,
+    one block per engine per round, the order rotated each round: load from elsewhere
+    on the machine then falls on every engine alike. One result row per engine (an
+    ``error`` key for an engine that could not run)."""
+    rows = {name: _row(name, p) for name in names}
+    runners: dict[str, Runner] = {}
+    rss_before: int | None = None
+    for name in names:
+        engine = ENGINES[name]
+        why = unavailable(engine)
+        if why is not None:
+            rows[name]["error"] = f"unavailable: {why}"
+            continue
+        try:
+            if memory:
+                _import_libraries(engine)
+                rss_before = _rss_bytes()
+                _reset_device_peak(engine.lib)
+            runners[name] = engine.prepare(p)
+        except Exception as exc:  # one failing engine must not stop the others
+            rows[name]["error"] = f"{type(exc).__name__}: {exc}"
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    order = list(runners)
+    for r in range(p.repeats):
+        for name in order[r % len(order) :] + order[: r % len(order)] if order else []:
+            if name not in runners:
+                continue
+            try:
+                wall, used = runners[name].block()
+                times[name].append(wall)
+                cpu[name].append(used)
+            except Exception as exc:
+                rows[name]["error"] = f"{type(exc).__name__}: {exc}"
+                del runners[name]
     flops = step_flops(p.sizes, p.batch)
-    row.update(
-        steps=run.steps,
-        ms_per_step=ms,
-        ms_per_step_samples=[t * 1e3 for t in run.times],
-        samples_per_s=p.batch / (ms * 1e-3),
-        tflops=flops / (ms * 1e-3) / 1e12,
-        precision=run.precision,
-        device=run.device,
-        loss=run.loss,
-    )
-    if run.epoch_times:
-        row["epoch_ms_per_step"] = _median_ms(run.epoch_times)
-    if memory:
-        peak = _peak_rss_bytes()
-        row["peak_rss_mb"] = None if peak is None else peak / 2**20
-        if peak is not None and rss_before is not None:
-            row["rss_rise_mb"] = max(0, peak - rss_before) / 2**20
-        dev_peak = _device_peak_bytes(engine.lib) if run.device == "gpu" else None
-        row["device_peak_mb"] = None if dev_peak is None else dev_peak / 2**20
-    return row
+    for name, run in runners.items():
+        ms = _median_ms(times[name])
+        fit = name.endswith("-fit") or name == "sklearn"
+        try:
+            loss = run.loss()
+        except Exception:  # pragma: no cover - a sanity figure only
+            loss = None
+        rows[name].update(
+            steps=p.n_batches * len(times[name]) if fit else p.steps_per_block * len(times[name]),
+            ms_per_step=ms,
+            ms_per_step_rounds=[t * 1e3 for t in times[name]],
+            cpu_ms_per_step=_median_ms(cpu[name]),
+            samples_per_s=p.batch / (ms * 1e-3),
+            tflops=flops / (ms * 1e-3) / 1e12,
+            precision=run.precision,
+            device=run.device,
+            loss=loss,
+        )
+        if run.epoch_times:
+            rows[name]["epoch_ms_per_step"] = _median_ms(run.epoch_times)
+        if memory:
+            lib = ENGINES[name].lib
+            peak = _peak_rss_bytes()
+            rows[name]["peak_rss_mb"] = None if peak is None else peak / 2**20
+            if peak is not None and rss_before is not None:
+                rows[name]["rss_rise_mb"] = max(0, peak - rss_before) / 2**20
+            dev_peak = _device_peak_bytes(lib) if run.device == "gpu" else None
+            rows[name]["device_peak_mb"] = None if dev_peak is None else dev_peak / 2**20
+    return [rows[name] for name in names]
 
 
 def _run_in_subprocess(name: str, args: argparse.Namespace, p: Problem) -> dict[str, Any]:
     """Run one engine in a fresh interpreter (for --memory), return its row."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "row.json")
-        cmd = [
-            sys.executable,
-            "-m",
-            "backendnn.bench",
-            "--sizes",
-            ",".join(map(str, p.sizes)),
-            "--batch",
-            str(p.batch),
-            "--steps",
-            str(p.steps),
-            "--warmup",
-            str(p.warmup),
-            "--repeats",
-            str(p.repeats),
-            "--fit-repeats",
-            str(p.fit_repeats),
-            "--lr",
-            repr(p.lr),
-            "--seed",
-            str(p.seed),
-            "--engines",
-            name,
-            "--memory",
-            "--json",
-            out,
-            "--child",
-        ]
+        cmd = [sys.executable, "-m", "backendnn.bench", "--sizes", ",".join(map(str, p.sizes))]
+        cmd += ["--batch", str(p.batch), "--steps", str(p.steps), "--warmup", str(p.warmup)]
+        cmd += ["--repeats", str(p.repeats), "--lr", repr(p.lr), "--seed", str(p.seed)]
+        cmd += ["--engines", name, "--memory", "--json", out, "--child"]
         if args.precision:
             cmd += ["--precision", args.precision]
         env = dict(os.environ)
@@ -643,12 +678,9 @@ def _run_in_subprocess(name: str, args: argparse.Namespace, p: Problem) -> dict[
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not os.path.exists(out):
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return {
-                "engine": name,
-                "network": p.network_name,
-                "batch": p.batch,
-                "error": f"subprocess exited {proc.returncode}: {' | '.join(tail)}",
-            }
+            row = _row(name, p)
+            row["error"] = f"subprocess exited {proc.returncode}: {' | '.join(tail)}"
+            return row
         with open(out) as f:
             return json.load(f)["results"][0]
 
@@ -665,6 +697,8 @@ def _machine() -> dict[str, Any]:
         if mod in sys.modules:
             versions[mod] = getattr(sys.modules[mod], "__version__", "?")
     info["versions"] = versions
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         info["torch_threads"] = torch.get_num_threads()
@@ -723,6 +757,7 @@ def format_table(doc: dict[str, Any]) -> str:
         f"x {baseline}",
         "precision",
         "device",
+        "CPU ms/step",
     ]
     if memory:
         head += ["peak RSS MB", "RSS rise MB", "device MB"]
@@ -741,6 +776,7 @@ def format_table(doc: dict[str, Any]) -> str:
             _fmt(r.get("ratio"), ".2f"),
             r["precision"],
             r["device"],
+            _fmt(r.get("cpu_ms_per_step"), ".3f"),
         ]
         if memory:
             line += [
@@ -767,13 +803,18 @@ def _describe(doc: dict[str, Any]) -> str:
     c, m = doc["config"], doc["machine"]
     gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
     threads = f", torch threads {m['torch_threads']}" if "torch_threads" in m else ""
+    load = ""
+    if m.get("load_average_before") and m.get("load_average"):
+        before, after = m["load_average_before"][0], m["load_average"][0]
+        load = f"; load average {before:.2f} before, {after:.2f} after"
     versions = " ".join(f"{k} {v}" for k, v in m["versions"].items())
     return (
-        f"backendnn.bench: {c['network']} batch {c['batch']}, {c['steps']} timed steps "
-        f"({c['repeats']} blocks, median) after {c['warmup']} warm-up; fits: "
-        f"{c['fit_repeats']} x 1 epoch of {c['n_batches']} batches; lr {c['lr']}, "
-        f"seed {c['seed']}; matmul precision {c['precision'] or 'library defaults'}\n"
-        f"machine: {m['processor']}, {m['cpu_count']} CPUs{gpu}{threads}; python "
+        f"backendnn.bench: {c['network']} batch {c['batch']}, {c['repeats']} interleaved "
+        f"rounds (median), each {c['steps_per_block']} steps per step engine "
+        f"({c['warmup']} warm-up steps first) or one 1-epoch fit of {c['n_batches']} batches; "
+        f"lr {c['lr']}, seed {c['seed']}; matmul precision "
+        f"{c['precision'] or 'library defaults'}\n"
+        f"machine: {m['processor']}, {m['cpu_count']} CPUs{gpu}{threads}{load}; python "
         f"{m['python']}; {versions}\n"
         f"counted {c['flops_per_step']:,} FLOP/step (matmuls only: 2mnk forward, dW, dx "
         f"except layer 1); x {c['baseline']} = baseline ms / engine ms"
@@ -791,11 +832,18 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="784,512,512,10", help="layer widths, input first")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument(
-        "--steps", type=int, default=None, help="timed steps (default: ~1e11 FLOPs, 50-500)"
+        "--steps",
+        type=int,
+        default=None,
+        help="timed steps per step engine, over all rounds (default: ~1e11 FLOPs, 50-500)",
     )
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps (default 5)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed blocks (default 10)")
-    parser.add_argument("--fit-repeats", type=int, default=3, help="timed fits (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=7,
+        help="interleaved timing rounds (default 7); fit engines fit once per round",
+    )
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engines", default=None, help="comma-separated (default: all here)")
@@ -808,7 +856,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--precision",
         choices=("highest", "tf32"),
         default=None,
-        help="float32 matmul precision for every engine (default: each library's own)",
+        help="float32 matmul precision for every engine, through "
+        "backendnn.set_matmul_precision (default: each library's own)",
     )
     parser.add_argument("--json", default=None, help="write the results to this file")
     parser.add_argument(
@@ -826,6 +875,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         unknown = [e for e in args.engines if e not in ENGINES]
         if unknown:
             parser.error(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
+        if len(set(args.engines)) != len(args.engines):
+            parser.error(f"an engine is named twice in --engines {','.join(args.engines)}")
     if args.baseline is not None and args.baseline not in ENGINES:
         parser.error(f"unknown baseline {args.baseline!r}; choose from {', '.join(ENGINES)}")
     return args
@@ -840,44 +891,40 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     steps = args.steps if args.steps is not None else auto_steps(args.sizes, args.batch)
     try:
         p = make_problem(
-            args.sizes,
-            args.batch,
-            steps,
-            args.warmup,
-            args.repeats,
-            args.fit_repeats,
-            args.lr,
-            args.seed,
+            args.sizes, args.batch, steps, args.warmup, args.repeats, args.lr, args.seed
         )
     except ValueError as exc:
         raise SystemExit(f"backendnn.bench: {exc}") from exc
+    load_before = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     gpu = False if args.child else _gpu_available()
     names = args.engines if args.engines is not None else default_engines(gpu)
     baseline = args.baseline or ("torch-eager" if gpu else "sklearn")
-    results = []
-    for name in names:
-        if args.memory and not args.child:
-            row = _run_in_subprocess(name, args, p)
-        else:
-            row = run_engine(name, p, memory=args.memory)
-        results.append(row)
-        if not args.quiet and not args.child:
-            done = f"{row['ms_per_step']:.3f} ms/step" if "ms_per_step" in row else row["error"]
-            print(f"  {name}: {done}", file=sys.stderr, flush=True)
+    if args.memory and not args.child:
+        results = []
+        for name in names:
+            results.append(_run_in_subprocess(name, args, p))
+            if not args.quiet:
+                row = results[-1]
+                done = f"{row['ms_per_step']:.3f} ms/step" if "ms_per_step" in row else row["error"]
+                print(f"  {name}: {done}", file=sys.stderr, flush=True)
+    else:
+        results = measure(names, p, memory=args.memory)
     by_name = {r["engine"]: r for r in results}
     base = by_name.get(baseline, {}).get("ms_per_step")
     for r in results:
         if "ms_per_step" in r:
             r["ratio"] = base / r["ms_per_step"] if base else None
+    machine = _machine()
+    machine["load_average_before"] = load_before
     doc = {
         "config": {
             "network": p.network_name,
             "sizes": list(p.sizes),
             "batch": p.batch,
             "steps": p.steps,
+            "steps_per_block": p.steps_per_block,
             "warmup": p.warmup,
             "repeats": p.repeats,
-            "fit_repeats": p.fit_repeats,
             "n_batches": p.n_batches,
             "lr": p.lr,
             "seed": p.seed,
@@ -885,8 +932,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "baseline": baseline,
             "flops_per_step": step_flops(p.sizes, p.batch),
             "memory": args.memory,
+            "command": "python -m backendnn.bench "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
         },
-        "machine": _machine(),
+        "machine": machine,
         "results": results,
         "derived": _derived(by_name),
     }
