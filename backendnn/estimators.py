@@ -726,7 +726,7 @@ class MLPClassifier(_BaseMLP):
                 raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
             found = list(range(host.shape[1]))
             Y = host.astype("float64")
-            self_classes = _host_array(found)
+            self_classes = to_numpy(found)
             return {
                 "classes_": self_classes,
                 "out_activation_": "logistic",
@@ -736,7 +736,7 @@ class MLPClassifier(_BaseMLP):
             }
         _check_labels(host)
         if classes is not None or (incremental and hasattr(self, "classes_")):
-            known = _host_array(to_numpy(classes)) if classes is not None else self.classes_
+            known = to_numpy(classes) if classes is not None else self.classes_
             if (
                 classes is not None
                 and hasattr(self, "classes_")
@@ -1117,10 +1117,6 @@ class Perceptron(_Estimator):
 
 def _transpose(W: Any) -> Any:
     return array_namespace(W).permute_dims(W, (1, 0))
-
-
-def _host_array(values: Any) -> Any:
-    return to_numpy(values)
 
 
 def _unique(host: Any) -> Any:
