@@ -55,9 +55,15 @@ def _library_name(x: Any) -> str:
     return type(x).__module__.split(".")[0]
 
 
+_SCALARS = (bool, int, float, complex)
+# array type -> namespace: every math function resolves xp from its inputs, so this
+# lookup sits on the hot path of each training step (measured in benchmarks/NOTES.md)
+_NAMESPACES: dict[type, Any] = {}
+
+
 def _is_array(x: Any) -> bool:
     # exact Python scalars only: NumPy's float64 scalar subclasses float but is an array here
-    return array_api_compat.is_array_api_obj(x) and type(x) not in (bool, int, float, complex)
+    return array_api_compat.is_array_api_obj(x) and type(x) not in _SCALARS
 
 
 def array_namespace(*arrays: Any) -> Any:
@@ -69,6 +75,15 @@ def array_namespace(*arrays: Any) -> Any:
         If the arrays come from two libraries, or live on two devices: backendnn
         never moves data behind the caller's back. Move one with :func:`to_backend`.
     """
+    kinds = {type(a) for a in arrays if a is not None and type(a) not in _SCALARS}
+    if len(kinds) == 1:
+        (kind,) = kinds
+        xp = _NAMESPACES.get(kind)
+        if xp is not None:  # one known array type: only devices can differ
+            if kind is np.ndarray or sum(a is not None and type(a) is kind for a in arrays) < 2:
+                return xp
+            _check_devices([a for a in arrays if type(a) is kind])
+            return xp
     found = [a for a in arrays if a is not None and _is_array(a)]
     if not found:
         raise TypeError(
@@ -81,6 +96,14 @@ def array_namespace(*arrays: Any) -> Any:
             f"arrays from two libraries in one call: {sorted(libs)}; move them to one library "
             "first, e.g. backendnn.to_backend(x, 'numpy')"
         )
+    _check_devices(found)
+    xp = array_api_compat.array_namespace(*found)
+    if len({type(a) for a in found}) == 1:
+        _NAMESPACES[type(found[0])] = xp
+    return xp
+
+
+def _check_devices(found: list) -> None:
     devices: list[Any] = []
     for a in found:
         d = array_api_compat.device(a)
@@ -91,7 +114,6 @@ def array_namespace(*arrays: Any) -> Any:
             f"arrays on two devices in one call: {devices}; move them to one device first, "
             "e.g. backendnn.to_backend(x, name, device=...)"
         )
-    return array_api_compat.array_namespace(*found)
 
 
 def device(x: Any) -> Any:
@@ -469,6 +491,15 @@ def erfc(x: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- compilation, sync
+
+
+def step_scalar(value: float, like: Any) -> Any:
+    """A host number to pass into a compiled step: a device scalar of ``like``'s dtype on
+    JAX (a Python float would be converted on every call), the number itself elsewhere
+    (a CuPy or torch scalar would cost a host-to-device copy per step)."""
+    if _library_name(like) == "jax":
+        return importlib.import_module("jax.numpy").asarray(value, dtype=like.dtype)
+    return value
 
 
 def jit(fn: Callable[..., Any], xp: Any, **kwargs: Any) -> Callable[..., Any]:

@@ -90,8 +90,10 @@ def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 
             f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is "
             f"required: {name} has no features"
         )
-    X = xp.astype(X, dtype)
-    if not bool(xp.all(xp.isfinite(X))):
+    X = xp.astype(X, dtype, copy=False)
+    # one reduction first (no temporary as large as X); the full check only if it fails,
+    # since a sum can also overflow on finite data
+    if not bool(xp.isfinite(xp.sum(X))) and not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return X
 

@@ -15,7 +15,9 @@ momentum, no weight decay, constant learning rate ``--lr``) on the same float32
 data: batches of ``--batch`` samples drawn on the host from ``--seed`` (standard
 normal features; labels balanced within each batch), moved to the engine's device
 once before any clock starts. Engines whose initial weights can be set start from
-backendnn's Glorot-uniform draw for that seed.
+backendnn's Glorot-uniform draw for that seed. The data set holds ``--steps`` batches, at
+most 128 MiB of them (step engines cycle through them; a fit covers them all once, so
+with big batches a fit is a few batches long and its fixed setup weighs more).
 
 Engines
 -------
@@ -43,7 +45,9 @@ Timing
 Every engine is first prepared: data moved, ``--warmup`` untimed steps run (JAX
 compiles here), or for the fit engines one untimed ``fit`` on the first ``--warmup``
 batches. Then ``--repeats`` rounds run the engines interleaved, the order rotated each
-round, so that load from elsewhere on the machine falls on all of them alike. In a
+round, so that load from elsewhere on the machine falls on all of them alike, with an
+untimed ``--cooldown`` pause before each block (thread pools such as OpenBLAS's spin
+for a while after their last call and would slow the engine that follows). In a
 round a step engine runs one block of ``--steps / --repeats`` steps and a fit engine one
 whole ``fit`` (one epoch over every batch; its time divided by the batches); device
 work is synchronised before the clock is read. ms/step is the median over rounds.
@@ -69,11 +73,14 @@ Peak memory (``--memory``): each engine runs in its own subprocess so peaks do n
 Host: peak resident set size (Linux ``VmHWM``, reset after the engine's libraries are
 imported; else ``resource.getrusage``) and its rise over the RSS at that point (the
 data copies and everything the engine allocated).
-GPU: ``torch.cuda.max_memory_allocated`` (torch engines), CuPy's default memory pool
-``total_bytes`` at the end (the pool keeps freed blocks, so this is its peak holding),
-JAX's ``memory_stats()["peak_bytes_in_use"]``.
+GPU: the peak of bytes in use, from ``torch.cuda.max_memory_allocated`` (torch
+engines), a CuPy memory hook on the memory pool (its callbacks slow CuPy's
+allocations, so take timings from a run without ``--memory``), and JAX's
+``memory_stats()["peak_bytes_in_use"]``.
 
 Array libraries are imported inside the engine functions only: every peer is optional.
+Several GPU libraries share one device in a run, so the bench sets
+``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (unless set) before JAX loads.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from . import _backend
@@ -208,7 +216,7 @@ def _step_runner(
     sync: Callable[[], Any],
     p: Problem,
     context: Callable[[], Any] = contextlib.nullcontext,
-) -> Callable[[], float]:
+) -> Callable[[], tuple[float, float]]:
     """Warm up ``one(batch_index)`` for ``p.warmup`` steps, then return the block timer."""
     nb, per_block = p.n_batches, p.steps_per_block
     counter = [0]
@@ -266,7 +274,9 @@ def _gpu_precision(lib: str) -> str:
         value = importlib.import_module("jax").config.jax_default_matmul_precision
         if value in (None, "default"):
             return "tf32 (jax default)"
-        return "fp32" if value in ("highest", "float32") else str(value)
+        if value in ("highest", "float32"):
+            return "fp32"
+        return "tf32" if value in ("high", "tensorfloat32") else str(value)
     if lib == "cupy":
         return "tf32" if os.environ.get("CUPY_TF32", "0") == "1" else "fp32"
     return "fp32"
@@ -434,7 +444,7 @@ def _jax_grad(p: Problem) -> Runner:
     Y = jax.device_put(p.Y, dev)
     B = p.batch
     batches = [(X[i * B : (i + 1) * B], Y[i * B : (i + 1) * B]) for i in range(p.n_batches)]
-    carry = [params, None]
+    carry: list[Any] = [params, None]
 
     def one(i: int) -> None:
         carry[0], carry[1] = train_step(carry[0], *batches[i])
@@ -458,15 +468,13 @@ class Engine:
 def _engines() -> dict[str, Engine]:
     table: dict[str, Engine] = {}
     for b in _backend.BACKENDS:
-        table[f"backendnn-{b}"] = Engine(
-            f"backendnn-{b}", b, lambda p, b=b: _backendnn_step(p, b), b
-        )
+        table[f"backendnn-{b}"] = Engine(f"backendnn-{b}", b, partial(_backendnn_step, name=b), b)
     table["backendnn-jax-eager"] = Engine(
         "backendnn-jax-eager", "jax", lambda p: _backendnn_step(p, "jax", eager=True), "jax"
     )
     for b in _backend.BACKENDS:
         table[f"backendnn-{b}-fit"] = Engine(
-            f"backendnn-{b}-fit", b, lambda p, b=b: _backendnn_fit(p, b), b
+            f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b
         )
     table["sklearn"] = Engine("sklearn", "numpy", _sklearn_fit, "module:sklearn")
     table["torch-eager"] = Engine("torch-eager", "torch", _torch_eager, "module:torch")
@@ -546,23 +554,54 @@ def _peak_rss_bytes() -> int | None:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+_CUPY_PEAK: list[Any] = []  # the active CuPy memory hook of --memory
+
+
+def _cupy_peak_hook() -> Any:
+    """A CuPy memory hook tracking the peak of bytes in use from the memory pool (the
+    pool keeps freed blocks, so its own ``total_bytes`` is a reservation, not a peak)."""
+    cupy = importlib.import_module("cupy")
+
+    class PeakHook(cupy.cuda.MemoryHook):  # type: ignore[name-defined]
+        name = "backendnn_bench_peak"
+
+        def __init__(self) -> None:
+            self.used = self.peak = 0
+
+        def malloc_postprocess(self, **kwargs: Any) -> None:
+            self.used += kwargs["mem_size"]
+            self.peak = max(self.peak, self.used)
+
+        def free_postprocess(self, **kwargs: Any) -> None:
+            self.used -= kwargs["mem_size"]
+
+    return PeakHook()
+
+
 def _reset_device_peak(lib: str) -> None:
-    if lib == "torch":
-        torch = importlib.import_module("torch")
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-    elif lib == "cupy":
-        importlib.import_module("cupy").get_default_memory_pool().free_all_blocks()
+    try:
+        if lib == "torch":
+            torch = importlib.import_module("torch")
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+        elif lib == "cupy":
+            hook = _cupy_peak_hook()
+            hook.__enter__()
+            _CUPY_PEAK[:] = [hook]
+    except Exception:  # pragma: no cover - depends on the library version
+        pass
 
 
 def _device_peak_bytes(lib: str) -> int | None:
-    """Peak device memory of library ``lib`` in this process, None on CPU or if unknown."""
+    """Peak device memory in use by library ``lib`` in this process (None on CPU or if
+    unknown): ``torch.cuda.max_memory_allocated``, the CuPy hook's peak, JAX's
+    ``peak_bytes_in_use``."""
     try:
         if lib == "torch":
             torch = importlib.import_module("torch")
             return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
         if lib == "cupy":
-            return importlib.import_module("cupy").get_default_memory_pool().total_bytes()
+            return _CUPY_PEAK[0].peak if _CUPY_PEAK else None
         if lib == "jax":
             stats = importlib.import_module("jax").devices()[0].memory_stats()
             return None if not stats else stats.get("peak_bytes_in_use")
@@ -594,11 +633,14 @@ def _row(name: str, p: Problem) -> dict[str, Any]:
     return {"engine": name, "network": p.network_name, "batch": p.batch}
 
 
-def measure(names: Sequence[str], p: Problem, memory: bool = False) -> list[dict[str, Any]]:
+def measure(
+    names: Sequence[str], p: Problem, memory: bool = False, cooldown: float = 0.25
+) -> list[dict[str, Any]]:
     """Prepare (warm up) every engine, then time them in ``p.repeats`` interleaved rounds,
     one block per engine per round, the order rotated each round: load from elsewhere
-    on the machine then falls on every engine alike. One result row per engine (an
-    ``error`` key for an engine that could not run)."""
+    on the machine then falls on every engine alike. ``cooldown`` seconds pass, untimed,
+    before each block. One result row per engine (an ``error`` key for an engine that
+    could not run). With ``memory``, run one engine per process (peaks are per process)."""
     rows = {name: _row(name, p) for name in names}
     runners: dict[str, Runner] = {}
     rss_before: int | None = None
@@ -619,11 +661,14 @@ def measure(names: Sequence[str], p: Problem, memory: bool = False) -> list[dict
     times: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
     order = list(runners)
-    for r in range(p.repeats):
-        for name in order[r % len(order) :] + order[: r % len(order)] if order else []:
+    for r in range(p.repeats if order else 0):
+        for name in order[r % len(order) :] + order[: r % len(order)]:
             if name not in runners:
                 continue
             try:
+                # let the previous engine's worker threads stop spinning (OpenBLAS's spin
+                # for ~0.1 s after a call): they would otherwise steal this block's cores
+                time.sleep(cooldown)
                 wall, used = runners[name].block()
                 times[name].append(wall)
                 cpu[name].append(used)
@@ -669,6 +714,7 @@ def _run_in_subprocess(name: str, args: argparse.Namespace, p: Problem) -> dict[
         cmd = [sys.executable, "-m", "backendnn.bench", "--sizes", ",".join(map(str, p.sizes))]
         cmd += ["--batch", str(p.batch), "--steps", str(p.steps), "--warmup", str(p.warmup)]
         cmd += ["--repeats", str(p.repeats), "--lr", repr(p.lr), "--seed", str(p.seed)]
+        cmd += ["--cooldown", repr(args.cooldown)]
         cmd += ["--engines", name, "--memory", "--json", out, "--child"]
         if args.precision:
             cmd += ["--precision", args.precision]
@@ -844,6 +890,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=7,
         help="interleaved timing rounds (default 7); fit engines fit once per round",
     )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=0.25,
+        help="untimed pause in seconds before each block, so that the thread pools of the "
+        "engine before have gone idle (default 0.25)",
+    )
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engines", default=None, help="comma-separated (default: all here)")
@@ -886,6 +939,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark (command-line arguments ``argv``); print the table, return the
     JSON document ``{"config", "machine", "results", "derived"}``."""
     args = _parse(argv)
+    if "jax" not in sys.modules:
+        # several GPU libraries share the device here: JAX must not claim 75 % of it upfront
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if args.precision:
         _backend.set_matmul_precision(args.precision)
     steps = args.steps if args.steps is not None else auto_steps(args.sizes, args.batch)
@@ -908,7 +964,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 done = f"{row['ms_per_step']:.3f} ms/step" if "ms_per_step" in row else row["error"]
                 print(f"  {name}: {done}", file=sys.stderr, flush=True)
     else:
-        results = measure(names, p, memory=args.memory)
+        results = measure(names, p, memory=args.memory, cooldown=args.cooldown)
     by_name = {r["engine"]: r for r in results}
     base = by_name.get(baseline, {}).get("ms_per_step")
     for r in results:
@@ -916,7 +972,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             r["ratio"] = base / r["ms_per_step"] if base else None
     machine = _machine()
     machine["load_average_before"] = load_before
-    doc = {
+    doc: dict[str, Any] = {
         "config": {
             "network": p.network_name,
             "sizes": list(p.sizes),
@@ -932,6 +988,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "baseline": baseline,
             "flops_per_step": step_flops(p.sizes, p.batch),
             "memory": args.memory,
+            "cooldown": args.cooldown,
             "command": "python -m backendnn.bench "
             + " ".join(argv if argv is not None else sys.argv[1:]),
         },

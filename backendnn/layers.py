@@ -84,7 +84,8 @@ class Activation(Layer):
 
     def forward(self, params: tuple, z: Any) -> tuple[Any, Any]:
         y = self.activation.forward(z)
-        return y, (z, y)
+        # keep one of z, f(z): whichever the derivative needs (half the activation memory)
+        return y, ((None, y) if self.activation.from_output else (z, None))
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True

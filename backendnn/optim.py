@@ -46,6 +46,8 @@ class SGD:
     nesterov: bool = True
 
     def init(self, params: Tree) -> Tree:
+        if self.momentum == 0:  # no velocity to carry: a compiled step then has none either
+            return [() for _ in params]
         return _zeros_like(params)
 
     def update(self, params: Tree, grads: Tree, state: Tree, lr: Any) -> tuple[Tree, Tree]:

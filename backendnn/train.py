@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._backend import array_namespace, device, from_numpy, jit, namespace_name, synchronize
+from ._backend import (
+    array_namespace,
+    device,
+    from_numpy,
+    jit,
+    namespace_name,
+    step_scalar,
+    synchronize,
+)
 from .network import Network, Params, flatten_params, unflatten_params
 from .optim import LearningRateSchedule
 
@@ -138,6 +146,7 @@ def run_batches(
     xp = array_namespace(X)
     n = X.shape[0]
     total = 0.0
+    lr_value, lr = None, None
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         if perm is None:
@@ -146,7 +155,9 @@ def run_batches(
             idx = perm[lo:hi]
             Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
         opt.updates += 1
-        lr = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
+        value = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
+        if value != lr_value:  # constant within an epoch except for Adam's bias correction
+            lr_value, lr = value, step_scalar(value, X)
         params, opt.arrays, batch_total = step(params, opt.arrays, Xb, Yb, lr)
         total = total + batch_total
     return params, total

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU check: the test suite on CuPy, JAX (GPU) and torch (CUDA), the no-sync proof,
-# the GPU examples and the benchmark, on a machine that has cupy, jax, torch, numpy,
-# pytest, scikit-learn and safetensors but reaches no package registry.
+# the GPU examples, then the benchmark (alone, for clean timings). For a machine that
+# has cupy, jax, torch, numpy, pytest, scikit-learn and safetensors but reaches no
+# package registry.
 #
 # Prepare here (with network), from the repository root:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 -d .whl array-api-compat array-api-strict
 # then copy the repository with .whl/ to the GPU machine and run:
-#   OUT=/some/dir scripts/gpu_check.sh [quick]
+#   OUT=/some/dir scripts/gpu_check.sh
 # Logs and JSON land in $OUT (default ./gpu-out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,17 +17,7 @@ mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/bnn-site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/bnn-site:$PWD PYTHONUNBUFFERED=1 JAX_ENABLE_X64=1
-status=0
-run() {  # run NAME CMD...: log to $OUT/NAME.log, remember failures
-    local name=$1; shift
-    echo "=== $name: $*"
-    local t0=$SECONDS
-    "$@" >"$OUT/$name.log" 2>&1
-    local rc=$?
-    tail -n 4 "$OUT/$name.log"
-    echo "=== $name: exit $rc in $((SECONDS - t0)) s"
-    [ $rc -eq 0 ] || status=1
-}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # several processes share the GPU below
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 - <<'PY' | tee -a "$OUT/gpu.txt"
 import array_api_compat, array_api_strict, cupy, jax, numpy, sklearn, torch
@@ -34,23 +25,65 @@ print("cupy", cupy.__version__, "jax", jax.__version__, jax.devices(), "torch", 
       "numpy", numpy.__version__, "sklearn", sklearn.__version__,
       "array_api_compat", array_api_compat.__version__, "array_api_strict", array_api_strict.__version__)
 PY
-PYTEST="python3 -m pytest -q -p no:cacheprovider -x"
-run tests-cupy env BACKENDNN_BACKENDS=cupy $PYTEST tests
-run tests-jax-gpu env BACKENDNN_BACKENDS=jax $PYTEST tests
-run tests-torch-cuda env BACKENDNN_BACKENDS=torch $PYTEST tests
-run no-sync python3 scripts/check_no_sync.py
-run example-digits-cupy python3 examples/train_digits.py --backend cupy --out "$OUT"
-run example-gpu-cupy python3 examples/gpu_training.py --backend cupy --out "$OUT"
-run example-gpu-jax python3 examples/gpu_training.py --backend jax --out "$OUT"
+
+status=0
+start() {  # start NAME SECONDS CMD...: run in the background, log to $OUT/NAME.log
+    local name=$1 limit=$2; shift 2
+    ( t0=$SECONDS; timeout "$limit" "$@" >"$OUT/$name.log" 2>&1; rc=$?
+      echo "=== $name: exit $rc in $((SECONDS - t0)) s" >>"$OUT/$name.log"; exit $rc ) &
+    pids+=("$!:$name")
+}
+finish() {  # wait for every started job; print each log's tail
+    for entry in "${pids[@]}"; do
+        wait "${entry%%:*}" || status=1
+        echo "--- ${entry#*:}"; tail -n 6 "$OUT/${entry#*:}.log"
+    done
+    pids=()
+}
+
+# Phase 1, in parallel: correctness on every GPU backend.
+pids=()
+PYTEST="python3 -m pytest -q -p no:cacheprovider --maxfail=20"
+LIMIT=${QUICK:+150}; LIMIT=${LIMIT:-330}
+start tests-cupy $LIMIT env BACKENDNN_BACKENDS=cupy $PYTEST tests
+start tests-jax-gpu $LIMIT env BACKENDNN_BACKENDS=jax $PYTEST tests
+start tests-torch-cuda $LIMIT env BACKENDNN_BACKENDS=torch $PYTEST tests
+start no-sync 120 python3 scripts/check_no_sync.py
+[ -n "${QUICK:-}" ] && start example-digits-cupy 120 python3 examples/train_digits.py --backend cupy --out "$OUT"
+finish
+
+if [ -n "${QUICK:-}" ]; then  # a short lease: one bench at each size, then stop
+    E=backendnn-cupy,backendnn-jax,backendnn-torch,torch-eager,jax-grad
+    Q="timeout 60 python3 -m backendnn.bench --repeats 2 --baseline torch-eager"
+    $Q --sizes 784,4096,4096,10 --batch 8192 --precision highest --engines "$E" \
+        --json "$OUT/bench-big.json" 2>&1 | tee "$OUT/bench-big.log"
+    $Q --sizes 784,512,512,10 --batch 256 --engines "$E,backendnn-jax-eager,backendnn-cupy-fit" \
+        --json "$OUT/bench-small.json" 2>&1 | tee "$OUT/bench-small.log"
+    exit $status
+fi
+
+# Phase 2: the examples GPU users run first.
+start example-digits-cupy 120 python3 examples/train_digits.py --backend cupy --out "$OUT"
+start example-gpu-cupy 150 python3 examples/gpu_training.py --backend cupy --out "$OUT"
+finish
+start example-gpu-jax 150 python3 examples/gpu_training.py --backend jax --out "$OUT"
+start example-gpu-torch 150 python3 examples/gpu_training.py --backend torch --out "$OUT"
+finish
+
+# Phase 3, one at a time: the benchmark.
 ENGINES=backendnn-cupy,backendnn-jax,backendnn-torch,torch-eager,jax-grad
-for precision in highest tf32; do
-    run "bench-big-$precision" python3 -m backendnn.bench --sizes 784,4096,4096,10 --batch 8192 \
-        --engines "$ENGINES" --baseline torch-eager --precision "$precision" \
-        --json "$OUT/bench-big-$precision.json"
-done
-run bench-small python3 -m backendnn.bench --sizes 784,512,512,10 --batch 256 \
-    --engines "$ENGINES,backendnn-jax-eager" --baseline torch-eager --json "$OUT/bench-small.json"
-run bench-memory python3 -m backendnn.bench --sizes 784,4096,4096,10 --batch 8192 \
-    --engines backendnn-cupy,backendnn-torch,torch-eager --memory --json "$OUT/bench-memory.json"
-cat "$OUT"/bench-*.log
+bench() {
+    local name=$1; shift
+    timeout 150 python3 -m backendnn.bench --repeats 3 --json "$OUT/$name.json" "$@" \
+        >"$OUT/$name.log" 2>&1 || status=1
+    cat "$OUT/$name.log"
+}
+bench bench-big-highest --sizes 784,4096,4096,10 --batch 8192 --engines "$ENGINES" \
+    --baseline torch-eager --precision highest
+bench bench-big-tf32 --sizes 784,4096,4096,10 --batch 8192 --engines "$ENGINES" \
+    --baseline torch-eager --precision tf32
+bench bench-small --sizes 784,512,512,10 --batch 256 --baseline torch-eager \
+    --engines "$ENGINES,backendnn-jax-eager,backendnn-cupy-fit,backendnn-jax-fit"
+bench bench-memory --sizes 784,4096,4096,10 --batch 8192 --memory \
+    --engines backendnn-cupy,backendnn-torch,torch-eager
 exit $status
