@@ -337,18 +337,7 @@ class _BaseMLP(_Estimator):
         for name in ("beta_1", "beta_2"):
             value = getattr(self, name)
             check_param(name, value, is_real(value) and 0 <= value < 1, "a number in [0, 1)")
-        check_param(
-            "validation_fraction",
-            self.validation_fraction,
-            is_real(self.validation_fraction) and 0 < self.validation_fraction < 1,
-            "a number strictly between 0 and 1",
-        )
-        check_param(
-            "n_iter_no_change",
-            self.n_iter_no_change,
-            is_int(self.n_iter_no_change) and self.n_iter_no_change > 0,
-            "a positive integer",
-        )
+        _check_stopping_params(self)
         check_param(
             "early_stopping_metric",
             self.early_stopping_metric,
@@ -625,6 +614,22 @@ class _BaseMLP(_Estimator):
         self._check_fitted()
         xp, _, X2 = self._input(X, fitting=False)
         return xp, self._forward(X2)
+
+
+def _check_stopping_params(est: Any) -> None:
+    """The early-stopping parameters MLPs and the Perceptron share."""
+    check_param(
+        "validation_fraction",
+        est.validation_fraction,
+        is_real(est.validation_fraction) and 0 < est.validation_fraction < 1,
+        "a number strictly between 0 and 1",
+    )
+    check_param(
+        "n_iter_no_change",
+        est.n_iter_no_change,
+        is_int(est.n_iter_no_change) and est.n_iter_no_change > 0,
+        "a positive integer",
+    )
 
 
 def _split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
@@ -964,18 +969,7 @@ class Perceptron(_Estimator):
             self.batch_size is None or (is_int(self.batch_size) and self.batch_size > 0),
             "None (full batch) or a positive integer",
         )
-        check_param(
-            "validation_fraction",
-            self.validation_fraction,
-            is_real(self.validation_fraction) and 0 < self.validation_fraction < 1,
-            "a number strictly between 0 and 1",
-        )
-        check_param(
-            "n_iter_no_change",
-            self.n_iter_no_change,
-            is_int(self.n_iter_no_change) and self.n_iter_no_change > 0,
-            "a positive integer",
-        )
+        _check_stopping_params(self)
 
     def _network(self) -> Network:
         cache = self.__dict__.setdefault("_cache", {})

@@ -9,11 +9,26 @@
 #       --platform manylinux2014_x86_64 -d .whl array-api-compat array-api-strict
 # then copy the repository with .whl/ to the GPU machine and run:
 #   OUT=/some/dir scripts/gpu_check.sh
-# Logs and JSON land in $OUT (default ./gpu-out).
+# $OUT (default ./gpu-out) receives two files: summary.txt (also printed last) and
+# gpu-check.tgz with every log, JSON and figure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-gpu-out}
-mkdir -p "$OUT"
+RESULTS=$(realpath -m "${OUT:-gpu-out}")
+OUT=$(mktemp -d /tmp/bnn-gpu.XXXX)
+mkdir -p "$RESULTS"
+summarize() {
+    {
+        cat "$OUT/gpu.txt"
+        for log in "$OUT"/*.log; do
+            echo "--- $(basename "$log" .log):"
+            grep -aE "^[0-9]+ (passed|failed)|passed|failed|=== |accuracy|no synchronisation|x torch-eager|^backendnn-|^torch-eager|^jax-grad" "$log" \
+                | grep -av "%|" | tail -n 12
+        done
+    } >"$RESULTS/summary.txt" 2>&1
+    tar czf "$RESULTS/gpu-check.tgz" -C "$OUT" .
+    cat "$RESULTS/summary.txt"
+}
+trap summarize EXIT
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/bnn-site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/bnn-site:$PWD PYTHONUNBUFFERED=1 JAX_ENABLE_X64=1
@@ -33,10 +48,9 @@ start() {  # start NAME SECONDS CMD...: run in the background, log to $OUT/NAME.
       echo "=== $name: exit $rc in $((SECONDS - t0)) s" >>"$OUT/$name.log"; exit $rc ) &
     pids+=("$!:$name")
 }
-finish() {  # wait for every started job; print each log's tail
+finish() {  # wait for every started job
     for entry in "${pids[@]}"; do
         wait "${entry%%:*}" || status=1
-        echo "--- ${entry#*:}"; tail -n 6 "$OUT/${entry#*:}.log"
     done
     pids=()
 }
@@ -56,9 +70,9 @@ if [ -n "${QUICK:-}" ]; then  # a short lease: one bench at each size, then stop
     E=backendnn-cupy,backendnn-jax,backendnn-torch,torch-eager,jax-grad
     Q="timeout 60 python3 -m backendnn.bench --repeats 2 --baseline torch-eager"
     $Q --sizes 784,4096,4096,10 --batch 8192 --precision highest --engines "$E" \
-        --json "$OUT/bench-big.json" 2>&1 | tee "$OUT/bench-big.log"
+        --json "$OUT/bench-big.json" >"$OUT/bench-big.log" 2>&1
     $Q --sizes 784,512,512,10 --batch 256 --engines "$E,backendnn-jax-eager,backendnn-cupy-fit" \
-        --json "$OUT/bench-small.json" 2>&1 | tee "$OUT/bench-small.log"
+        --json "$OUT/bench-small.json" >"$OUT/bench-small.log" 2>&1
     exit $status
 fi
 
@@ -76,7 +90,6 @@ bench() {
     local name=$1; shift
     timeout 150 python3 -m backendnn.bench --repeats 3 --json "$OUT/$name.json" "$@" \
         >"$OUT/$name.log" 2>&1 || status=1
-    cat "$OUT/$name.log"
 }
 bench bench-big-highest --sizes 784,4096,4096,10 --batch 8192 --engines "$ENGINES" \
     --baseline torch-eager --precision highest

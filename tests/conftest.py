@@ -95,6 +95,16 @@ def xp(backend):
     return backend.xp
 
 
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """Small problems: BLAS threads only add contention (on a shared 2-core machine a
+    multi-threaded OpenBLAS made these tests 10-20x slower)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def assert_close(
     actual: Any, expected: Any, *, backend: Backend, rtol=1e-12, atol=0.0, dtype: str | None = None
 ) -> None:

@@ -28,7 +28,6 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 import backendnn
 from backendnn import (
@@ -42,17 +41,10 @@ from backendnn import (
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
+    pytest.mark.usefixtures("one_blas_thread"),
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small problems: BLAS threads only add contention (on a shared 2-core machine a
-    multi-threaded OpenBLAS made these tests 10-20x slower)."""
-    with threadpool_limits(1):
-        yield
 
 
 def _lib(a) -> str:

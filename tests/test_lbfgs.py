@@ -36,17 +36,10 @@ from backendnn.optim import lbfgs
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
+    pytest.mark.usefixtures("one_blas_thread"),
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small problems: BLAS threads only add contention (on a shared 2-core machine a
-    multi-threaded OpenBLAS made these tests 10-20x slower)."""
-    with threadpool_limits(1):
-        yield
 
 
 FULL = ("numpy", "jax", "torch", "cupy")  # the issue's backends for the loss comparisons

@@ -31,24 +31,16 @@ import pytest
 from sklearn import neural_network as sknn
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 import backendnn
 from backendnn import _backend
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
+    pytest.mark.usefixtures("one_blas_thread"),
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small problems: BLAS threads only add contention (on a shared 2-core machine a
-    multi-threaded OpenBLAS made these tests 10-20x slower)."""
-    with threadpool_limits(1):
-        yield
 
 
 N_SAMPLES = 72  # batch_size 16 leaves a last batch of 8: the partial batch's weighting counts
