@@ -19,6 +19,11 @@ backendnn's Glorot-uniform draw for that seed. The data set holds ``--steps`` ba
 most 128 MiB of them (step engines cycle through them; a fit covers them all once, so
 with big batches a fit is a few batches long and its fixed setup weighs more).
 
+The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``) are hand-written
+competitors, not backendnn's math: they are the one place in the package outside
+``_backend.py`` that imports array libraries by name, inside their own functions, so
+that the module imports without any of them.
+
 Engines
 -------
 ``backendnn-<backend>``
