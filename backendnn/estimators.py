@@ -132,18 +132,22 @@ class _Estimator:
                 f"this {type(self).__name__} instance is not fitted yet; call fit first"
             )
 
-    def _input(self, X: Any, *, fitting: bool) -> tuple[Any, Any, Any]:
-        """(xp, device, X as a 2-D float array) for ``fit`` or ``predict``."""
-        backend = getattr(self, "backend", None) if fitting else None
-        xp, dev, X = resolve_array(X, backend)
-        dtype = float_dtype(xp, getattr(self, "dtype", None), X) if fitting else self._dtype_of(xp)
-        X = check_X(X, xp, dtype)
-        if not fitting:
-            self._check_shape(X)
-        return xp, dev, xp.reshape(X, (X.shape[0], -1)) if X.ndim == 4 else X
+    def _fit_input(self, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+        """(xp, device, X as checked, X as a 2-D float array) for ``fit``: on ``backend``
+        if set, else where X lives; X and y must not come from two libraries."""
+        if is_array(X) and is_array(y):
+            array_namespace(X, y)  # TypeError for two libraries or devices in one call
+        xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
+        X_in = check_X(X_raw, xp, float_dtype(xp, getattr(self, "dtype", None), X_raw))
+        return xp, dev, X_in, _flat(X_in)
 
-    def _dtype_of(self, xp: Any) -> Any:
-        return getattr(xp, self._dtype_name)
+    def _predict_input(self, X: Any) -> tuple[Any, Any]:
+        """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
+        self._check_fitted()
+        xp, _, X = resolve_array(X, None)
+        X = check_X(X, xp, getattr(xp, self._dtype_name))
+        self._check_shape(X)
+        return xp, _flat(X)
 
     def _check_shape(self, X: Any) -> None:
         image = getattr(self, "image_shape_", None)
@@ -412,16 +416,12 @@ class _BaseMLP(_Estimator):
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers; solver={self.solver!r}"
             )
-        if is_array(X) and is_array(y):
-            array_namespace(X, y)  # TypeError for two libraries or devices in one call
-        xp, dev, X_raw = resolve_array(X, self.backend)
-        dtype = float_dtype(xp, self.dtype, X_raw)
-        X_in = check_X(X_raw, xp, dtype)
+        xp, dev, X_in, X = self._fit_input(X, y)
+        dtype = X_in.dtype
         # warm start from coefs_/intercepts_, fitted here or assigned by the user
         reuse = hasattr(self, "coefs_") and (self.warm_start or incremental)
         if reuse and hasattr(self, "n_features_in_"):
             self._check_shape(X_in)
-        X = xp.reshape(X_in, (X_in.shape[0], -1)) if X_in.ndim == 4 else X_in
         y_arr = _as_target(y, self)
         check_lengths(X, y_arr)
         state = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes, reuse)
@@ -611,8 +611,7 @@ class _BaseMLP(_Estimator):
     # ------------------------------------------------------------------ prediction
 
     def _decision(self, X: Any) -> tuple[Any, Any]:
-        self._check_fitted()
-        xp, _, X2 = self._input(X, fitting=False)
+        xp, X2 = self._predict_input(X)
         return xp, self._forward(X2)
 
 
@@ -630,6 +629,11 @@ def _check_stopping_params(est: Any) -> None:
         is_int(est.n_iter_no_change) and est.n_iter_no_change > 0,
         "a positive integer",
     )
+
+
+def _flat(X: Any) -> Any:
+    """An NCHW image batch (N, C, H, W) as (N, C*H*W); 2-D input unchanged."""
+    return array_namespace(X).reshape(X, (X.shape[0], -1)) if X.ndim == 4 else X
 
 
 def _split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
@@ -987,12 +991,8 @@ class Perceptron(_Estimator):
     def fit(self, X: Any, y: Any) -> Perceptron:
         """Fit on X (n_samples, n_features) or NCHW images, and labels y."""
         self._validate_params()
-        if is_array(X) and is_array(y):
-            array_namespace(X, y)  # TypeError for two libraries or devices in one call
-        xp, dev, X_raw = resolve_array(X, self.backend)
-        dtype = float_dtype(xp, self.dtype, X_raw)
-        X_in = check_X(X_raw, xp, dtype)
-        X = xp.reshape(X_in, (X_in.shape[0], -1)) if X_in.ndim == 4 else X_in
+        xp, dev, X_in, X = self._fit_input(X, y)
+        dtype = X_in.dtype
         host = column_or_1d(to_numpy(_as_target(y, self)))
         _check_labels(host)
         check_lengths(X, host)
@@ -1086,8 +1086,7 @@ class Perceptron(_Estimator):
 
     def decision_function(self, X: Any) -> Any:
         """w.x + b per sample (n_samples,) for two classes, else (n_samples, n_classes)."""
-        self._check_fitted()
-        xp, _, X2 = self._input(X, fitting=False)
+        xp, X2 = self._predict_input(X)
         out = self._forward(X2)
         return xp.reshape(out, (out.shape[0],)) if out.shape[1] == 1 else out
 
