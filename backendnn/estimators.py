@@ -20,6 +20,7 @@ from ._backend import (
     array_namespace,
     device,
     from_numpy,
+    has_64bit,
     host_rng,
     index_dtype,
     is_array,
@@ -145,7 +146,8 @@ class _Estimator:
         """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
         self._check_fitted()
         xp, _, X = resolve_array(X, None)
-        X = check_X(X, xp, getattr(xp, self._dtype_name))
+        name = self._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
+        X = check_X(X, xp, getattr(xp, name))
         self._check_shape(X)
         return xp, _flat(X)
 
