@@ -771,15 +771,13 @@ class MLPClassifier(_BaseMLP):
         _check_two_classes(classes_)
         codes = _codes(classes_, host)
         if len(classes_) == 2:
-            Y, out = codes[:, None].astype("float64"), "logistic"
+            Y, out_activation = codes[:, None].astype("float64"), "logistic"
         else:
-            Y, out = (
-                (codes[:, None] == _arange(len(classes_))[None, :]).astype("float64"),
-                "softmax",
-            )
+            Y = (codes[:, None] == _arange(len(classes_))[None, :]).astype("float64")
+            out_activation = "softmax"
         return {
             "classes_": classes_,
-            "out_activation_": out,
+            "out_activation_": out_activation,
             "_multilabel": False,
             "_Y": from_numpy(Y, xp=xp, device=dev, dtype=dtype),
             "_codes": codes,
@@ -801,36 +799,36 @@ class MLPClassifier(_BaseMLP):
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape (n_samples, n_classes), in the library of X."""
-        xp, out = self._decision(X)
+        xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return xp.exp(log_softmax(out, xp))
-        p = _act.get("sigmoid").forward(out)
+            return xp.exp(log_softmax(logits, xp))
+        sigmoid = _act.get("sigmoid")
         if self._multilabel:
-            return p
-        return xp.concat([1.0 - p, p], axis=1)
+            return sigmoid.forward(logits)
+        return xp.concat([sigmoid.forward(-logits), sigmoid.forward(logits)], axis=1)
 
     def predict_log_proba(self, X: Any) -> Any:
         """Log of :meth:`predict_proba`, computed stably from the logits."""
-        xp, out = self._decision(X)
+        xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return log_softmax(out, xp)
+            return log_softmax(logits, xp)
         sp = _act.get("softplus")
         if self._multilabel:
-            return -sp.forward(-out)
-        return xp.concat([-sp.forward(out), -sp.forward(-out)], axis=1)
+            return -sp.forward(-logits)
+        return xp.concat([-sp.forward(logits), -sp.forward(-logits)], axis=1)
 
     def predict(self, X: Any) -> Any:
         """Predicted labels, in the library and on the device of X (NumPy input: any
         label type; other libraries: numeric labels)."""
-        xp, out = self._decision(X)
+        xp, logits = self._decision(X)
         if self._multilabel:
-            return xp.astype(out > 0, index_dtype(xp))
+            return xp.astype(logits > 0, index_dtype(xp))
         idx = (
-            xp.argmax(out, axis=1)
-            if out.shape[1] > 1
-            else xp.astype(out[:, 0] > 0, index_dtype(xp))
+            xp.argmax(logits, axis=1)
+            if logits.shape[1] > 1
+            else xp.astype(logits[:, 0] > 0, index_dtype(xp))
         )
-        return _labels(self.classes_, idx, out)
+        return _labels(self.classes_, idx)
 
     def score(self, X: Any, y: Any) -> float:
         """Mean accuracy on (X, y)."""
@@ -882,8 +880,8 @@ class MLPRegressor(_BaseMLP):
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs) in the library of X."""
-        xp, out = self._decision(X)
-        return xp.reshape(out, (out.shape[0],)) if self._y_1d else out
+        xp, outputs = self._decision(X)
+        return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
 
     def score(self, X: Any, y: Any) -> float:
         """Coefficient of determination R^2 (averaged over outputs)."""
@@ -1099,7 +1097,7 @@ class Perceptron(_Estimator):
         idx = (
             xp.argmax(scores, axis=1) if scores.ndim > 1 else xp.astype(scores > 0, index_dtype(xp))
         )
-        return _labels(self.classes_, idx, scores)
+        return _labels(self.classes_, idx)
 
     def score(self, X: Any, y: Any) -> float:
         """Mean accuracy on (X, y)."""
@@ -1129,7 +1127,7 @@ def _arange(k: int) -> Any:
     return to_numpy(list(range(k)))
 
 
-def _labels(classes_: Any, idx: Any, like: Any) -> Any:
+def _labels(classes_: Any, idx: Any) -> Any:
     """Class labels for indices ``idx`` (an array of the caller's library)."""
     xp = array_namespace(idx)
     if namespace_name(xp) == "numpy":
