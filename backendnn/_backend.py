@@ -15,7 +15,7 @@ import contextvars
 import importlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import array_api_compat
@@ -500,6 +500,30 @@ def step_scalar(value: float, like: Any) -> Any:
     if _library_name(like) == "jax":
         return importlib.import_module("jax.numpy").asarray(value, dtype=like.dtype)
     return value
+
+
+def step_scalars(values: Sequence[float], like: Any) -> Any:
+    """Host numbers to scan over inside a compiled loop (see :func:`scan`): a 1-d device
+    array of ``like``'s dtype on JAX, the list itself elsewhere (as :func:`step_scalar`)."""
+    if _library_name(like) == "jax":
+        return importlib.import_module("jax.numpy").asarray(values, dtype=like.dtype)
+    return list(values)
+
+
+def scan(body: Callable[[Any, tuple], Any], carry: Any, xs: tuple, xp: Any) -> Any:
+    """Fold ``carry = body(carry, (x0[i], x1[i], ...))`` over the leading axis of the
+    array ``x0`` and the sequences ``x1, ...`` in ``xs`` and return the final carry.
+
+    On JAX this is ``jax.lax.scan``, so a jitted caller compiles the whole loop once (one
+    dispatch instead of one per iteration); elsewhere it is the plain Python loop.
+    """
+    if namespace_name(xp) == "jax":
+        lax = importlib.import_module("jax.lax")
+        carry, _ = lax.scan(lambda c, x: (body(c, x), None), carry, xs)
+        return carry
+    for i in range(xs[0].shape[0]):
+        carry = body(carry, tuple(x[i] if isinstance(x, list) else x[i, ...] for x in xs))
+    return carry
 
 
 def jit(fn: Callable[..., Any], xp: Any, **kwargs: Any) -> Callable[..., Any]:

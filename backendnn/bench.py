@@ -312,10 +312,11 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Runner:
         (X[i * B : (i + 1) * B, ...], Y[i * B : (i + 1) * B, ...]) for i in range(p.n_batches)
     ]
     carry = [params, sgd.init(params), None]
+    lr = _backend.step_scalar(p.lr, X)  # as ``fit`` passes it: a device scalar on JAX
 
     def one(i: int) -> None:
         Xb, Yb = batches[i]
-        carry[0], carry[1], carry[2] = step(carry[0], carry[1], Xb, Yb, p.lr)
+        carry[0], carry[1], carry[2] = step(carry[0], carry[1], Xb, Yb, lr)
 
     def sync() -> None:
         _backend.synchronize(_flat(carry[0]) + ([carry[2]] if carry[2] is not None else []))

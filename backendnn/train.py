@@ -3,8 +3,8 @@
 Performance rules it keeps (see DESIGN.md): the data set is on the device before the
 loop starts; each epoch shuffles with one host permutation moved to the device and
 takes batches with ``take``; the epoch's loss accumulates on the device and is read
-once per epoch; on JAX the whole step (forward, backward, update) is one compiled
-function.
+once per epoch; on JAX the whole epoch (every step's forward, backward and update) is
+one compiled function.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ._backend import (
     from_numpy,
     jit,
     namespace_name,
+    scan,
     step_scalar,
+    step_scalars,
     synchronize,
 )
 from .network import Network, Params, flatten_params, unflatten_params
@@ -137,6 +139,32 @@ def _progress(verbose: bool, max_iter: int) -> Any:
     return tqdm(total=max_iter, unit="epoch", leave=True)
 
 
+def make_epoch(step: Callable, xp: Any) -> Callable:
+    """The loop of ``step`` over an epoch's full batches, as one function
+    ``(params, state, X, Y, rows, rates, zero) -> (params, state, summed loss)``: batch i
+    is the samples ``rows[i]`` (``rows`` of shape (n_batches, batch)) trained at learning
+    rate ``rates[i]``; ``zero`` is a 0-d array of the loss dtype that starts the sum.
+    On JAX the whole loop is compiled (``lax.scan``): one dispatch per epoch, not per batch.
+    """
+    key = ("epoch", step)
+    if key in _COMPILED_STEPS:
+        return _COMPILED_STEPS[key]
+
+    def epoch(
+        params: Params, state: Any, X: Any, Y: Any, rows: Any, rates: Any, zero: Any
+    ) -> tuple[Params, Any, Any]:
+        def body(carry: tuple, batch: tuple) -> tuple:
+            params, state, total = carry
+            idx, lr = batch
+            Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+            params, state, value = step(params, state, Xb, Yb, lr)
+            return params, state, total + value
+
+        return scan(body, (params, state, zero), (rows, rates), xp)
+
+    return _keep(key, jit(epoch, xp), epoch)
+
+
 def run_batches(
     step: Callable, params: Params, opt: OptimizerState, X: Any, Y: Any, perm: Any, batch_size: int
 ) -> tuple[Params, Any]:
@@ -144,22 +172,23 @@ def run_batches(
     indices, or None for the stored order). Returns (params, summed loss) with the
     loss left on the device: nothing in this loop waits for the device."""
     xp = array_namespace(X)
-    n = X.shape[0]
-    total = 0.0
-    lr_value, lr = None, None
-    for lo in range(0, n, batch_size):
-        hi = min(lo + batch_size, n)
-        if perm is None:
-            Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-        else:
-            idx = perm[lo:hi]
-            Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-        opt.updates += 1
-        value = opt.optimizer.step_size(opt.schedule.lr, opt.updates)
-        if value != lr_value:  # constant within an epoch except for Adam's bias correction
-            lr_value, lr = value, step_scalar(value, X)
-        params, opt.arrays, batch_total = step(params, opt.arrays, Xb, Yb, lr)
-        total = total + batch_total
+    n, dev = X.shape[0], device(X)
+    n_full, rest = divmod(n, batch_size)
+    order = xp.arange(n, device=dev) if perm is None else perm
+    # the rate of each update: constant within an epoch except for Adam's bias correction
+    first = opt.updates + 1
+    opt.updates += n_full + (rest > 0)
+    rates = [opt.optimizer.step_size(opt.schedule.lr, t) for t in range(first, opt.updates + 1)]
+    rows = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
+    zero = xp.zeros((), dtype=X.dtype, device=dev)
+    params, opt.arrays, total = make_epoch(step, xp)(
+        params, opt.arrays, X, Y, rows, step_scalars(rates[:n_full], X), zero
+    )
+    if rest:  # the last, smaller batch: its own (compiled) step
+        idx = order[n_full * batch_size :]
+        Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+        params, opt.arrays, value = step(params, opt.arrays, Xb, Yb, step_scalar(rates[-1], X))
+        total = total + value
     return params, total
 
 

@@ -299,3 +299,25 @@ def test_set_matmul_precision_sets_every_library(precision, restore_precision):
 
         assert torch.backends.cuda.matmul.allow_tf32 == (precision == "tf32")
         assert torch.backends.cudnn.allow_tf32 == (precision == "tf32")
+
+
+# --------------------------------------------------------------------------- compiled loops
+
+
+def test_scan_folds_rows_in_order_like_a_python_loop(backend):
+    """``scan`` (``lax.scan`` on JAX, inside ``jit`` as the training epoch uses it) gives the
+    Python fold's result: an order-dependent recurrence c <- r c + sum(row)."""
+    rows_host = np.arange(12.0).reshape(4, 3)
+    rates_host = [0.5, -1.0, 2.0, 0.25]
+    expected = 1.0
+    for row, r in zip(rows_host, rates_host):
+        expected = r * expected + row.sum()
+    x = backend.asarray(rows_host, "float64")
+    xp = _backend.array_namespace(x)
+
+    def fold(rows, rates, start):
+        return _backend.scan(lambda c, b: b[1] * c + xp.sum(b[0]), start, (rows, rates), xp)
+
+    start = xp.ones((), dtype=x.dtype, device=_backend.device(x))
+    result = _backend.jit(fold, xp)(x, _backend.step_scalars(rates_host, x), start)
+    assert float(result) == expected  # exact: small integers and powers of two
