@@ -3,7 +3,7 @@
 The tests loop over ``activations.names()``: a newly registered activation is checked
 against central differences, for finiteness at extreme inputs and under ``jax.jit``
 with no new test code. Only the comparisons with JAX and torch need one reference
-formula per name (``_jax_reference`` / ``_torch_reference``); a missing one fails loudly.
+formula per name (in ``tests/_references.py``); a missing one fails loudly.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from backendnn import _backend, activations
+from tests._references import jax_activation, torch_activation
 from tests.conftest import assert_close
 
 # Every registered name with its default parameters, plus non-default betas.
@@ -141,65 +142,6 @@ def test_backward_without_y_equals_backward_with_y(backend, name, params):
 # ---------------------------------------------------------------------- JAX and torch references
 
 
-def _jax_reference(name, params):
-    import jax
-    import jax.numpy as jnp
-
-    beta = params.get("beta", 1.0)
-    refs = {
-        "identity": lambda z: z,
-        "sigmoid": jax.nn.sigmoid,
-        "logistic": jax.nn.sigmoid,
-        "tanh": jnp.tanh,
-        "relu": jax.nn.relu,
-        "gelu": lambda z: jax.nn.gelu(z, approximate=False),
-        "gelu_tanh": lambda z: jax.nn.gelu(z, approximate=True),
-        "silu": jax.nn.silu,
-        "swish": lambda z: z * jax.nn.sigmoid(beta * z),
-        "softplus": jax.nn.softplus,
-        "softmax": lambda z: jax.nn.softmax(z, axis=-1),
-        "log_softmax": lambda z: jax.nn.log_softmax(z, axis=-1),
-        "glu": lambda a, b: jax.nn.sigmoid(a) * b,
-        "reglu": lambda a, b: jax.nn.relu(a) * b,
-        "geglu": lambda a, b: jax.nn.gelu(a, approximate=False) * b,
-        "swiglu": lambda a, b: a * jax.nn.sigmoid(beta * a) * b,
-    }
-    if name not in refs:
-        pytest.fail(f"no JAX reference formula for activation {name!r}: add one to _jax_reference")
-    return refs[name]
-
-
-def _torch_reference(name, params):
-    import torch
-    import torch.nn.functional as F
-
-    beta = params.get("beta", 1.0)
-    refs = {
-        "identity": lambda z: z,
-        "sigmoid": torch.sigmoid,
-        "logistic": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": torch.relu,
-        "gelu": lambda z: F.gelu(z, approximate="none"),
-        "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
-        "silu": F.silu,
-        "swish": lambda z: z * torch.sigmoid(beta * z),
-        "softplus": F.softplus,
-        "softmax": lambda z: F.softmax(z, dim=-1),
-        "log_softmax": lambda z: F.log_softmax(z, dim=-1),
-        # F.glu(cat([b, a])) = b * sigmoid(a)
-        "glu": lambda a, b: F.glu(torch.cat([b, a], dim=-1), dim=-1),
-        "reglu": lambda a, b: F.relu(a) * b,
-        "geglu": lambda a, b: F.gelu(a) * b,
-        "swiglu": lambda a, b: a * torch.sigmoid(beta * a) * b,
-    }
-    if name not in refs:
-        pytest.fail(
-            f"no torch reference formula for activation {name!r}: add one to _torch_reference"
-        )
-    return refs[name]
-
-
 def _jax_value_and_grads(ref, args_np, w_np):
     import jax
     import jax.numpy as jnp
@@ -236,9 +178,9 @@ def test_matches_autodiff_reference(backend, name, params, library):
     act = activations.get(name, **params)
     args_np, w_np = _inputs(act, (4, 6), seed=4)
     if library == "jax":
-        ref_y, ref_grads = _jax_value_and_grads(_jax_reference(name, params), args_np, w_np)
+        ref_y, ref_grads = _jax_value_and_grads(jax_activation(name, **params), args_np, w_np)
     else:
-        ref_y, ref_grads = _torch_value_and_grads(_torch_reference(name, params), args_np, w_np)
+        ref_y, ref_grads = _torch_value_and_grads(torch_activation(name, **params), args_np, w_np)
     args = [backend.asarray(a, "float64") for a in args_np]
     y, grads = _apply(act, args, backend.asarray(w_np, "float64"))
     assert_close(y, ref_y, backend=backend, rtol=1e-10, atol=1e-15, dtype="float64")

@@ -24,6 +24,7 @@ import backendnn
 from backendnn import Network, _backend, activations, flatten_params, losses, unflatten_params
 from backendnn import init as bn_init
 from backendnn.layers import Activation, Dense, Flatten, GatedDense
+from tests._references import jax_activation, torch_activation
 from tests.conftest import assert_close
 
 
@@ -161,48 +162,6 @@ def _np_forward(act: str, weights, X, *, preacts: list | None = None):
 # ---------------------------------------------------------------------------- autograd references
 
 
-def _jax_act(act: str):
-    jnn = jax.nn
-    table = {
-        "identity": lambda z: z,
-        "sigmoid": jnn.sigmoid,
-        "logistic": jnn.sigmoid,
-        "tanh": jax.numpy.tanh,
-        "relu": jnn.relu,
-        "gelu": lambda z: jnn.gelu(z, approximate=False),
-        "gelu_tanh": lambda z: jnn.gelu(z, approximate=True),
-        "silu": jnn.silu,
-        "swish": jnn.silu,
-        "softplus": jnn.softplus,
-        "glu": jnn.sigmoid,
-        "reglu": jnn.relu,
-        "geglu": lambda z: jnn.gelu(z, approximate=False),
-        "swiglu": jnn.silu,
-    }
-    return table[act]
-
-
-def _torch_act(act: str):
-    F = torch.nn.functional
-    table = {
-        "identity": lambda z: z,
-        "sigmoid": torch.sigmoid,
-        "logistic": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": torch.relu,
-        "gelu": lambda z: F.gelu(z, approximate="none"),
-        "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
-        "silu": F.silu,
-        "swish": F.silu,
-        "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
-        "glu": torch.sigmoid,
-        "reglu": torch.relu,
-        "geglu": lambda z: F.gelu(z, approximate="none"),
-        "swiglu": F.silu,
-    }
-    return table[act]
-
-
 def _objective(lib, act_fn, gated, loss_case, alpha, weights, X, y):
     """The penalised loss written with ``lib`` (jax.numpy or torch) ops from the formulas."""
     n = X.shape[0]
@@ -211,7 +170,7 @@ def _objective(lib, act_fn, gated, loss_case, alpha, weights, X, y):
         p = h @ W + b
         if gated:
             k = W.shape[1] // 2
-            h = act_fn(p[:, :k]) * p[:, k:]
+            h = act_fn(p[:, :k], p[:, k:])  # g(a) * b
         else:
             h = act_fn(p)
     W, b = weights[-1]
@@ -250,7 +209,14 @@ def _jax_reference(act, loss_case, alpha, weights, X, y):
 
     def objective(ws):
         return _objective(
-            jnp, _jax_act(act), act in activations.GATED, loss_case, alpha, ws, jnp.asarray(X), Y
+            jnp,
+            jax_activation(act),
+            act in activations.GATED,
+            loss_case,
+            alpha,
+            ws,
+            jnp.asarray(X),
+            Y,
         )
 
     value, grads = jax.value_and_grad(objective)(ws)
@@ -267,7 +233,7 @@ def _torch_reference(act, loss_case, alpha, weights, X, y):
     Y = torch.tensor(_one_hot_targets(loss_case, y), dtype=torch.float64)
     value = _objective(
         torch,
-        _torch_act(act),
+        torch_activation(act),
         act in activations.GATED,
         loss_case,
         alpha,
