@@ -3,16 +3,20 @@ Rosenbrock, and ``solver="lbfgs"`` estimators against scikit-learn's (which call
 L-BFGS-B) on the digits (classification) and diabetes (regression) data sets, from the
 same starting weights and with the same ``max_iter``.
 
-Ours is hand-written (it must run on every array library and device) with a different
-line search, so its iterates are not SciPy's. On a convex problem (no hidden layer:
-softmax regression on digits, linear least squares on diabetes) both reach the unique
-minimum and the final losses must agree to 1 %. With a hidden layer the problem is
-non-convex and the two follow different paths, so a single run's final loss may land a few
-per cent either side of SciPy's; there the tests take three starts and ask, on diabetes,
-that ours is not worse than SciPy's by more than 1 % in the median and reaches >= 95 % of
-SciPy's loss decrease on each start; on digits (losses ~4e-5) that it reaches >= 99 % of
-SciPy's decrease on each start. The literal "median within 1 %" on digits is an expected
-failure (optimizer quality, documented at the test).
+Ours is hand-written (it must run on every array library and device) but makes L-BFGS-B's
+choices when there are no bounds: the Moré–Thuente line search with its constants, the
+first step, the rule for skipping a curvature pair, the restart after a failed search. Its
+iterates are SciPy's up to rounding (our objective is computed differently from
+scikit-learn's, and the direction by the two-loop recursion instead of L-BFGS-B's compact
+form). On a convex problem (no hidden layer: softmax regression on digits, linear least
+squares on diabetes) both reach the unique minimum and the final losses must agree to 1 %.
+With a hidden layer the problem is non-convex: on digits the two loss curves agree to
+~1e-10 for the first ~50 iterations, then the rounding differences grow, and after 150
+iterations a single start's final loss (~4e-5) lands up to ~1.2 % either side of SciPy's.
+So the tests take three starts and ask for the median final loss within 1 % of SciPy's on
+digits (the issue's criterion; measured on CPU: 0.1-0.8 %) and not worse than SciPy's by
+more than 1 % on diabetes (measured: ~0 %), and that each start reaches >= 99 % (digits) /
+95 % (diabetes) of SciPy's loss decrease.
 """
 
 from __future__ import annotations
@@ -225,16 +229,12 @@ def test_lbfgs_hidden_layer_digits_reaches_sklearns_decrease(backend):
     assert min(share) >= 0.99, share
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="optimizer quality, not correctness: on digits with a (16,) hidden layer both "
-    "drive the loss from ~2.3 to ~4e-5 in 150 iterations, but ours ends ~6-11 % above "
-    "L-BFGS-B on two of three starts (and ~12 % below on the third), so the median misses "
-    "the issue's 1 % criterion",
-)
 def test_lbfgs_hidden_layer_digits_within_1pct_of_sklearn(backend):
+    """The issue's criterion on digits. The paths are SciPy's until rounding takes over
+    (~50 iterations), so the margin is set by rounding: per start -0.2 to +1.2 %, median
+    0.1-0.8 % on numpy, jax and torch (CPU, one BLAS thread)."""
     rel, _ = _relative_gaps(backend, "digits")
-    assert np.median(rel) <= 0.01, rel
+    assert abs(np.median(rel)) <= 0.01, rel
 
 
 def test_lbfgs_estimators_run_on_every_backend(backend):
