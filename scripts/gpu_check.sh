@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: the test suite on CuPy, JAX (GPU) and torch (CUDA), the no-sync proof,
-# the GPU examples, then the benchmark (alone, for clean timings). For a machine that
+# every example on CuPy, then the benchmark (alone, for clean timings). For a machine that
 # has cupy, jax, torch, numpy, pytest, scikit-learn and safetensors but reaches no
 # package registry.
 #
@@ -21,8 +21,8 @@ summarize() {
         cat "$OUT/gpu.txt"
         for log in "$OUT"/*.log; do
             echo "--- $(basename "$log" .log):"
-            grep -aE "^[0-9]+ (passed|failed)|passed|failed|=== |accuracy|no synchronisation|x torch-eager|^backendnn-|^torch-eager|^jax-grad" "$log" \
-                | grep -av "%|" | tail -n 12
+            grep -aE "^[0-9]+ (passed|failed)|passed|failed|=== |accuracy|figure:|samples/s|Error|no synchronisation|x torch-eager|^backendnn-|^torch-eager|^jax-grad" "$log" \
+                | grep -av "%|" | tail -n 30
         done
     } >"$RESULTS/summary.txt" 2>&1
     tar czf "$RESULTS/gpu-check.tgz" -C "$OUT" .
@@ -63,7 +63,10 @@ start tests-cupy $LIMIT env BACKENDNN_BACKENDS=cupy $PYTEST tests
 start tests-jax-gpu $LIMIT env BACKENDNN_BACKENDS=jax $PYTEST tests
 start tests-torch-cuda $LIMIT env BACKENDNN_BACKENDS=torch $PYTEST tests
 start no-sync 120 python3 scripts/check_no_sync.py
-[ -n "${QUICK:-}" ] && start example-digits-cupy 120 python3 examples/train_digits.py --backend cupy --out "$OUT"
+# every example on CuPy (issue 6), one after another beside the tests: each takes seconds
+start examples-cupy 300 bash -c 'for ex in train_digits xor activations gradient_check gpu_training; do
+    echo "=== examples/$ex.py --backend cupy"; python3 "examples/$ex.py" --backend cupy --out "$1" || exit 1
+done' _ "$OUT"
 finish
 
 if [ -n "${QUICK:-}" ]; then  # a short lease: one bench at each size, then stop
@@ -71,15 +74,12 @@ if [ -n "${QUICK:-}" ]; then  # a short lease: one bench at each size, then stop
     Q="timeout 60 python3 -m backendnn.bench --repeats 2 --baseline torch-eager"
     $Q --sizes 784,4096,4096,10 --batch 8192 --precision highest --engines "$E" \
         --json "$OUT/bench-big.json" >"$OUT/bench-big.log" 2>&1
-    $Q --sizes 784,512,512,10 --batch 256 --engines "$E,backendnn-jax-eager,backendnn-cupy-fit" \
+    $Q --sizes 784,512,512,10 --batch 256 --engines "$E,backendnn-cupy-fit,backendnn-jax-fit" \
         --json "$OUT/bench-small.json" >"$OUT/bench-small.log" 2>&1
     exit $status
 fi
 
-# Phase 2: the examples GPU users run first.
-start example-digits-cupy 120 python3 examples/train_digits.py --backend cupy --out "$OUT"
-start example-gpu-cupy 150 python3 examples/gpu_training.py --backend cupy --out "$OUT"
-finish
+# Phase 2: the GPU example on the other GPU backends.
 start example-gpu-jax 150 python3 examples/gpu_training.py --backend jax --out "$OUT"
 start example-gpu-torch 150 python3 examples/gpu_training.py --backend torch --out "$OUT"
 finish
@@ -98,5 +98,5 @@ bench bench-big-tf32 --sizes 784,4096,4096,10 --batch 8192 --engines "$ENGINES" 
 bench bench-small --sizes 784,512,512,10 --batch 256 --baseline torch-eager \
     --engines "$ENGINES,backendnn-jax-eager,backendnn-cupy-fit,backendnn-jax-fit"
 bench bench-memory --sizes 784,4096,4096,10 --batch 8192 --memory \
-    --engines backendnn-cupy,backendnn-torch,torch-eager
+    --engines backendnn-cupy,backendnn-cupy-fit,backendnn-jax-fit,backendnn-torch,torch-eager
 exit $status
