@@ -20,7 +20,7 @@ from backendnn.train import OptimizerState, make_step, run_batches
 def main() -> int:
     xp = _backend.namespace("cupy")
     rng = np.random.default_rng(0)
-    n, batch = 4096, 256
+    n, batch = 4000, 256  # 15 full batches and a last one of 160
     X = _backend.from_numpy(rng.normal(size=(n, 784)).astype(np.float32), xp=xp)
     Y = _backend.from_numpy(np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)], xp=xp)
     net = Network.mlp(784, (512, 512), 10, "relu")
@@ -37,7 +37,7 @@ def main() -> int:
             params, total = run_batches(step, params, opt, X, Y, perm, batch)
         loss = float(total) / n
         print(
-            f"{type(optimizer).__name__}: no synchronisation in {n // batch} batches "
+            f"{type(optimizer).__name__}: no synchronisation in {-(-n // batch)} batches "
             f"(epoch loss {loss:.4f})"
         )
     return 0
