@@ -19,7 +19,7 @@ backendnn's Glorot-uniform draw for that seed. The data set holds ``--steps`` ba
 most 128 MiB of them (step engines cycle through them; a fit covers them all once, so
 with big batches a fit is a few batches long and its fixed setup weighs more).
 
-The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``) are hand-written
+The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``, ``numpy-matmuls``) are hand-written
 competitors, not backendnn's math: they are the one place in the package outside
 ``_backend.py`` that imports array libraries by name, inside their own functions, so
 that the module imports without any of them.
@@ -44,6 +44,11 @@ Engines
     on CUDA when available.
 ``jax-grad``
     a hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant).
+``numpy-matmuls``
+    the floor of any NumPy engine: only the step's matrix products (forward a W, backward
+    a^T dz and dz W^T), the same shapes and BLAS calls, and nothing else (no bias,
+    activation, loss or update). ``x sklearn`` of this row bounds what a NumPy engine can
+    reach against scikit-learn on the same BLAS.
 
 Timing
 ------
@@ -114,7 +119,7 @@ from .optim import SGD
 from .train import make_step
 
 _MAX_DATA_BYTES = 128 * 2**20  # distinct data per engine; step engines cycle through it
-_STEPS_FLOP_BUDGET = 1e11  # --steps auto: about this many counted FLOPs per engine
+_STEPS_FLOP_BUDGET = 4e11  # --steps auto: counted FLOPs per engine (1e11 was noisy)
 _GPU_KINDS = ("cuda", "gpu", "rocm")
 
 
@@ -169,7 +174,7 @@ def step_flops(sizes: Sequence[int], batch: int) -> int:
 
 
 def auto_steps(sizes: Sequence[int], batch: int) -> int:
-    """Timed steps when ``--steps`` is not given: about 1e11 FLOPs, 50 to 500 steps."""
+    """Timed steps when ``--steps`` is not given: about 4e11 FLOPs, 50 to 500 steps."""
     return int(min(500, max(50, round(_STEPS_FLOP_BUDGET / step_flops(sizes, batch)))))
 
 
@@ -463,6 +468,27 @@ def _jax_grad(p: Problem) -> Runner:
     return Runner(block, precision, label, lambda: float(carry[1]))
 
 
+def _numpy_matmuls(p: Problem) -> Runner:
+    import numpy as np
+
+    weights = [np.ascontiguousarray(W) for W, _ in p.host_params()]
+    B = p.batch
+    batches = [p.X[i * B : (i + 1) * B] for i in range(p.n_batches)]
+
+    def one(i: int) -> None:
+        acts = [batches[i]]
+        for W in weights:  # forward: a_{l+1} = a_l W_l
+            acts.append(acts[-1] @ W)
+        dz = acts[-1]
+        for j in range(len(weights) - 1, -1, -1):  # backward: dW = a^T dz, da = dz W^T
+            acts[j].T @ dz
+            if j:
+                dz = dz @ weights[j].T
+
+    block = _step_runner(one, lambda: None, p)
+    return Runner(block, "fp32", "cpu", lambda: None)
+
+
 @dataclass(frozen=True)
 class Engine:
     name: str
@@ -485,6 +511,7 @@ def _engines() -> dict[str, Engine]:
     table["sklearn"] = Engine("sklearn", "numpy", _sklearn_fit, "module:sklearn")
     table["torch-eager"] = Engine("torch-eager", "torch", _torch_eager, "module:torch")
     table["jax-grad"] = Engine("jax-grad", "jax", _jax_grad, "module:jax")
+    table["numpy-matmuls"] = Engine("numpy-matmuls", "numpy", _numpy_matmuls, "numpy")
     return table
 
 
@@ -512,11 +539,12 @@ def _gpu_available() -> bool:
 
 
 def default_engines(gpu: bool) -> list[str]:
-    """Every engine that can run here, a fit row for NumPy (and CuPy on a GPU)."""
+    """Every engine that can run here, a fit row for NumPy (and CuPy on a GPU), and on a CPU
+    scikit-learn and the NumPy matmul floor."""
     names = [f"backendnn-{b}" for b in _backend.BACKENDS]
     names += ["backendnn-jax-eager", "backendnn-numpy-fit"]
     names += ["backendnn-cupy-fit"] if gpu else []
-    names += ["torch-eager", "jax-grad"] + ([] if gpu else ["sklearn"])
+    names += ["torch-eager", "jax-grad"] + ([] if gpu else ["sklearn", "numpy-matmuls"])
     return [n for n in names if unavailable(ENGINES[n]) is None]
 
 
@@ -887,7 +915,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--steps",
         type=int,
         default=None,
-        help="timed steps per step engine, over all rounds (default: ~1e11 FLOPs, 50-500)",
+        help="timed steps per step engine, over all rounds (default: ~4e11 FLOPs, 50-500)",
     )
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps (default 5)")
     parser.add_argument(

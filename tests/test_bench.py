@@ -57,10 +57,10 @@ def test_bench_numpy_table_and_json(tmp_path, capsys):
 
 
 def test_bench_peers_on_cpu():
-    engines = ["backendnn-numpy"]
+    engines = ["backendnn-numpy", "numpy-matmuls"]
     engines += ["sklearn"] if importlib.util.find_spec("sklearn") else []
     engines += ["torch-eager"] if importlib.util.find_spec("torch") else []
-    if len(engines) == 1:
+    if len(engines) == 2:
         pytest.skip("neither scikit-learn nor torch is installed")
     doc = bench.main(TINY + ["--engines", ",".join(engines), "--quiet"])
     for row in doc["results"]:
