@@ -482,10 +482,13 @@ class _BaseMLP(_Estimator):
         if not math.isfinite(res.fun):
             raise ConvergenceError(f"L-BFGS reached a non-finite loss {res.fun}", params)
         if not res.success:
+            advice = (
+                "increase max_iter or max_fun"
+                if res.message.startswith("maximum")
+                else "scale the inputs or raise tol"
+            )
             warnings.warn(
-                f"L-BFGS stopped: {res.message}; increase max_iter or max_fun",
-                ConvergenceWarning,
-                stacklevel=4,
+                f"L-BFGS stopped: {res.message}; {advice}", ConvergenceWarning, stacklevel=4
             )
         return unflatten_params(res.x, params), {
             "loss_": res.fun,
@@ -540,7 +543,7 @@ class _BaseMLP(_Estimator):
         if early:
             history.best_params = None
         if incremental and hasattr(self, "_opt"):
-            opt = self._opt.copy()
+            opt = self._opt.copy(dtype=params[0][0].dtype)  # this call's precision
         else:
             optimizer = (
                 Adam(self.beta_1, self.beta_2, self.epsilon)

@@ -274,8 +274,9 @@ def _more_thuente(
     with f' >= 0 (stage 1), a step that lowered f without enough decrease is judged by the
     auxiliary function psi(a) = f(a) - f0 - c1 a f'(0) instead of f. Each new step comes from
     :func:`_safeguarded_step`; once a minimiser is bracketed, a bracket that did not shrink to
-    0.66 of its width over the last two steps is bisected. Before that, steps grow to between
-    1.1 and 4 times the last increment. Steps are kept in [_STEP_MIN, _STEP_MAX].
+    0.66 of its width over the last two steps is bisected. Before that, the next step lies in
+    [t + 1.1 (t - x), t + 4 (t - x)], t the step just tried and x the best so far. Steps are
+    kept in [_STEP_MIN, _STEP_MAX].
 
     The search ends, accepting the step just evaluated, when it satisfies both conditions,
     or, as in MINPACK-2 and L-BFGS-B, when no further progress is possible: the bracket
@@ -378,7 +379,8 @@ def lbfgs(
     form, and the objective's own rounding).
 
     Stopping rules, with scikit-learn's (SciPy's L-BFGS-B) meanings: ``max_iter``
-    iterations, ``max_fun`` function evaluations (a hard cap here), ``tol`` on max |g_i|
+    iterations, ``max_fun`` function evaluations (tested between iterations, so the last
+    line search may pass it, as in L-BFGS-B), ``tol`` on max |g_i|
     (SciPy's ``gtol``), and ``ftol`` on the relative decrease
     (f_k - f_k+1)/max(|f_k|, |f_k+1|, 1). ``success`` is True only for the last two.
 
@@ -398,13 +400,13 @@ def lbfgs(
     if gmax <= tol:
         return LBFGSResult(x, f, 0, nfev, converged[0], True)
     while nit < max_iter:
-        if nfev >= max_fun:
+        if nfev > max_fun:  # as L-BFGS-B: checked between iterations, a search is never cut
             message = "maximum number of function evaluations reached"
             break
         d = _two_loop(xp, g, s_hist, y_hist, rho_hist)
         slope, dd = _host(xp, xp.vecdot(g, d), xp.vecdot(d, d))
         accepted = False
-        if slope < 0:
+        if slope < 0 and math.isfinite(slope) and math.isfinite(dd):  # a usable descent
             step0 = min(1.0 / math.sqrt(dd), _STEP_MAX) if nit == 0 else 1.0
 
             def phi(alpha: float, x: Any = x, d: Any = d) -> tuple[float, float, Any]:
@@ -413,14 +415,12 @@ def lbfgs(
                 fv, dv = _host(xp, f_new, xp.vecdot(g_new, d))
                 return fv, dv, (x_new, g_new, fv)
 
-            budget = min(_MAX_SEARCH_EVALS, max_fun - nfev)
-            accepted, step, payload, evals = _more_thuente(phi, f, slope, step0, c1, c2, budget)
+            accepted, step, payload, evals = _more_thuente(
+                phi, f, slope, step0, c1, c2, _MAX_SEARCH_EVALS
+            )
             nfev += evals
             accepted = accepted and math.isfinite(payload[2])
         if not accepted:  # keep x; restart from steepest descent, or stop if memory is empty
-            if nfev >= max_fun:
-                message = "maximum number of function evaluations reached"
-                break
             if s_hist:
                 s_hist, y_hist, rho_hist = [], [], []
                 continue

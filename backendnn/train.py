@@ -3,8 +3,8 @@
 Performance rules it keeps (see DESIGN.md): the data set is on the device before the
 loop starts; each epoch shuffles with one host permutation moved to the device and
 takes batches with ``take``; the epoch's loss accumulates on the device and is read
-once per epoch; on JAX the whole epoch (every step's forward, backward and update) is
-one compiled function.
+once per epoch; on JAX the epoch's full batches (every step's forward, backward and
+update) run as one compiled loop, a last smaller batch as one more compiled step.
 """
 
 from __future__ import annotations
@@ -67,9 +67,19 @@ class OptimizerState:
     arrays: Any
     updates: int = 0
 
-    def copy(self) -> OptimizerState:
+    def copy(self, dtype: Any = None) -> OptimizerState:
+        """A copy with its own schedule; with ``dtype``, its arrays cast to that dtype (a
+        ``partial_fit`` in another precision: the state must match the weights)."""
         schedule = copy.copy(self.schedule)
-        return OptimizerState(self.optimizer, schedule, self.arrays, self.updates)
+        arrays = self.arrays if dtype is None else _astype(self.arrays, dtype)
+        return OptimizerState(self.optimizer, schedule, arrays, self.updates)
+
+
+def _astype(tree: Any, dtype: Any) -> Any:
+    """Every array of a nest of lists and tuples cast to ``dtype``."""
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_astype(t, dtype) for t in tree)
+    return array_namespace(tree).astype(tree, dtype, copy=False)
 
 
 _COMPILED_STEPS: dict = {}
@@ -180,7 +190,9 @@ def run_batches(
     opt.updates += n_full + (rest > 0)
     rates = [opt.optimizer.step_size(opt.schedule.lr, t) for t in range(first, opt.updates + 1)]
     rows = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
-    zero = xp.zeros((), dtype=X.dtype, device=dev)
+    # the loss sum's dtype: that of the step's output, X's promoted with the weights'
+    weights = next(a for layer in params for a in layer)
+    zero = xp.zeros((), dtype=xp.result_type(X.dtype, weights.dtype), device=dev)
     params, opt.arrays, total = make_epoch(step, xp)(
         params, opt.arrays, X, Y, rows, step_scalars(rates[:n_full], X), zero
     )

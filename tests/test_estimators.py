@@ -315,6 +315,21 @@ def test_partial_fit_matches_sklearn():
         MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2])
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_may_change_precision(backend, solver):
+    """A partial_fit in float32 after one in float64 (and back) trains in the new precision:
+    the optimiser's state (velocity, Adam moments) is cast with the weights."""
+    if not _backend.has_64bit(backend.xp):
+        pytest.skip("needs float64 (JAX_ENABLE_X64)")
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    reg = MLPRegressor(**dict(_SGD, solver=solver))
+    for dtype in ("float64", "float32", "float64"):
+        reg.partial_fit(backend.asarray(X, dtype), backend.asarray(y / 100, dtype))
+        assert all(str(a.dtype).endswith(dtype) for a in reg.coefs_ + reg.intercepts_)
+        assert reg.predict(backend.asarray(X, dtype)).dtype == backend.asarray(X, dtype).dtype
+    assert reg.t_ == 3 * X.shape[0] and np.all(np.isfinite(reg.loss_curve_))
+
+
 def test_partial_fit_classes_may_be_absent_from_a_batch():
     X, y = _blobs3()
     clf = MLPClassifier((5,), random_state=0)

@@ -95,11 +95,32 @@ def test_lbfgs_stopping_rules(backend):
     res = lbfgs(_rosenbrock, x0, max_iter=5, tol=0.0)
     assert res.nit == 5 and not res.success
     assert "iterations" in res.message
+    # max_fun as L-BFGS-B: tested between iterations (a line search is never cut short),
+    # so iterations and evaluations equal SciPy's
+    ref = so.minimize(
+        so.rosen,
+        START["6d"],
+        jac=so.rosen_der,
+        method="L-BFGS-B",
+        options=dict(maxiter=500, maxfun=12, gtol=0.0),
+    )
     res = lbfgs(_rosenbrock, x0, max_iter=500, max_fun=12, tol=0.0)
-    assert res.nfev <= 12 and "function evaluations" in res.message
+    assert "function evaluations" in res.message and not res.success
+    assert (res.nit, res.nfev) == (ref.nit, ref.nfev) and res.nfev > 12
+    assert abs(res.fun - ref.fun) <= 1e-12 * abs(ref.fun)
     # tol is SciPy's gtol: a start whose gradient is already small returns at once
     res = lbfgs(_rosenbrock, backend.asarray(np.ones(6), "float64"), tol=1e-6)
     assert res.nit == 0 and res.success and res.fun == 0.0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_lbfgs_overflowing_direction_is_a_failure_not_convergence(backend):
+    """In float32 the squared gradient norm of this start overflows: no step can be taken,
+    and L-BFGS says so rather than reporting convergence where it started."""
+    xp = backend.xp
+    x0 = backend.asarray(np.full(4, 1e9), "float32")
+    res = lbfgs(lambda x: (1e10 * xp.sum(x * x), 2e10 * x), x0)
+    assert res.nit == 0 and not res.success and res.message == "line search failed"
 
 
 # ------------------------------------------------------------------ estimators vs scikit-learn
