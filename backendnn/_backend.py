@@ -512,11 +512,11 @@ def step_scalars(values: Sequence[float], like: Any) -> Any:
 
 def scan(body: Callable[[Any, tuple], Any], carry: Any, xs: tuple, xp: Any) -> Any:
     """Fold ``carry = body(carry, (x0[i], x1[i], ...))`` over the leading axis of the
-    array ``x0`` and the sequences ``x1, ...`` in ``xs`` and return the final carry. On
-    JAX every ``x`` must be an array (:func:`step_scalars` makes one of host numbers).
+    array ``x0`` and the sequences ``x1, ...`` in ``xs`` and return the final carry.
 
     On JAX this is ``jax.lax.scan``, so a jitted caller compiles the whole loop once (one
-    dispatch instead of one per iteration); elsewhere it is the plain Python loop.
+    dispatch instead of one per iteration), and every ``x`` must be an array
+    (:func:`step_scalars` makes one of host numbers); elsewhere it is the plain Python loop.
     """
     if namespace_name(xp) == "jax":
         lax = importlib.import_module("jax.lax")

@@ -469,9 +469,7 @@ def _jax_grad(p: Problem) -> Runner:
 
 
 def _numpy_matmuls(p: Problem) -> Runner:
-    import numpy as np
-
-    weights = [np.ascontiguousarray(W) for W, _ in p.host_params()]
+    weights = [W for W, _ in p.host_params()]  # NumPy arrays, as the batches
     B = p.batch
     batches = [p.X[i * B : (i + 1) * B] for i in range(p.n_batches)]
 
