@@ -804,7 +804,7 @@ class MLPClassifier(_BaseMLP):
         """Class probabilities, shape (n_samples, n_classes), in the library of X."""
         xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return xp.exp(log_softmax(logits, xp))
+            return log_softmax(logits, xp)[1]
         sigmoid = _act.get("sigmoid")
         if self._multilabel:
             return sigmoid.forward(logits)
@@ -814,7 +814,7 @@ class MLPClassifier(_BaseMLP):
         """Log of :meth:`predict_proba`, computed stably from the logits."""
         xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return log_softmax(logits, xp)
+            return log_softmax(logits, xp)[0]
         sp = _act.get("softplus")
         if self._multilabel:
             return -sp.forward(-logits)

@@ -6,6 +6,11 @@ pass of eqs. 33-35 reads
 
     dW = a^T delta,   db = sum_rows delta,   d(a) = delta W^T.
 
+No layer changes an array it is given. One it has just made itself (the result of
+``x @ W``) it may update with an in-place operator: the standard defines them, and on
+JAX, whose arrays are immutable, Python rebinds the name instead (same result, still
+one code path).
+
 A layer holds no arrays. Its parameters are a tuple of arrays passed in and out, so
 a network's parameters are plain data (flattened for L-BFGS and gradient checking)
 and forward + backward is a pure function that ``jax.jit`` compiles::
@@ -59,7 +64,9 @@ class Dense(Layer):
 
     def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
         z = x @ params[0]
-        return (z + params[1] if self.bias else z), x
+        if self.bias:
+            z += params[1]  # in place: z is new here (JAX rebinds), saving an array
+        return z, x
 
     def backward(
         self, params: tuple, cache: Any, dz: Any, need_dx: bool = True
@@ -120,7 +127,8 @@ class GatedDense(Layer):
 
     def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
         W, c = params
-        p = x @ W + c
+        p = x @ W
+        p += c  # in place: p is new here (JAX rebinds)
         a, b = p[:, : self.n_out], p[:, self.n_out :]
         return self.gate.forward(a, b), (x, a, b)
 

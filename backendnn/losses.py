@@ -22,7 +22,7 @@ def _as_2d(y: Any, h: Any, xp: Any) -> Any:
         raise ValueError(
             f"y has shape {tuple(y.shape)} but the output h has shape {tuple(h.shape)}"
         )
-    return xp.astype(y, h.dtype)
+    return xp.astype(y, h.dtype, copy=False)
 
 
 def squared_error(y: Any, h: Any) -> tuple[Any, Any]:
@@ -41,10 +41,13 @@ def squared_error(y: Any, h: Any) -> tuple[Any, Any]:
     return xp.sum(diff * diff) / (2.0 * count), diff / count
 
 
-def log_softmax(h: Any, xp: Any) -> Any:
-    """Row-wise log softmax with the row maximum subtracted."""
+def log_softmax(h: Any, xp: Any) -> tuple[Any, Any]:
+    """Row-wise (log softmax(h), softmax(h)), the row maximum m subtracted:
+    log softmax(h) = s - log sum exp(s) and softmax(h) = exp(s) / sum exp(s), s = h - m."""
     s = h - xp.max(h, axis=-1, keepdims=True)
-    return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
+    e = xp.exp(s)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    return s - xp.log(total), e / total
 
 
 def one_hot(y: Any, n_classes: int, dtype: Any) -> Any:
@@ -72,8 +75,8 @@ def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
         y = one_hot(y, h.shape[1], h.dtype)
     else:
         y = _as_2d(y, h, xp)
-    logp = log_softmax(h, xp)
-    return -xp.sum(y * logp) / n, (xp.exp(logp) - y) / n
+    logp, p = log_softmax(h, xp)
+    return xp.sum(y * logp) * (-1.0 / n), (p - y) / n
 
 
 def binary_log_loss(y: Any, h: Any) -> tuple[Any, Any]:

@@ -123,10 +123,12 @@ class Network:
             dout, grads[i] = self.layers[i].backward(params[i], caches[i], dout, need_dx=i > 0)
         return grads
 
-    def penalty(self, params: Params, alpha: float, n_samples: int) -> tuple[Any, Params]:
+    def penalty(
+        self, params: Params, alpha: float, n_samples: int, grad_scale: Any = 1.0
+    ) -> tuple[Any, Params]:
         """L2 penalty alpha/(2 n) sum ||W||_F^2 over weight matrices (not biases), and its
-        gradient (alpha/n) W: scikit-learn's convention. It is the notes' eq. 36 term
-        (lambda/2) sum ||W||^2 with lambda = alpha / n_samples."""
+        gradient (alpha/n) W times ``grad_scale``: scikit-learn's convention. It is the
+        notes' eq. 36 term (lambda/2) sum ||W||^2 with lambda = alpha / n_samples."""
         penalty, grads = 0.0, []
         scale = alpha / n_samples
         for layer, p in zip(self.layers, params):
@@ -136,22 +138,36 @@ class Network:
                     xp = array_namespace(arr)
                     flat = xp.reshape(arr, (-1,))
                     penalty = penalty + xp.vecdot(flat, flat)
-                    g.append(scale * arr)
+                    g.append((scale * grad_scale) * arr)
                 else:
                     g.append(None)
             grads.append(tuple(g))
         return 0.5 * scale * penalty, grads
 
     def loss_and_grad(
-        self, params: Params, X: Any, y: Any, loss: Any = "squared_error", alpha: float = 0.0
+        self,
+        params: Params,
+        X: Any,
+        y: Any,
+        loss: Any = "squared_error",
+        alpha: float = 0.0,
+        grad_scale: Any = 1.0,
     ) -> tuple[Any, Params]:
         """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient for every
-        parameter. ``loss`` is a name or function of :mod:`backendnn.losses`."""
+        parameter, times ``grad_scale`` (the value is not scaled). ``loss`` is a name or
+        function of :mod:`backendnn.losses`.
+
+        Backpropagation is linear in dJ/dh, so c grad J costs one multiply of dJ/dh
+        (n_samples x n_outputs) by c: SGD folds its learning rate in this way and then
+        updates with one subtraction per parameter.
+        """
         out, caches = self.forward_train(params, X)
         value, dout = _losses.get(loss)(y, out)
+        if not _is(grad_scale, 1):
+            dout = dout * grad_scale
         grads = self.backward(params, caches, dout)
-        if not (isinstance(alpha, (int, float)) and alpha == 0):  # alpha may be traced by jit
-            pen, pgrads = self.penalty(params, alpha, X.shape[0])
+        if not _is(alpha, 0):
+            pen, pgrads = self.penalty(params, alpha, X.shape[0], grad_scale)
             value = value + pen
             grads = [
                 tuple(g if pg is None else g + pg for g, pg in zip(gs, pgs))
@@ -161,6 +177,11 @@ class Network:
 
     def __repr__(self) -> str:
         return "Network([" + ", ".join(map(repr, self.layers)) + "])"
+
+
+def _is(value: Any, number: float) -> bool:
+    """``value`` is the host number ``number`` (an array, perhaps traced by jit, is not)."""
+    return isinstance(value, (int, float)) and value == number
 
 
 # ---------------------------------------------------------------------- flat vectors

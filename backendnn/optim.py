@@ -45,18 +45,27 @@ class SGD:
     momentum: float = 0.9
     nesterov: bool = True
 
+    #: the rule uses the gradient only as lr g: a training step may pass lr g itself
+    #: (``scaled=True``), folding lr into backpropagation (``Network.loss_and_grad``'s
+    #: ``grad_scale``) rather than multiplying every parameter's gradient
+    takes_scaled_grads = True
+
     def init(self, params: Tree) -> Tree:
         if self.momentum == 0:  # no velocity to carry: a compiled step then has none either
             return [() for _ in params]
         return _zeros_like(params)
 
-    def update(self, params: Tree, grads: Tree, state: Tree, lr: Any) -> tuple[Tree, Tree]:
+    def update(
+        self, params: Tree, grads: Tree, state: Tree, lr: Any, scaled: bool = False
+    ) -> tuple[Tree, Tree]:
+        """The new (params, velocity); ``scaled=True``: ``grads`` already hold lr g."""
         mu = self.momentum
+        lr_g = grads if scaled else tree_map(lambda g: lr * g, grads)
         if mu == 0:  # plain SGD: skip the velocity arithmetic (it stays zero)
-            return tree_map(lambda p, g: p - lr * g, params, grads), state
-        velocity = tree_map(lambda v, g: mu * v - lr * g, state, grads)
+            return tree_map(lambda p, s: p - s, params, lr_g), state
+        velocity = tree_map(lambda v, s: mu * v - s, state, lr_g)
         if self.nesterov:
-            step = tree_map(lambda v, g: mu * v - lr * g, velocity, grads)
+            step = tree_map(lambda v, s: mu * v - s, velocity, lr_g)
         else:
             step = velocity
         return tree_map(lambda p, s: p + s, params, step), velocity
@@ -79,6 +88,8 @@ class Adam:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
+
+    takes_scaled_grads = False  # the second moment needs g itself
 
     def init(self, params: Tree) -> tuple[Tree, Tree]:
         return _zeros_like(params), _zeros_like(params)

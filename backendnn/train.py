@@ -102,9 +102,15 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
     if key in _COMPILED_STEPS:
         return _COMPILED_STEPS[key]
 
+    fold_lr = getattr(optimizer, "takes_scaled_grads", False)
+
     def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
-        value, grads = network.loss_and_grad(params, X, Y, loss, alpha)
-        params, state = optimizer.update(params, grads, state, lr)
+        if fold_lr:  # lr g straight from backprop: one pass less per parameter
+            value, lr_g = network.loss_and_grad(params, X, Y, loss, alpha, grad_scale=lr)
+            params, state = optimizer.update(params, lr_g, state, lr, scaled=True)
+        else:
+            value, grads = network.loss_and_grad(params, X, Y, loss, alpha)
+            params, state = optimizer.update(params, grads, state, lr)
         return params, state, value * X.shape[0]
 
     return _keep(key, jit(step, xp), step)

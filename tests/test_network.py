@@ -415,6 +415,24 @@ def test_gradients_match_autograd(backend, ref, act, loss_case, alpha):
     _assert_autograd(backend, ref, act, loss_case, alpha)
 
 
+@pytest.mark.parametrize("ref", REFERENCES)
+@pytest.mark.parametrize("as_array", [False, True], ids=["number", "array"])
+@pytest.mark.parametrize("loss_case, alpha", [("sce_labels", 0.3), ("squared_error", 0.0)])
+def test_grad_scale_scales_the_gradients_not_the_value(backend, ref, loss_case, alpha, as_array):
+    """SGD folds its learning rate into backpropagation: grad_scale c gives J and c grad J
+    (the penalty's gradient too), c a host number or, as jit passes it, a 0-d array."""
+    c = 0.37
+    net, params, X, y = _on_backend(backend, "tanh", loss_case, alpha)
+    xp = backend.xp
+    scale = xp.asarray(c, dtype=xp.float64, device=backend.device) if as_array else c
+    value, grads = net.loss_and_grad(params, X, y, LOSS_NAME[loss_case], alpha, grad_scale=scale)
+    ref_value, ref_grads = _reference(ref, "tanh", loss_case, alpha)
+    assert _rel_err(float(value), ref_value) < 1e-10
+    for (gW, gb), (rW, rb) in zip(_weights(grads), ref_grads):
+        assert _rel_err(_backend.to_numpy(gW), c * np.asarray(rW)) < 1e-10
+        assert _rel_err(_backend.to_numpy(gb), c * np.asarray(rb)) < 1e-10
+
+
 @pytest.mark.parametrize("alpha", ALPHAS)
 def test_perceptron_gradients_match_central_differences(backend, alpha):
     _assert_fd(backend, "identity", "perceptron", alpha)

@@ -1,0 +1,76 @@
+"""The minibatch optimisers, one update at a time, against scikit-learn's own
+(``sklearn.neural_network._stochastic_optimizers``, which updates NumPy arrays in place).
+
+:class:`~backendnn.optim.SGD` is also given lr g directly (``scaled=True``, as the training
+step passes it): both entry points must take scikit-learn's steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.neural_network import _stochastic_optimizers as sk_optim
+
+from backendnn import _backend
+from backendnn.optim import SGD, Adam
+from tests.conftest import assert_close
+
+SHAPES = [(3, 4), (4,), (4, 2), (2,)]
+LR = 0.05
+STEPS = 4
+
+
+def _draws(seed):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s) for s in SHAPES]
+    grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(STEPS)]
+    return params, grads
+
+
+def _tree(arrays, backend):
+    """Flat host arrays as backendnn's tree: one (W, b) tuple per layer."""
+    moved = [_backend.from_numpy(a, xp=backend.xp, device=backend.device) for a in arrays]
+    return [tuple(moved[i : i + 2]) for i in range(0, len(moved), 2)]
+
+
+def _flat(tree):
+    return [a for layer in tree for a in layer]
+
+
+def _run(backend, optimizer, params, grads, scaled):
+    ours = _tree(params, backend)
+    state = optimizer.init(ours)
+    for t, g in enumerate(grads, start=1):
+        lr = optimizer.step_size(LR, t)
+        tree = _tree([lr * a for a in g] if scaled else g, backend)
+        extra = {"scaled": True} if scaled else {}
+        ours, state = optimizer.update(ours, tree, state, lr, **extra)
+    return ours
+
+
+@pytest.mark.parametrize("scaled", [False, True], ids=["grads", "lr_grads"])
+@pytest.mark.parametrize(
+    "momentum, nesterov",
+    [(0.0, False), (0.9, False), (0.9, True)],
+    ids=["plain", "classical", "nesterov"],
+)
+def test_sgd_takes_scikit_learns_steps(backend, momentum, nesterov, scaled):
+    params, grads = _draws(0)
+    ours = _run(backend, SGD(momentum=momentum, nesterov=nesterov), params, grads, scaled)
+    theirs = [a.copy() for a in params]
+    sk = sk_optim.SGDOptimizer(theirs, learning_rate_init=LR, momentum=momentum, nesterov=nesterov)
+    for g in grads:
+        sk.update_params(theirs, g)
+    for a, b in zip(_flat(ours), theirs):
+        assert_close(a, b, backend=backend, dtype="float64", rtol=1e-13, atol=1e-15)
+
+
+def test_adam_takes_scikit_learns_steps(backend):
+    params, grads = _draws(1)
+    ours = _run(backend, Adam(), params, grads, scaled=False)
+    theirs = [a.copy() for a in params]
+    sk = sk_optim.AdamOptimizer(theirs, learning_rate_init=LR)
+    for g in grads:
+        sk.update_params(theirs, g)
+    for a, b in zip(_flat(ours), theirs):
+        assert_close(a, b, backend=backend, dtype="float64", rtol=1e-13, atol=1e-15)
