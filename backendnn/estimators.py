@@ -41,7 +41,7 @@ from ._validation import (
     resolve_array,
 )
 from .layers import Dense
-from .losses import log_softmax
+from .losses import log_softmax, log_softmax_and_softmax
 from .network import Network, flatten_params, unflatten_params
 from .optim import SGD, Adam, LearningRateSchedule, lbfgs
 from .train import (
@@ -804,7 +804,7 @@ class MLPClassifier(_BaseMLP):
         """Class probabilities, shape (n_samples, n_classes), in the library of X."""
         xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return log_softmax(logits, xp)[1]
+            return log_softmax_and_softmax(logits, xp)[1]
         sigmoid = _act.get("sigmoid")
         if self._multilabel:
             return sigmoid.forward(logits)
@@ -814,7 +814,7 @@ class MLPClassifier(_BaseMLP):
         """Log of :meth:`predict_proba`, computed stably from the logits."""
         xp, logits = self._decision(X)
         if self.out_activation_ == "softmax":
-            return log_softmax(logits, xp)[0]
+            return log_softmax(logits, xp)
         sp = _act.get("softplus")
         if self._multilabel:
             return -sp.forward(-logits)

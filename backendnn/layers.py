@@ -7,9 +7,9 @@ pass of eqs. 33-35 reads
     dW = a^T delta,   db = sum_rows delta,   d(a) = delta W^T.
 
 No layer changes an array it is given. One it has just made itself (the result of
-``x @ W``) it may update with an in-place operator: the standard defines them, and on
-JAX, whose arrays are immutable, Python rebinds the name instead (same result, still
-one code path).
+``x @ W``) it may update with an in-place operator where the dtype stays the same: the
+standard defines them, and on JAX, whose arrays are immutable, Python rebinds the name
+instead (same result, still one code path).
 
 A layer holds no arrays. Its parameters are a tuple of arrays passed in and out, so
 a network's parameters are plain data (flattened for L-BFGS and gradient checking)
@@ -25,6 +25,15 @@ from typing import Any
 
 from . import activations as _act
 from ._backend import array_namespace
+
+
+def _add_bias(z: Any, b: Any) -> Any:
+    """z + b, in place when that is the same: ``z`` must be the caller's new ``x @ W``, and
+    b's dtype must not promote z's (float64 b on float32 z: a new float64 array)."""
+    if b.dtype != z.dtype:
+        return z + b
+    z += b  # on JAX, Python rebinds z to z + b
+    return z
 
 
 class Layer:
@@ -64,9 +73,7 @@ class Dense(Layer):
 
     def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
         z = x @ params[0]
-        if self.bias:
-            z += params[1]  # in place: z is new here (JAX rebinds), saving an array
-        return z, x
+        return (_add_bias(z, params[1]) if self.bias else z), x
 
     def backward(
         self, params: tuple, cache: Any, dz: Any, need_dx: bool = True
@@ -127,8 +134,7 @@ class GatedDense(Layer):
 
     def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
         W, c = params
-        p = x @ W
-        p += c  # in place: p is new here (JAX rebinds)
+        p = _add_bias(x @ W, c)
         a, b = p[:, : self.n_out], p[:, self.n_out :]
         return self.gate.forward(a, b), (x, a, b)
 

@@ -41,7 +41,12 @@ def squared_error(y: Any, h: Any) -> tuple[Any, Any]:
     return xp.sum(diff * diff) / (2.0 * count), diff / count
 
 
-def log_softmax(h: Any, xp: Any) -> tuple[Any, Any]:
+def log_softmax(h: Any, xp: Any) -> Any:
+    """Row-wise log softmax with the row maximum subtracted."""
+    return log_softmax_and_softmax(h, xp)[0]
+
+
+def log_softmax_and_softmax(h: Any, xp: Any) -> tuple[Any, Any]:
     """Row-wise (log softmax(h), softmax(h)), the row maximum m subtracted:
     log softmax(h) = s - log sum exp(s) and softmax(h) = exp(s) / sum exp(s), s = h - m."""
     s = h - xp.max(h, axis=-1, keepdims=True)
@@ -75,7 +80,7 @@ def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
         y = one_hot(y, h.shape[1], h.dtype)
     else:
         y = _as_2d(y, h, xp)
-    logp, p = log_softmax(h, xp)
+    logp, p = log_softmax_and_softmax(h, xp)
     return xp.sum(y * logp) * (-1.0 / n), (p - y) / n
 
 

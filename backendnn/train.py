@@ -10,6 +10,7 @@ update) run as one compiled loop, a last smaller batch as one more compiled step
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -102,7 +103,10 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
     if key in _COMPILED_STEPS:
         return _COMPILED_STEPS[key]
 
-    fold_lr = getattr(optimizer, "takes_scaled_grads", False)
+    # a subclass whose update() lacks ``scaled`` gets plain gradients
+    fold_lr = getattr(optimizer, "takes_scaled_grads", False) and (
+        "scaled" in inspect.signature(optimizer.update).parameters
+    )
 
     def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
         if fold_lr:  # lr g straight from backprop: one pass less per parameter

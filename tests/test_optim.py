@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from sklearn.neural_network import _stochastic_optimizers as sk_optim
 
-from backendnn import _backend
-from backendnn.optim import SGD, Adam
+from backendnn import Network, _backend
+from backendnn.optim import SGD, Adam, tree_map
+from backendnn.train import make_step
 from tests.conftest import assert_close
 
 SHAPES = [(3, 4), (4,), (4, 2), (2,)]
@@ -74,3 +75,26 @@ def test_adam_takes_scikit_learns_steps(backend):
         sk.update_params(theirs, g)
     for a, b in zip(_flat(ours), theirs):
         assert_close(a, b, backend=backend, dtype="float64", rtol=1e-13, atol=1e-15)
+
+
+def test_an_sgd_subclass_without_scaled_gets_the_gradients(backend):
+    """make_step folds lr into backpropagation only for an update() that takes ``scaled``:
+    a subclass overriding update(params, grads, state, lr) is given g itself (here it
+    steps by 2 g whatever lr is: lr g would move the weights 20 times less)."""
+
+    class Doubling(SGD):
+        def update(self, params, grads, state, lr):
+            return tree_map(lambda p, g: p - 2.0 * g, params, grads), state
+
+    xp = backend.xp
+    net = Network.mlp(3, (4,), 2)
+    params = net.init(0, xp=xp, device=backend.device, dtype=xp.float64)
+    rng = np.random.default_rng(0)
+    X = backend.asarray(rng.standard_normal((5, 3)), dtype="float64")
+    Y = backend.asarray(rng.standard_normal((5, 2)), dtype="float64")
+    opt = Doubling(momentum=0.0)
+    new, _, _ = make_step(net, "squared_error", 0.0, opt, xp)(params, opt.init(params), X, Y, 0.1)
+    _, grads = net.loss_and_grad(params, X, Y, "squared_error")
+    for p, g, n in zip(_flat(params), _flat(grads), _flat(new)):
+        expected = _backend.to_numpy(p) - 2.0 * _backend.to_numpy(g)
+        assert_close(n, expected, backend=backend, dtype="float64")
