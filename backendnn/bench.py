@@ -52,15 +52,16 @@ Engines
 
 Timing
 ------
-Every engine is first prepared: data moved, ``--warmup`` untimed steps run (JAX
-compiles here), or for the fit engines one untimed ``fit`` on the first ``--warmup``
-batches. Then ``--repeats`` rounds run the engines interleaved, the order rotated each
-round, so that load from elsewhere on the machine falls on all of them alike, with an
-untimed ``--cooldown`` pause before each block (thread pools such as OpenBLAS's spin
-for a while after their last call and would slow the engine that follows). In a
-round a step engine runs one block of ``--steps / --repeats`` steps and a fit engine one
-whole ``fit`` (one epoch over every batch; its time divided by the batches); device
-work is synchronised before the clock is read. ms/step is the median over rounds.
+Every engine is first prepared: data moved, ``--warmup`` untimed steps run (JAX compiles
+here), or for the fit engines one untimed ``fit`` over the same batches as the timed
+ones (JAX compiles the epoch for that shape here). Then ``--repeats`` rounds run the
+engines interleaved, the order rotated each round, so that load from elsewhere on the
+machine falls on all of them alike, with an untimed ``--cooldown`` pause before each
+block (thread pools such as OpenBLAS's spin for a while after their last call and would
+slow the engine that follows). In a round a step engine runs one block of ``--steps /
+--repeats`` steps and a fit engine one whole ``fit`` (one epoch over every batch; its
+time divided by the batches); device work is synchronised before the clock is read.
+ms/step is the median over rounds.
 ``epoch_ms_per_step`` in the JSON output is the epoch alone as timed inside ``fit``.
 The CPU ms/step column is the process's CPU time (all its threads) per step, median
 over rounds: wall time far above CPU time / threads means the engine waited (for the
@@ -251,13 +252,15 @@ def _step_runner(
 
 
 def _fit_runner(fit: Callable[[int], float | None], p: Problem, epochs: list[float]) -> Callable:
-    """One untimed warm-up ``fit`` on the first ``p.warmup`` batches, then the block timer:
-    a whole one-epoch ``fit`` over every batch, its seconds divided by the batches.
-    ``fit(n_batches)`` trains and synchronises, returning its epoch's seconds or None."""
+    """One untimed warm-up ``fit``, then the block timer: a whole one-epoch ``fit`` over
+    every batch, its seconds divided by the batches. ``fit(n_batches)`` trains and
+    synchronises, returning its epoch's seconds or None. The warm-up fit sees the same
+    batches as the timed ones: JAX compiles its epoch for each data shape, and a shorter
+    warm-up left that compilation in the first timed round."""
     nb = p.n_batches
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter=1 reached: convergence warnings
-        fit(max(1, min(p.warmup, nb)))
+        fit(nb)
 
     def block() -> tuple[float, float]:
         with warnings.catch_warnings():
@@ -889,7 +892,8 @@ def _describe(doc: dict[str, Any]) -> str:
     return (
         f"backendnn.bench: {c['network']} batch {c['batch']}, {c['repeats']} interleaved "
         f"rounds (median), each {c['steps_per_block']} steps per step engine "
-        f"({c['warmup']} warm-up steps first) or one 1-epoch fit of {c['n_batches']} batches; "
+        f"({c['warmup']} warm-up steps first) or one 1-epoch fit of {c['n_batches']} batches "
+        "(one untimed first); "
         f"lr {c['lr']}, seed {c['seed']}; matmul precision "
         f"{c['precision'] or 'library defaults'}\n"
         f"machine: {m['processor']}, {m['cpu_count']} CPUs{gpu}{threads}{load}; python "

@@ -76,6 +76,10 @@ if [ -n "${QUICK:-}" ]; then  # a short lease: one bench at each size, then stop
         --json "$OUT/bench-big.json" >"$OUT/bench-big.log" 2>&1
     $Q --sizes 784,512,512,10 --batch 256 --engines "$E,backendnn-cupy-fit,backendnn-jax-fit" \
         --json "$OUT/bench-small.json" >"$OUT/bench-small.log" 2>&1
+    timeout 120 python3 -m backendnn.bench --memory --steps 14 --repeats 2 \
+        --sizes 784,4096,4096,10 --batch 8192 --baseline torch-eager \
+        --engines backendnn-cupy-fit,backendnn-jax-fit,backendnn-torch-fit,torch-eager \
+        --json "$OUT/bench-memory.json" >"$OUT/bench-memory.log" 2>&1
     exit $status
 fi
 
