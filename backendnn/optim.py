@@ -25,7 +25,7 @@ Tree = list  # list[tuple[Array, ...]]: one tuple of arrays per layer
 
 def tree_map(fn: Callable[..., Any], *trees: Tree) -> Tree:
     """Apply ``fn`` to matching arrays of parameter-shaped trees."""
-    return [tuple(fn(*arrays) for arrays in zip(*groups)) for groups in zip(*trees)]
+    return [tuple(map(fn, *groups)) for groups in zip(*trees)]
 
 
 def _zeros_like(params: Tree) -> Tree:
