@@ -799,7 +799,8 @@ def _machine() -> dict[str, Any]:
 
 
 def _derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Ratios of interest: fit overhead, JAX against hand-written JAX and against eager."""
+    """Ratios of interest: fit overhead, JAX against hand-written JAX and against eager,
+    NumPy against the NumPy ceiling."""
     ms = {name: r["ms_per_step"] for name, r in rows.items() if "ms_per_step" in r}
     out: dict[str, float] = {}
     for b in _backend.BACKENDS:
@@ -816,6 +817,10 @@ def _derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
     if ms.get("backendnn-jax") and ms.get("backendnn-jax-eager"):
         out["backendnn-jax-eager / backendnn-jax (compiled speed-up)"] = (
             ms["backendnn-jax-eager"] / ms["backendnn-jax"]
+        )
+    if ms.get("backendnn-numpy") and ms.get("numpy-matmuls"):
+        out["backendnn-numpy / numpy-matmuls (step against its matrix products alone)"] = (
+            ms["backendnn-numpy"] / ms["numpy-matmuls"]
         )
     return out
 

@@ -69,6 +69,9 @@ def test_bench_peers_on_cpu():
         _check_row(row, row["engine"])
     if "sklearn" in engines:
         assert doc["config"]["baseline"] == "sklearn" or doc["machine"].get("gpu")
+    ms = {row["engine"]: row["ms_per_step"] for row in doc["results"]}
+    (key,) = [k for k in doc["derived"] if k.startswith("backendnn-numpy / numpy-matmuls")]
+    assert doc["derived"][key] == pytest.approx(ms["backendnn-numpy"] / ms["numpy-matmuls"])
 
 
 def test_array_api_strict_engine():
