@@ -45,11 +45,6 @@ class SGD:
     momentum: float = 0.9
     nesterov: bool = True
 
-    #: the rule uses the gradient only as lr g: a training step may pass lr g itself
-    #: (``scaled=True``), folding lr into backpropagation (``Network.loss_and_grad``'s
-    #: ``grad_scale``) rather than multiplying every parameter's gradient
-    takes_scaled_grads = True
-
     def init(self, params: Tree) -> Tree:
         if self.momentum == 0:  # no velocity to carry: a compiled step then has none either
             return [() for _ in params]
@@ -58,7 +53,12 @@ class SGD:
     def update(
         self, params: Tree, grads: Tree, state: Tree, lr: Any, scaled: bool = False
     ) -> tuple[Tree, Tree]:
-        """The new (params, velocity); ``scaled=True``: ``grads`` already hold lr g."""
+        """The new (params, velocity); ``scaled=True``: ``grads`` already hold lr g.
+
+        The rule uses the gradient only as lr g, so a training step may pass lr g itself,
+        folding lr into backpropagation (``Network.loss_and_grad``'s ``grad_scale``)
+        rather than multiplying every parameter's gradient.
+        """
         mu = self.momentum
         lr_g = grads if scaled else tree_map(lambda g: lr * g, grads)
         if mu == 0:  # plain SGD: skip the velocity arithmetic (it stays zero)
@@ -88,8 +88,6 @@ class Adam:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
-
-    takes_scaled_grads = False  # the second moment needs g itself
 
     def init(self, params: Tree) -> tuple[Tree, Tree]:
         return _zeros_like(params), _zeros_like(params)

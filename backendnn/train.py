@@ -103,10 +103,9 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
     if key in _COMPILED_STEPS:
         return _COMPILED_STEPS[key]
 
-    # a subclass whose update() lacks ``scaled`` gets plain gradients
-    fold_lr = getattr(optimizer, "takes_scaled_grads", False) and (
-        "scaled" in inspect.signature(optimizer.update).parameters
-    )
+    # an update() that takes ``scaled`` (SGD's) accepts lr g; any other (Adam's, whose
+    # second moment needs g itself, or a subclass's override) gets plain gradients
+    fold_lr = "scaled" in inspect.signature(optimizer.update).parameters
 
     def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
         if fold_lr:  # lr g straight from backprop: one pass less per parameter
