@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,9 +83,12 @@ def test_array_api_strict_engine():
 
 
 def test_unavailable_engine_is_reported_not_raised(monkeypatch):
-    monkeypatch.setattr(bench, "unavailable", lambda engine: "not here (test)")
+    missing = dataclasses.replace(
+        bench.ENGINES["backendnn-numpy"], requires="module:backendnn_no_such_module"
+    )
+    monkeypatch.setitem(bench.ENGINES, "backendnn-numpy", missing)
     doc = bench.main(TINY + ["--engines", "backendnn-numpy", "--quiet"])
-    assert doc["results"][0]["error"] == "unavailable: not here (test)"
+    assert doc["results"][0]["error"] == "unavailable: backendnn_no_such_module is not installed"
 
 
 def test_unknown_engine_is_a_usage_error(capsys):
@@ -92,11 +97,62 @@ def test_unknown_engine_is_a_usage_error(capsys):
     assert "no-such-engine" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--sizes", "64"],
+        ["--sizes", "64,0,10"],
+        ["--sizes", "64,x"],
+        ["--batch", "0"],
+        ["--steps", "0"],
+        ["--steps", "-3"],
+        ["--repeats", "0"],
+        ["--warmup", "-1"],
+        ["--seed", "-1"],
+        ["--lr", "0"],
+        ["--cooldown", "-0.5"],
+        ["--engines", " , "],
+        ["--json", "{tmp}/no-such-folder/out.json"],
+    ],
+)
+def test_bad_argument_is_a_usage_error_naming_it(bad, tmp_path, capsys):
+    option, value = bad[0], bad[1].format(tmp=tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        bench.main(TINY + ["--engines", "backendnn-numpy", option, value])
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert f"error: {option} " in err, err
+    assert out == ""  # refused before any work
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    options = text.split("options:", 1)[1].split(" Engines:", 1)[0]
+    helps = {s.split()[0]: s for s in re.split(r" (?=--[a-z])", options) if s.startswith("--")}
+    del helps["--help"]
+    assert {"--sizes", "--steps", "--engines", "--json", "--memory", "--quiet"} <= set(helps)
+    for option, line in helps.items():
+        assert "(default: " in line, option
+    for option, default in [
+        ("--sizes", "784,512,512,10"),
+        ("--batch", "256"),
+        ("--warmup", "5"),
+        ("--repeats", "7"),
+        ("--cooldown", "0.25"),
+        ("--lr", "0.01"),
+        ("--seed", "0"),
+    ]:
+        assert f"(default: {default})" in helps[option], helps[option]
+
+
 def test_memory_runs_each_engine_in_a_subprocess(tmp_path):
     out = tmp_path / "mem.json"
     cmd = [sys.executable, "-m", "backendnn.bench", *TINY, "--engines", "backendnn-numpy"]
     cmd += ["--memory", "--json", str(out)]
-    root = Path(bench.__file__).resolve().parents[1]
+    root = Path(bench.__file__).resolve().parents[2]  # the folder above backendnn/
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "peak RSS MB" in proc.stdout

@@ -1,0 +1,138 @@
+"""Benchmark: backendnn's training step beside scikit-learn, PyTorch and JAX.
+
+Run it as a module::
+
+    python -m backendnn.bench                                  # every installed engine
+    python -m backendnn.bench --sizes 64,64,10 --batch 32
+    python -m backendnn.bench --engines backendnn-numpy,sklearn,torch-eager --json out.json
+    python -m backendnn.bench --memory          # + peak memory, one process per engine
+
+What every engine does
+----------------------
+Each engine trains the same ReLU MLP (``--sizes``: dense layers with ReLU between
+them and a linear output) with softmax cross-entropy and plain minibatch SGD (no
+momentum, no weight decay, constant learning rate ``--lr``) on the same float32
+data: batches of ``--batch`` samples drawn on the host from ``--seed`` (standard
+normal features; labels balanced within each batch), moved to the engine's device
+once before any clock starts. Engines whose initial weights can be set start from
+backendnn's Glorot-uniform draw for that seed. The data set holds ``--steps`` batches, at
+most 128 MiB of them (step engines cycle through them; a fit covers them all once, so
+with big batches a fit is a few batches long and its fixed setup weighs more).
+
+The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``, ``numpy-matmuls``) are hand-written
+competitors, not backendnn's math: their module, ``bench/peers.py``, is the one place in
+the package outside ``_backend.py`` that imports array libraries by name, inside the
+engine functions, so that the bench imports without any of them.
+
+Engines
+-------
+``backendnn-<backend>``
+    backendnn's own step, :func:`backendnn.train.make_step` with
+    ``SGD(momentum=0.0, nesterov=False)`` (on JAX: the ``jax.jit``-compiled step), called
+    over pre-sliced batches: forward, backward, update and nothing else.
+``backendnn-jax-eager``
+    the same step run op by op under ``jax.disable_jit()``.
+``backendnn-<backend>-fit``
+    a whole :class:`backendnn.MLPClassifier` ``fit`` (``solver="sgd"``, ``momentum=0``,
+    ``shuffle=False``, ``max_iter=1``) over the same batches, its time divided by the
+    number of batches: the bare loop plus everything the library adds.
+``sklearn``
+    scikit-learn's ``MLPClassifier`` with the same settings, one-epoch ``fit`` time
+    divided by the number of batches.
+``torch-eager``
+    a plain PyTorch loop (``nn.Linear``, ``F.cross_entropy``, ``torch.optim.SGD``),
+    on CUDA when available.
+``jax-grad``
+    a hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant).
+``numpy-matmuls``
+    the floor of any NumPy engine: only the step's matrix products (forward a W, backward
+    a^T dz and dz W^T), the same shapes and BLAS calls, and nothing else (no bias,
+    activation, loss or update). ``x sklearn`` of this row bounds what a NumPy engine can
+    reach against scikit-learn on the same BLAS.
+
+Timing
+------
+Every engine is first prepared: data moved, ``--warmup`` untimed steps run (JAX compiles
+here), or for the fit engines one untimed ``fit`` over the same batches as the timed
+ones (JAX compiles the epoch for that shape here). Then ``--repeats`` rounds run the
+engines interleaved, the order rotated each round, so that load from elsewhere on the
+machine falls on all of them alike, with an untimed ``--cooldown`` pause before each
+block (thread pools such as OpenBLAS's spin for a while after their last call and would
+slow the engine that follows). In a round a step engine runs one block of ``--steps /
+--repeats`` steps and a fit engine one whole ``fit`` (one epoch over every batch; its
+time divided by the batches); device work is synchronised before the clock is read.
+ms/step is the median over rounds.
+``epoch_ms_per_step`` in the JSON output is the epoch alone as timed inside ``fit``.
+The CPU ms/step column is the process's CPU time (all its threads) per step, median
+over rounds: wall time far above CPU time / threads means the engine waited (for the
+GPU, or for cores busy with other work; the header gives the load average).
+
+FLOPs counted
+-------------
+Only matrix products, 2*m*n*k each, for batch m and a dense layer n_in -> n_out:
+forward ``x @ W`` (2 m n_in n_out), backward ``dW = x^T dz`` (2 m n_in n_out) and
+``dx = dz W^T`` (2 m n_in n_out) for every layer but the first, whose input gradient
+no engine forms. Per step: 6 m sum(n_in n_out) - 2 m n_0 n_1. Element-wise work
+(bias, ReLU, softmax, the update) is not counted. TFLOP/s = that / (s per step) / 1e12.
+
+Matmul precision: ``--precision highest|tf32`` calls
+:func:`backendnn.set_matmul_precision` before any engine runs (it sets JAX, PyTorch
+and CuPy alike); the ``precision`` column says what each engine used. CPUs always
+compute full float32.
+
+Peak memory (``--memory``): each engine runs in its own subprocess so peaks do not mix.
+Host: peak resident set size (Linux ``VmHWM``, reset after the engine's libraries are
+imported; else ``resource.getrusage``) and its rise over the RSS at that point (the
+data copies and everything the engine allocated).
+GPU: the peak of bytes in use, from ``torch.cuda.max_memory_allocated`` (torch
+engines), a CuPy memory hook on the memory pool (its callbacks slow CuPy's
+allocations, so take timings from a run without ``--memory``), and JAX's
+``memory_stats()["peak_bytes_in_use"]``.
+
+Array libraries are imported inside the engine functions only: every peer is optional.
+Several GPU libraries share one device in a run, so the bench sets
+``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (unless set) before JAX loads.
+
+Modules
+-------
+Each imports only from those above it in this list (and from the library):
+
+``problem``
+    :class:`Problem`, :func:`make_problem`, :func:`step_flops`, :func:`auto_steps`.
+``runner``
+    :class:`Runner` and the block timers every engine builds on.
+``peers``
+    the peer engines.
+``engines``
+    backendnn's engines and the table of all of them, :data:`ENGINES`.
+``memory``
+    resident set size and device peaks for ``--memory`` (standard library only).
+``rounds``
+    :func:`measure`: the interleaved rounds and the result rows.
+``report``
+    the machine description, the derived ratios, the printed header and table.
+``cli``
+    the arguments and :func:`main`; ``__main__`` runs it.
+"""
+
+from .cli import main
+from .engines import ENGINES, Engine, default_engines, unavailable
+from .problem import Problem, auto_steps, make_problem, step_flops
+from .report import format_table
+from .rounds import measure
+from .runner import Runner
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Problem",
+    "Runner",
+    "auto_steps",
+    "default_engines",
+    "format_table",
+    "main",
+    "make_problem",
+    "measure",
+    "step_flops",
+    "unavailable",
+]

@@ -1,0 +1,153 @@
+"""The engine table: :data:`ENGINES` (name -> :class:`Engine`), backendnn's own engines
+(its training step, and a whole ``MLPClassifier.fit``), which engines can run here
+(:func:`unavailable`, :func:`default_engines`, :func:`gpu_available`) and what each
+imports before its memory baseline is read (:func:`import_libraries`).
+
+Imports: :mod:`.problem`, :mod:`.runner`, :mod:`.peers`, and from the library
+``_backend``, ``optim.SGD``, ``train.make_step`` and the top-level ``MLPClassifier``.
+Array libraries only through ``_backend`` (or ``importlib`` by the name in the table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .. import MLPClassifier, _backend
+from ..optim import SGD
+from ..train import make_step
+from .peers import jax_grad, numpy_matmuls, sklearn_fit, torch_eager
+from .problem import Problem, mlp_settings
+from .runner import Runner, device_info, fit_runner, step_runner
+
+
+def _flat(params: Any) -> list:
+    return [a for layer in params for a in layer]
+
+
+def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Runner:
+    """backendnn's step (``make_step`` with momentum-free SGD) over pre-sliced batches;
+    ``eager``: the JAX step op by op under ``jax.disable_jit()``."""
+    xp = _backend.namespace(name)
+    dev = _backend.default_device(name)
+    net = p.network()
+    params = net.init(p.seed, xp=xp, device=dev, dtype=xp.float32)
+    sgd = SGD(momentum=0.0, nesterov=False)
+    step = make_step(net, "softmax_cross_entropy", 0.0, sgd, xp)
+    X = _backend.from_numpy(p.X, xp=xp, device=dev)
+    Y = _backend.from_numpy(p.Y, xp=xp, device=dev)
+    B = p.batch
+    batches = [
+        (X[i * B : (i + 1) * B, ...], Y[i * B : (i + 1) * B, ...]) for i in range(p.n_batches)
+    ]
+    carry = [params, sgd.init(params), None]
+    lr = _backend.step_scalar(p.lr, X)  # as ``fit`` passes it: a device scalar on JAX
+
+    def one(i: int) -> None:
+        Xb, Yb = batches[i]
+        carry[0], carry[1], carry[2] = step(carry[0], carry[1], Xb, Yb, lr)
+
+    def sync() -> None:
+        _backend.synchronize(_flat(carry[0]) + ([carry[2]] if carry[2] is not None else []))
+
+    context = importlib.import_module("jax").disable_jit if eager else contextlib.nullcontext
+    block = step_runner(one, sync, p, context)
+    label, precision = device_info(name, dev)
+    return Runner(block, precision, label, lambda: float(_backend.to_numpy(carry[2])) / B)
+
+
+def _backendnn_fit(p: Problem, name: str) -> Runner:
+    """A whole one-epoch :class:`backendnn.MLPClassifier` ``fit`` over the same batches."""
+    xp = _backend.namespace(name)
+    dev = _backend.default_device(name)
+    X = _backend.from_numpy(p.X, xp=xp, device=dev)
+    y = _backend.from_numpy(p.y, xp=xp, device=dev)
+    last: list[Any] = [None]
+
+    def fit(n_batches: int) -> float:
+        n = n_batches * p.batch
+        records: list[dict] = []
+        model = MLPClassifier(**mlp_settings(p))
+        model.fit(X[:n, ...], y[:n], callbacks=[records.append])
+        _backend.synchronize(list(model.coefs_))
+        last[0] = model
+        return records[-1]["seconds"]
+
+    epochs: list[float] = []
+    block = fit_runner(fit, p, epochs)
+    label, precision = device_info(name, dev)
+    return Runner(block, precision, label, lambda: float(last[0].loss_), epochs)
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    lib: str  # library whose device memory --memory reads
+    prepare: Callable[[Problem], Runner]
+    requires: str  # backend name, or a module to find
+
+
+def _engines() -> dict[str, Engine]:
+    table: dict[str, Engine] = {}
+    for b in _backend.BACKENDS:
+        table[f"backendnn-{b}"] = Engine(f"backendnn-{b}", b, partial(_backendnn_step, name=b), b)
+    table["backendnn-jax-eager"] = Engine(
+        "backendnn-jax-eager", "jax", lambda p: _backendnn_step(p, "jax", eager=True), "jax"
+    )
+    for b in _backend.BACKENDS:
+        table[f"backendnn-{b}-fit"] = Engine(
+            f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b
+        )
+    table["sklearn"] = Engine("sklearn", "numpy", sklearn_fit, "module:sklearn")
+    table["torch-eager"] = Engine("torch-eager", "torch", torch_eager, "module:torch")
+    table["jax-grad"] = Engine("jax-grad", "jax", jax_grad, "module:jax")
+    table["numpy-matmuls"] = Engine("numpy-matmuls", "numpy", numpy_matmuls, "numpy")
+    return table
+
+
+ENGINES = _engines()
+
+
+def unavailable(engine: Engine) -> str | None:
+    """Why ``engine`` cannot run here, or None if it can."""
+    if engine.requires.startswith("module:"):
+        module = engine.requires.split(":", 1)[1]
+        return None if importlib.util.find_spec(module) else f"{module} is not installed"
+    try:
+        _backend.namespace(engine.requires)
+    except ImportError as exc:
+        return str(exc).split(";")[0]
+    return None
+
+
+def gpu_available() -> bool:
+    """A CUDA device seen by torch or CuPy (JAX is not asked: that would claim GPU memory)."""
+    if importlib.util.find_spec("torch"):
+        if importlib.import_module("torch").cuda.is_available():
+            return True
+    return unavailable(ENGINES["backendnn-cupy"]) is None
+
+
+def default_engines(gpu: bool) -> list[str]:
+    """Every engine that can run here, a fit row for NumPy (and CuPy on a GPU), and on a CPU
+    scikit-learn and the NumPy matmul floor."""
+    names = [f"backendnn-{b}" for b in _backend.BACKENDS]
+    names += ["backendnn-jax-eager", "backendnn-numpy-fit"]
+    names += ["backendnn-cupy-fit"] if gpu else []
+    names += ["torch-eager", "jax-grad"] + ([] if gpu else ["sklearn", "numpy-matmuls"])
+    return [n for n in names if unavailable(ENGINES[n]) is None]
+
+
+def import_libraries(engine: Engine) -> None:
+    """Import what the engine needs before the RSS baseline is read."""
+    if engine.requires.startswith("module:"):
+        importlib.import_module(engine.requires.split(":", 1)[1])
+    else:
+        _backend.default_device(engine.requires)
+    if engine.name == "sklearn":
+        importlib.import_module("sklearn.neural_network")

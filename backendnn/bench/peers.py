@@ -1,0 +1,136 @@
+"""The peer engines: hand-written competitors to backendnn's step, not backendnn's math.
+``sklearn`` (scikit-learn's ``MLPClassifier``), ``torch-eager`` (a plain PyTorch loop),
+``jax-grad`` (``jax.value_and_grad`` + ``jax.jit``) and ``numpy-matmuls`` (the step's
+matrix products alone). Each function turns a :class:`~.problem.Problem` into a
+prepared :class:`~.runner.Runner`.
+
+Imports: :mod:`.problem` and :mod:`.runner`. This is the one module of the package
+outside ``_backend.py`` that imports array libraries by name, and only inside the engine
+functions, so that it imports without any of them (every peer is optional).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .problem import Problem, mlp_settings
+from .runner import Runner, device_info, fit_runner, step_runner
+
+
+def sklearn_fit(p: Problem) -> Runner:
+    """scikit-learn's ``MLPClassifier``: one-epoch ``fit`` time divided by the batches."""
+    from sklearn.neural_network import MLPClassifier
+
+    last: list[Any] = [None]
+
+    def fit(n_batches: int) -> None:
+        n = n_batches * p.batch
+        last[0] = MLPClassifier(**mlp_settings(p)).fit(p.X[:n], p.y[:n])
+        if last[0].coefs_[0].dtype.name != "float32":  # pragma: no cover - old scikit-learn
+            raise RuntimeError(f"scikit-learn trained in {last[0].coefs_[0].dtype}, not float32")
+
+    block = fit_runner(fit, p, [])
+    return Runner(block, "fp32", "cpu", lambda: float(last[0].loss_))
+
+
+def torch_eager(p: Problem) -> Runner:
+    """A plain PyTorch loop (``nn.Linear``, ``F.cross_entropy``, ``torch.optim.SGD``), on
+    CUDA when available, from backendnn's initial weights."""
+    import torch
+    import torch.nn.functional as F
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    host = p.host_params()
+    layers: list[Any] = []
+    for i, (W, b) in enumerate(host):
+        linear = torch.nn.Linear(W.shape[0], W.shape[1])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b.copy()))
+        layers.append(linear)
+        if i < len(host) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=0.0)
+    X = torch.from_numpy(p.X).to(dev)
+    y = torch.from_numpy(p.y).to(dev)
+    B = p.batch
+    batches = [(X[i * B : (i + 1) * B], y[i * B : (i + 1) * B]) for i in range(p.n_batches)]
+    last: list[Any] = [None]
+
+    def one(i: int) -> None:
+        xb, yb = batches[i]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        last[0] = loss
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    block = step_runner(one, sync, p)
+    label, precision = device_info("torch", dev)
+    return Runner(block, precision, label, lambda: float(last[0].detach().cpu()))
+
+
+def jax_grad(p: Problem) -> Runner:
+    """A hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant),
+    from backendnn's initial weights."""
+    import jax
+    import jax.numpy as jnp
+
+    dev = jax.devices()[0]
+    params = [tuple(jax.device_put(a, dev) for a in layer) for layer in p.host_params()]
+    lr = p.lr
+
+    def loss_fn(params: list, x: Any, y: Any) -> Any:
+        h = x
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(h, axis=-1), axis=-1))
+
+    @jax.jit
+    def train_step(params: list, x: Any, y: Any) -> tuple[list, Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        return jax.tree.map(lambda w, g: w - lr * g, params, grads), loss
+
+    X = jax.device_put(p.X, dev)
+    Y = jax.device_put(p.Y, dev)
+    B = p.batch
+    batches = [(X[i * B : (i + 1) * B], Y[i * B : (i + 1) * B]) for i in range(p.n_batches)]
+    carry: list[Any] = [params, None]
+
+    def one(i: int) -> None:
+        carry[0], carry[1] = train_step(carry[0], *batches[i])
+
+    def sync() -> None:
+        jax.block_until_ready(carry)
+
+    block = step_runner(one, sync, p)
+    label, precision = device_info("jax", dev)
+    return Runner(block, precision, label, lambda: float(carry[1]))
+
+
+def numpy_matmuls(p: Problem) -> Runner:
+    """The floor of any NumPy engine: the step's matrix products alone (forward a W,
+    backward a^T dz and dz W^T) on the host arrays, no bias, activation, loss or update."""
+    weights = [W for W, _ in p.host_params()]  # NumPy arrays, as the batches
+    B = p.batch
+    batches = [p.X[i * B : (i + 1) * B] for i in range(p.n_batches)]
+
+    def one(i: int) -> None:
+        acts = [batches[i]]
+        for W in weights:  # forward: a_{l+1} = a_l W_l
+            acts.append(acts[-1] @ W)
+        dz = acts[-1]
+        for j in range(len(weights) - 1, -1, -1):  # backward: dW = a^T dz, da = dz W^T
+            acts[j].T @ dz
+            if j:
+                dz = dz @ weights[j].T
+
+    block = step_runner(one, lambda: None, p)
+    return Runner(block, "fp32", "cpu", lambda: None)
