@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import array_namespace, ndtr
+from ._backend import array_namespace
+from .special import ndtr
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -145,7 +146,7 @@ class GELU(Activation):
     """Exact GELU: f(z) = z Phi(z),  f'(z) = Phi(z) + z phi(z),  phi(z) = exp(-z^2/2)/sqrt(2 pi),
     with Phi(z) = erfc(-z/sqrt 2)/2 the normal CDF.
 
-    Phi comes from ``_backend.ndtr``, which keeps full relative precision in the lower
+    Phi comes from ``special.ndtr``, which keeps full relative precision in the lower
     tail, where ``1 + erf(z/sqrt 2)`` cancels to zero (z < -6) and even
     ``erfc(-z/sqrt 2)`` loses ~z^2 ulp to the rounding of its argument.
     """

@@ -8,6 +8,7 @@ formula per name (in ``tests/_references.py``); a missing one fails loudly.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from decimal import Decimal, localcontext
@@ -15,7 +16,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 
-from backendnn import _backend, activations
+from backendnn import _backend, activations, special
 from tests._references import jax_activation, torch_activation
 from tests.conftest import assert_close
 
@@ -189,15 +190,15 @@ def test_matches_autodiff_reference(backend, name, params, library):
         assert_close(grad, ref_grad, backend=backend, rtol=1e-10, atol=1e-15, dtype="float64")
 
 
-# --------------------------------------------------------------------------- exact GELU and erf
+# --------------------------------------------------------------------------- exact GELU, erf, ndtr
 
 
-def _gelu_reference(x: float) -> float:
-    """0.5*x*erfc(-x/sqrt 2) in float64 from math.erfc, correct to a few ulp.
+def _phi_reference(x: float) -> float:
+    """Phi(x) = erfc(-x/sqrt 2)/2 in float64 from math.erfc, correct to a few ulp.
 
     The rounding of the argument y = -x/sqrt(2) (relative error ~1e-16) is amplified by
     erfc's condition number 2y^2 (~900 at x = -30), so a plain
-    ``0.5*x*math.erfc(-x/math.sqrt(2))`` is itself off by up to 1.3e-13 in the lower tail.
+    ``0.5*math.erfc(-x/math.sqrt(2))`` is itself off by up to 1.6e-13 in the lower tail.
     The argument's rounding error dy is measured exactly with ``decimal`` and corrected
     to first order: erfc(y + dy) = erfc(y) - 2/sqrt(pi) exp(-y^2) dy.
     """
@@ -206,7 +207,12 @@ def _gelu_reference(x: float) -> float:
         ctx.prec = 50
         dy = float(Decimal(-x) / Decimal(2).sqrt() - Decimal(y))
     e = math.erfc(y)
-    return 0.5 * x * (e - 2.0 / math.sqrt(math.pi) * math.exp(-y * y) * dy) if e else 0.0 * x
+    return 0.5 * (e - 2.0 / math.sqrt(math.pi) * math.exp(-y * y) * dy) if e else 0.0
+
+
+def _gelu_reference(x: float) -> float:
+    """0.5*x*erfc(-x/sqrt 2) = x*Phi(x) in float64, correct to a few ulp."""
+    return x * _phi_reference(x)
 
 
 def _gelu_grid():
@@ -217,13 +223,8 @@ def _gelu_grid():
     return np.concatenate([x, edges, cody_edges, tiny])
 
 
-_PATHS = pytest.mark.parametrize("native", ["1", "0"], ids=["native", "portable"])
-
-
-@_PATHS
-def test_gelu_exact_matches_erfc_reference(backend, native, monkeypatch):
+def test_gelu_exact_matches_erfc_reference(backend):
     """Exact GELU to 1e-13 relative on [-30, 30], the lower tail included."""
-    monkeypatch.setenv("BACKENDNN_NATIVE_SPECIAL", native)
     x = _gelu_grid()
     ref = np.array([_gelu_reference(v) for v in x])
     y = _backend.to_numpy(activations.get("gelu").forward(backend.asarray(x, "float64")))
@@ -247,7 +248,7 @@ def _erf_grid():
 def test_cody_erf_erfc_match_math(backend, fn, ref_fn):
     x = _erf_grid()
     ref = np.array([ref_fn(v) for v in x])
-    y = getattr(_backend, fn)(backend.asarray(x, "float64"))
+    y = getattr(special, fn)(backend.asarray(x, "float64"))
     assert_close(
         y,
         np.where(np.abs(ref) > 1e-300, ref, 0.0),
@@ -260,8 +261,8 @@ def test_cody_erf_erfc_match_math(backend, fn, ref_fn):
 
 def test_cody_special_values(backend):
     x = backend.asarray([np.nan, 30.0, -30.0, 27.0, -27.0, 0.0, np.inf, -np.inf], "float64")
-    erfc = _backend.to_numpy(_backend.erfc_cody(x))
-    erf = _backend.to_numpy(_backend.erf_cody(x))
+    erfc = _backend.to_numpy(special.erfc_cody(x))
+    erf = _backend.to_numpy(special.erf_cody(x))
     assert np.isnan(erfc[0]) and np.isnan(erf[0])
     assert erfc[1] == 0.0 and erfc[2] == 2.0
     assert erfc[3] == 0.0 and erfc[4] == 2.0  # past Cody's XBIG = 26.543
@@ -271,28 +272,85 @@ def test_cody_special_values(backend):
     np.testing.assert_array_equal(erf[6:], [1.0, -1.0])
 
 
-@pytest.mark.parametrize("native", ["1", "0"], ids=["native", "portable"])
-@pytest.mark.parametrize(("fn", "ref_fn"), [("erf", math.erf), ("erfc", math.erfc)])
-def test_erf_dispatch_matches_math(backend, fn, ref_fn, native, monkeypatch):
-    """The public erf/erfc (native fast path or Cody) agree with math.erf/erfc.
+@functools.cache
+def _ndtr_grid(dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """z over [-38, 10] (where Phi(z) leaves the float64 range at the low end), denser in
+    the lower tail, Cody's branch edges in z, tiny values; and Phi at those (rounded) z."""
+    rng = np.random.default_rng(7)
+    edges = [s * e * math.sqrt(2.0) for e in (0.46875, 4.0, 26.543) for s in (1, -1)]
+    z = np.concatenate(
+        [
+            np.linspace(-38.0, 10.0, 4801),
+            rng.uniform(-30.0, -20.0, 1001),
+            edges,
+            [0.0, -0.0, 1e-300, -1e-300, 1e-10, -1e-10],
+        ]
+    ).astype(dtype)
+    return z, np.array([_phi_reference(float(v)) for v in z])
 
-    The native tolerance is looser: jax.scipy.special.erfc is off by up to 5.7e-14.
-    """
-    monkeypatch.setenv("BACKENDNN_NATIVE_SPECIAL", native)
-    x = _erf_grid()
-    ref = np.array([ref_fn(v) for v in x])
-    y = getattr(_backend, fn)(backend.asarray(x, "float64"))
-    rtol = 1e-13 if native == "1" else 1e-14
-    assert_close(
-        y,
-        np.where(np.abs(ref) > 1e-300, ref, 0.0),
-        backend=backend,
-        rtol=rtol,
-        atol=1e-300,
-        dtype="float64",
-    )
-    nan = _backend.to_numpy(getattr(_backend, fn)(backend.asarray([np.nan], "float64")))
+
+# Measured agreement of each library's native ndtr with the portable ndtr_cody over
+# _ndtr_grid (benchmarks/NOTES.md, "Native ndtr fast path"), relative where Phi is a normal
+# number: SciPy and JAX compute erfc(-z/sqrt 2)/2 and lose ~z^2 ulp to the rounding of the
+# argument (2.3e-13 in float64; in float32 SciPy computes in float64, 4.9e-7 is Cody's own
+# float32 error, JAX 1.4e-5). torch computes (1 + erf(z/sqrt 2))/2, which cancels to 0 in the
+# lower tail: relative agreement for z >= 0 only. Absolutely, all agree to eps of the dtype.
+_NATIVE_NDTR_RTOL = {
+    ("numpy", "float32"): (6e-7, -np.inf),  # measured 4.9e-7
+    ("numpy", "float64"): (2.5e-13, -np.inf),  # measured 2.3e-13 (z = -37.3); 1.5e-13 down to -30
+    ("jax", "float32"): (1.5e-5, -np.inf),  # measured 1.4e-5 (z = -13)
+    ("jax", "float64"): (2.5e-13, -np.inf),  # measured 2.3e-13
+    ("torch", "float32"): (1.2e-7, 0.0),  # measured 9.9e-8 for z >= 0; 4e-2 at z = -5
+    ("torch", "float64"): (2.5e-16, 0.0),  # measured 2.0e-16 for z >= 0; 1 below z = -8.4
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_native_ndtr_equals_portable(backend, dtype):
+    """Each library's own ndtr (``_backend.native_ndtr``) agrees with ``special.ndtr_cody``:
+    to eps of the dtype absolutely everywhere, and relatively as measured (the table above)."""
+    native = _backend.native_ndtr(backend.xp)
+    if backend.name == "array_api_strict":
+        assert native is None  # the standard has no ndtr
+        return
+    if native is None:
+        pytest.skip(f"{backend.name} has no native ndtr here (NumPy needs SciPy)")
+    z_np, ref = _ndtr_grid(dtype)
+    z = backend.asarray(z_np, dtype)
+    portable = _backend.to_numpy(special.ndtr_cody(z))
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    assert_close(native(z), portable, backend=backend, rtol=0, atol=eps, dtype=dtype)
+    rtol, z_min = _NATIVE_NDTR_RTOL.get((backend.name, dtype), (None, None))
+    if rtol is None:
+        pytest.skip(f"no measured relative tolerance for {backend.name}'s ndtr in {dtype}")
+    kept = (ref >= tiny) & (z_np >= z_min)  # relative errors where Phi(z) is a normal number
+    y = _backend.to_numpy(native(z))
+    np.testing.assert_allclose(y[kept], portable[kept], rtol=rtol, atol=0)
+    nan = _backend.to_numpy(native(backend.asarray([np.nan], dtype)))
     assert np.isnan(nan[0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fn", ["ndtr", "ndtr_cody"])
+def test_ndtr_matches_reference(backend, fn, dtype):
+    """``special.ndtr`` (the native fast path where ``_backend`` offers one for the dtype, else
+    Cody) and the portable ``ndtr_cody`` against Phi from math.erfc over z in [-38, 10]:
+    1e-13 relative in float64 (the bar of exact GELU above, which decides the fast path),
+    1e-6 (8 ulp) in float32, where Phi is a normal number (tiny absolutely below it)."""
+    z_np, ref = _ndtr_grid(dtype)
+    y = getattr(special, fn)(backend.asarray(z_np, dtype))
+    rtol = 1e-13 if dtype == "float64" else 1e-6
+    assert_close(y, ref, backend=backend, rtol=rtol, atol=np.finfo(dtype).tiny, dtype=dtype)
+    nan = _backend.to_numpy(getattr(special, fn)(backend.asarray([np.nan, 0.0], dtype)))
+    assert np.isnan(nan[0]) and nan[1] == 0.5
+
+
+def test_ndtr_fast_path_is_the_native_ndtr(backend):
+    """Where ``native_ndtr(xp, dtype)`` offers a fast path, it is the library's own ndtr."""
+    native = _backend.native_ndtr(backend.xp)
+    for dtype in ("float32", "float64"):
+        fast = _backend.native_ndtr(backend.xp, backend.dtype(dtype))
+        assert fast is None or fast is native
 
 
 # --------------------------------------------------------------------------- extreme inputs, dtypes
@@ -437,14 +495,12 @@ def test_softmax_rows_sum_to_one_and_log_softmax_matches(backend):
 # --------------------------------------------------------------------------- jax.jit
 
 
-@_PATHS
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
-def test_jit_equals_eager(backend, name, params, native, monkeypatch):
+def test_jit_equals_eager(backend, name, params):
     if backend.name != "jax":
         pytest.skip("jax.jit applies to the jax backend only")
     import jax
 
-    monkeypatch.setenv("BACKENDNN_NATIVE_SPECIAL", native)
     act = activations.get(name, **params)
     args_np, w_np = _inputs(act, (4, 6), seed=6, lo=-6.0, hi=6.0)
     args = [backend.asarray(a) for a in args_np]
