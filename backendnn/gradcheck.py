@@ -34,24 +34,69 @@ def check_gradients(
     """Largest relative error between analytic and central-difference gradients, per
     parameter array.
 
+    For each checked entry theta_j, the analytic gradient g_j of the penalised loss
+    J_lambda (:meth:`Network.loss_and_grad`) is compared with the central difference
+
+        n_j = (J_lambda(theta + eps e_j) - J_lambda(theta - eps e_j)) / (2 eps),
+
+    all other parameters fixed (the notes' "Gradient checking"). Each entry costs two
+    evaluations of the loss; ``max_checks`` bounds the work on large arrays.
+
     Parameters
     ----------
     network : Network
-    params : list of tuples of arrays, as returned by ``network.init``
+        The network whose backward pass is checked.
+    params : list of tuple of arrays
+        The parameters at which to check, as returned by ``network.init``. Use float64
+        for tight results: in float32 the errors are about 1e-4.
     X : array of shape (n_samples, ...)
-    y : array of targets for ``loss``
-    loss : str or callable, a loss of :mod:`backendnn.losses`
-    alpha : float, L2 penalty (scikit-learn's convention, see ``Network.penalty``)
-    eps : float, the difference step; default 1e-3 in float32 (the notes' value) and
-        1e-6 in float64
-    max_checks : int, optional; check at most this many randomly chosen entries per
-        array (all by default)
+        The inputs, (n_samples, n_features) unless the network starts with a
+        :class:`~backendnn.layers.Flatten`.
+    y : array of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, in the form ``loss`` expects.
+    loss : str or callable, default "squared_error"
+        A name of :mod:`backendnn.losses` or a function ``value, dh = loss(y, h)``.
+    alpha : float, default 0.0
+        L2 penalty strength (scikit-learn's convention, see ``Network.penalty``).
+    eps : float, optional
+        The difference step; default 1e-3 in float32 (the notes' value) and 1e-6 in
+        float64.
+    max_checks : int, optional
+        Check at most this many randomly chosen entries per array (all by default).
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the host generator that picks the entries when ``max_checks`` applies.
 
     Returns
     -------
-    dict mapping ``"layers[i].W"``-style names to the relative error
-    max_j |g_j - n_j| / max(max_j |g_j|, max_j |n_j|, tiny) over the checked entries j
-    of that array (analytic g, numerical n). The notes' "agree to 4 digits" is < 1e-4.
+    errors : dict of str to float
+        Maps ``"layers[i].W"``-style names (``network.param_names()``) to the relative
+        error max_j |g_j - n_j| / max(max_j |g_j|, max_j |n_j|, tiny) over the checked
+        entries j of that array (analytic g, numerical n; tiny the dtype's smallest
+        normal number). The notes' "agree to 4 digits" is < 1e-4.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is not a known loss name, or ``y``'s shape does not match the
+        network output.
+    TypeError
+        If ``params`` holds no array, the arrays come from two libraries or devices,
+        or the loss rejects ``y`` (float labels of shape (n_samples,) for
+        ``"softmax_cross_entropy"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn import Network, check_gradients
+    >>> net = Network.mlp(3, (4,), 2, activation="tanh")
+    >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    >>> errors = check_gradients(net, params, X, y, alpha=1e-2)
+    >>> sorted(errors)
+    ['layers[0].W', 'layers[0].b', 'layers[2].W', 'layers[2].b']
+    >>> max(errors.values()) < 1e-6
+    True
     """
     xp = array_namespace(X, y, *[a for p in params for a in p])
     theta = flatten_params(params)

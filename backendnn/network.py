@@ -25,7 +25,41 @@ Params = list  # list[tuple[Array, ...]], one tuple per layer
 
 
 class Network:
-    """A feed-forward network of :mod:`backendnn.layers`."""
+    """A feed-forward network of :mod:`backendnn.layers`.
+
+    The layers are applied in order, h_{W,b}(X) = layer_L(... layer_1(X)) (notes,
+    eqs. 14-20), and backpropagated in reverse (eqs. 32-35). The network holds no
+    arrays: every method takes the parameters ``params``, a list with one tuple of
+    arrays per layer (empty for layers without parameters), as made by :meth:`init`.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The layers, input first. Each layer's output width must be the next one's
+        input width.
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+        The layers, input first.
+
+    See Also
+    --------
+    Network.mlp : the usual Dense / Activation stack.
+    backendnn.check_gradients : compares :meth:`loss_and_grad` with finite differences.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn import Network
+    >>> from backendnn.layers import Activation, Dense
+    >>> net = Network([Dense(4, 3), Activation("tanh"), Dense(3, 2)])
+    >>> net
+    Network([Dense(4, 3), Activation(Tanh()), Dense(3, 2)])
+    >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+    >>> net.forward(params, np.ones((5, 4))).shape
+    (5, 2)
+    """
 
     def __init__(self, layers: Sequence[Layer]):
         self.layers = tuple(layers)
@@ -39,10 +73,46 @@ class Network:
         activation: Any = "relu",
         flatten: bool = False,
     ) -> Network:
-        """Dense layers n_in -> hidden... -> n_out with ``activation`` between them and a
-        linear output (the losses fuse the output activation). A GLU-family activation
-        makes each hidden layer a :class:`GatedDense`. ``flatten`` prepends :class:`Flatten`
-        for image batches."""
+        """A multi-layer perceptron: dense layers n_in -> hidden... -> n_out.
+
+        ``activation`` is applied after each hidden layer and the output is linear
+        (the losses fuse the output activation). A GLU-family activation makes each
+        hidden layer a :class:`~backendnn.layers.GatedDense`. ``flatten`` prepends
+        :class:`~backendnn.layers.Flatten` for image batches.
+
+        Parameters
+        ----------
+        n_in : int
+            Number of input features (``C*H*W`` for flattened images).
+        hidden : sequence of int
+            Width of each hidden layer; empty for a linear model.
+        n_out : int
+            Number of outputs.
+        activation : str or activation object, default "relu"
+            A name of :mod:`backendnn.activations` (``"relu"``, ``"tanh"``,
+            ``"swiglu"``, ...) or an object returned by ``activations.get``.
+        flatten : bool, default False
+            Whether to prepend a :class:`~backendnn.layers.Flatten` layer, so that
+            inputs of shape (n_samples, C, H, W) are accepted.
+
+        Returns
+        -------
+        Network
+            The new network (no parameters yet: call :meth:`init`).
+
+        Raises
+        ------
+        ValueError
+            If ``activation`` is not a known activation name.
+
+        Examples
+        --------
+        >>> from backendnn import Network
+        >>> Network.mlp(4, (8,), 3, activation="tanh")
+        Network([Dense(4, 8), Activation(Tanh()), Dense(8, 3)])
+        >>> Network.mlp(4, (8,), 3, activation="swiglu", flatten=True)
+        Network([Flatten(), GatedDense(4, 8, 'swiglu'), Dense(8, 3)])
+        """
         act = _act.get(activation)
         layers: list[Layer] = [Flatten()] if flatten else []
         width = n_in
@@ -67,10 +137,58 @@ class Network:
         scheme: Any = "glorot_uniform",
         activation: Any = "relu",
     ) -> Params:
-        """Initial parameters drawn on the host from ``seed`` with initialiser ``scheme``
-        (see :mod:`backendnn.init`; ``activation`` picks Glorot's factor), cast to
-        ``dtype`` on the host, then moved to ``xp`` on ``device``: the same seed gives
-        bitwise identical weights on every backend."""
+        """Draw initial parameters for every layer.
+
+        They are drawn on the host from ``seed`` with initialiser ``scheme`` (see
+        :mod:`backendnn.init`; ``activation`` picks Glorot's factor), cast to ``dtype``
+        on the host, then moved to ``xp`` on ``device``: the same seed gives bitwise
+        identical weights on every backend. A bias the initialiser leaves out is zero.
+
+        Parameters
+        ----------
+        seed : int, numpy.random.Generator, numpy.random.RandomState or None, default None
+            Seed of the host random numbers; ``None`` draws fresh entropy.
+        xp : array namespace, optional
+            Namespace of the returned arrays; default: the current backend's
+            (see ``backendnn.set_backend``).
+        device : device, optional
+            Device of the returned arrays; default: ``xp``'s default device.
+        dtype : dtype of ``xp``, optional
+            Floating dtype of the returned arrays; default ``xp.float32``.
+        scheme : str or callable, default "glorot_uniform"
+            A name of :mod:`backendnn.init` (``"normal"``, ``"glorot_uniform"``,
+            ``"he_normal"``) or an initialiser with the same signature.
+        activation : str or activation object, default "relu"
+            The hidden activation, for the Glorot factor (2 for the logistic sigmoid,
+            6 otherwise).
+
+        Returns
+        -------
+        params : list of tuple of arrays
+            One tuple per layer, in the order of ``layer.param_names``: ``(W, b)``
+            with W of shape (n_in, n_out) and b of shape (n_out,) for a
+            :class:`~backendnn.layers.Dense` layer, ``()`` for a layer without
+            parameters.
+
+        Raises
+        ------
+        ValueError
+            If ``scheme`` or ``activation`` is not a known name.
+        ImportError
+            If ``xp`` is not given and the current backend's library is not installed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> net = Network.mlp(4, (3,), 2)
+        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> [[a.shape for a in p] for p in params]
+        [[(4, 3), (3,)], [], [(3, 2), (2,)]]
+        >>> again = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> all(np.array_equal(a, b) for p, q in zip(params, again) for a, b in zip(p, q))
+        True
+        """
         xp = xp if xp is not None else namespace()
         dtype = dtype if dtype is not None else xp.float32
         host_dtype = "float32" if dtype == xp.float32 else "float64"
@@ -94,7 +212,20 @@ class Network:
         return params
 
     def param_names(self) -> list[str]:
-        """``"layers[i].W"`` style names of every parameter array, in flattening order."""
+        """Names of every parameter array, in flattening order.
+
+        Returns
+        -------
+        names : list of str
+            ``"layers[i].W"``-style names, one per array of ``params``, in the order
+            of :func:`flatten_params`.
+
+        Examples
+        --------
+        >>> from backendnn import Network
+        >>> Network.mlp(4, (3,), 2).param_names()
+        ['layers[0].W', 'layers[0].b', 'layers[2].W', 'layers[2].b']
+        """
         return [
             f"layers[{i}].{n}" for i, layer in enumerate(self.layers) for n in layer.param_names
         ]
@@ -102,13 +233,64 @@ class Network:
     # ------------------------------------------------------------------ propagation
 
     def forward(self, params: Params, X: Any) -> Any:
-        """The network output h_{W,b}(X) (eqs. 14-20), nothing kept for backward."""
+        """The network output h_{W,b}(X) (eqs. 14-20), nothing kept for backward.
+
+        Parameters
+        ----------
+        params : list of tuple of arrays
+            The parameters, as returned by :meth:`init`.
+        X : array of shape (n_samples, n_features)
+            The inputs, (n_samples, ...) when the first layer is a
+            :class:`~backendnn.layers.Flatten`.
+
+        Returns
+        -------
+        h : array of shape (n_samples, n_outputs)
+            The output of the last layer (logits for a classifier: the losses apply
+            the output activation).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> net = Network.mlp(4, (3,), 2)
+        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> net.forward(params, np.ones((5, 4))).shape
+        (5, 2)
+        """
         for layer, p in zip(self.layers, params):
             X, _ = layer.forward(p, X)
         return X
 
     def forward_train(self, params: Params, X: Any) -> tuple[Any, list]:
-        """The output and, per layer, what its backward needs."""
+        """The network output and, per layer, what its backward needs.
+
+        Parameters
+        ----------
+        params : list of tuple of arrays
+            The parameters, as returned by :meth:`init`.
+        X : array of shape (n_samples, n_features)
+            The inputs, (n_samples, ...) when the first layer is a
+            :class:`~backendnn.layers.Flatten`.
+
+        Returns
+        -------
+        h : array of shape (n_samples, n_outputs)
+            The output, equal to :meth:`forward`'s.
+        caches : list
+            One entry per layer (the layer's own ``cache``, e.g. its input for a
+            :class:`~backendnn.layers.Dense`), to pass unchanged to :meth:`backward`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> net = Network.mlp(4, (3,), 2)
+        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> h, caches = net.forward_train(params, np.ones((5, 4)))
+        >>> h.shape, len(caches)
+        ((5, 2), 3)
+        """
         caches = []
         for layer, p in zip(self.layers, params):
             X, cache = layer.forward(p, X)
@@ -117,7 +299,36 @@ class Network:
 
     def backward(self, params: Params, caches: list, dout: Any) -> Params:
         """Gradients of every parameter from dL/d(output), layers in reverse (eqs. 32-35).
-        The gradient for the network input is never formed."""
+
+        Each layer turns the gradient for its output into the gradient for its input
+        (delta^(L) from delta^(L+1), eq. 33) and the gradients of its parameters
+        (eqs. 34-35). The gradient for the network input is never formed.
+
+        Parameters
+        ----------
+        params : list of tuple of arrays
+            The parameters, as returned by :meth:`init`.
+        caches : list
+            The caches returned by :meth:`forward_train` for the same ``params``.
+        dout : array of shape (n_samples, n_outputs)
+            dL/dh, the gradient of the loss for the network output.
+
+        Returns
+        -------
+        grads : list of tuple of arrays
+            dL/dparams, with the structure and shapes of ``params``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> net = Network.mlp(4, (3,), 2)
+        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> h, caches = net.forward_train(params, np.ones((5, 4)))
+        >>> grads = net.backward(params, caches, np.ones_like(h))
+        >>> [[g.shape for g in p] for p in grads]
+        [[(4, 3), (3,)], [], [(3, 2), (2,)]]
+        """
         grads: Params = [()] * len(self.layers)
         for i in range(len(self.layers) - 1, -1, -1):
             dout, grads[i] = self.layers[i].backward(params[i], caches[i], dout, need_dx=i > 0)
@@ -127,8 +338,44 @@ class Network:
         self, params: Params, alpha: float, n_samples: int, grad_scale: Any = 1.0
     ) -> tuple[Any, Params]:
         """L2 penalty alpha/(2 n) sum ||W||_F^2 over weight matrices (not biases), and its
-        gradient (alpha/n) W times ``grad_scale``: scikit-learn's convention. It is the
-        notes' eq. 36 term (lambda/2) sum ||W||^2 with lambda = alpha / n_samples."""
+        gradient.
+
+        The gradient (alpha/n) W is multiplied by ``grad_scale``: scikit-learn's
+        convention. It is the notes' eq. 36 term (lambda/2) sum ||W||^2 with
+        lambda = alpha / n_samples.
+
+        Parameters
+        ----------
+        params : list of tuple of arrays
+            The parameters, as returned by :meth:`init`.
+        alpha : float
+            L2 penalty strength (>= 0), scikit-learn's ``alpha``.
+        n_samples : int
+            The n in alpha / n: the number of samples of the batch.
+        grad_scale : float or 0-d array, default 1.0
+            Factor applied to the gradient (not to the value).
+
+        Returns
+        -------
+        penalty : 0-d array or float
+            alpha/(2 n) sum ||W||_F^2 (the float 0.0 when no array is penalised).
+        grads : list of tuple
+            Per layer, ``grad_scale * (alpha/n) * W`` for each penalised array and
+            ``None`` for the others (biases), in the structure of ``params``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> from backendnn.layers import Dense
+        >>> net = Network([Dense(2, 1)])
+        >>> params = [(np.array([[1.0], [2.0]]), np.array([5.0]))]
+        >>> value, grads = net.penalty(params, alpha=0.5, n_samples=5)
+        >>> round(float(value), 6)
+        0.25
+        >>> grads[0][0].ravel().tolist(), grads[0][1]
+        ([0.1, 0.2], None)
+        """
         penalty, grads = 0.0, []
         scale = alpha / n_samples
         for layer, p in zip(self.layers, params):
@@ -153,13 +400,60 @@ class Network:
         alpha: float = 0.0,
         grad_scale: Any = 1.0,
     ) -> tuple[Any, Params]:
-        """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient for every
-        parameter, times ``grad_scale`` (the value is not scaled). ``loss`` is a name or
-        function of :mod:`backendnn.losses`.
+        """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient.
+
+        The gradient for every parameter is multiplied by ``grad_scale`` (the value is
+        not scaled). ``loss`` is a name or function of :mod:`backendnn.losses`.
 
         Backpropagation is linear in dJ/dh, so c grad J costs one multiply of dJ/dh
         (n_samples x n_outputs) by c: SGD folds its learning rate in this way and then
         updates with one subtraction per parameter.
+
+        Parameters
+        ----------
+        params : list of tuple of arrays
+            The parameters, as returned by :meth:`init`.
+        X : array of shape (n_samples, n_features)
+            The inputs, (n_samples, ...) when the first layer is a
+            :class:`~backendnn.layers.Flatten`.
+        y : array of shape (n_samples,) or (n_samples, n_outputs)
+            The targets, in the form ``loss`` expects (integer labels or one-hot rows
+            for ``"softmax_cross_entropy"``, values for ``"squared_error"``).
+        loss : str or callable, default "squared_error"
+            A name of :mod:`backendnn.losses` or a function ``value, dh = loss(y, h)``.
+        alpha : float, default 0.0
+            L2 penalty strength, see :meth:`penalty`.
+        grad_scale : float or 0-d array, default 1.0
+            Factor applied to every gradient (not to the value).
+
+        Returns
+        -------
+        value : 0-d array
+            J_lambda, left on the device (read it with ``float``).
+        grads : list of tuple of arrays
+            ``grad_scale`` times dJ_lambda/dparams, with the structure and shapes of
+            ``params``.
+
+        Raises
+        ------
+        ValueError
+            If ``loss`` is not a known loss name, or ``y``'s shape does not match the
+            network output.
+        TypeError
+            If the loss rejects ``y`` (float labels of shape (n_samples,) for
+            ``"softmax_cross_entropy"``), or the arrays come from two libraries or
+            devices.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> net = Network.mlp(4, (3,), 2)
+        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
+        >>> X, y = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
+        >>> value, grads = net.loss_and_grad(params, X, y, "softmax_cross_entropy", alpha=1e-4)
+        >>> value.shape, [[g.shape for g in p] for p in grads]
+        ((), [[(4, 3), (3,)], [], [(3, 2), (2,)]])
         """
         out, caches = self.forward_train(params, X)
         value, dout = _losses.get(loss)(y, out)
@@ -188,14 +482,70 @@ def _is(value: Any, number: float) -> bool:
 
 
 def flatten_params(params: Params) -> Any:
-    """All parameter arrays concatenated into one vector (layer order, W before b)."""
+    """All parameter arrays concatenated into one vector (layer order, W before b).
+
+    Each array is flattened in row-major order. L-BFGS and gradient checking work on
+    this vector; :func:`unflatten_params` gives the structure back.
+
+    Parameters
+    ----------
+    params : list of tuple of arrays
+        The parameters, as returned by ``Network.init`` (or gradients of that form).
+
+    Returns
+    -------
+    vector : array of shape (n_params,)
+        The concatenation, in the namespace and dtype of the arrays.
+
+    Raises
+    ------
+    TypeError
+        If ``params`` holds no array, or arrays of two libraries or devices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn import flatten_params
+    >>> params = [(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([5.0, 6.0])), ()]
+    >>> flatten_params(params).tolist()
+    [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    """
     arrays = [a for p in params for a in p]
     xp = array_namespace(*arrays)
     return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
 
 
 def unflatten_params(vector: Any, like: Params) -> Params:
-    """The inverse of :func:`flatten_params`: slices of ``vector`` shaped as ``like``."""
+    """The inverse of :func:`flatten_params`: slices of ``vector`` shaped as ``like``.
+
+    Parameters
+    ----------
+    vector : array of shape (n_params,)
+        A vector laid out as :func:`flatten_params` lays out ``like``.
+    like : list of tuple of arrays
+        Parameters giving the structure and shapes (their values are not read).
+
+    Returns
+    -------
+    params : list of tuple of arrays
+        Arrays of ``vector``'s namespace and dtype, shaped as those of ``like``.
+
+    Raises
+    ------
+    TypeError
+        If ``vector`` is not an array of a supported library.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn import flatten_params, unflatten_params
+    >>> like = [(np.zeros((2, 2)), np.zeros(2)), ()]
+    >>> params = unflatten_params(np.arange(6.0), like)
+    >>> params[0][0].tolist(), params[0][1].tolist(), params[1]
+    ([[0.0, 1.0], [2.0, 3.0]], [4.0, 5.0], ())
+    >>> flatten_params(params).tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    """
     xp = array_namespace(vector)
     out: Params = []
     start = 0
