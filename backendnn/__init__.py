@@ -14,11 +14,11 @@ from ._backend import (
     use_backend,
 )
 from ._validation import NotFittedError
-from .estimators import ConvergenceWarning, MLPClassifier, MLPRegressor, Perceptron
+from .estimators import MLPClassifier, MLPRegressor, Perceptron
 from .gradcheck import check_gradients
 from .io import load, save
 from .network import Network, flatten_params, unflatten_params
-from .train import ConvergenceError
+from .train import ConvergenceError, ConvergenceWarning
 
 __version__ = "0.1.0"
 

@@ -129,3 +129,149 @@ def is_real(value: Any) -> bool:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------- parameter tables
+#
+# Each estimator declares its hyper-parameters (and the fitted attributes it saves) in
+# one table of constraints, as scikit-learn's ``_parameter_constraints``: the same table
+# validates ``fit``'s parameters, writes them to a model file and checks them on load.
+
+
+class Constraint:
+    """A rule a value must satisfy, with its JSON form for model files.
+
+    ``expected`` completes "must be ..." in error messages. ``to_json`` gives the value's
+    JSON form (raising ``ValueError`` for a value a file cannot hold); ``from_json``
+    checks a JSON value and rebuilds the Python one (``ValueError`` if it does not fit).
+    """
+
+    expected = "valid"
+
+    def ok(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+    def from_json(self, raw: Any) -> Any:
+        if not self.ok(raw):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        return raw
+
+
+class Interval(Constraint):
+    """A real (``integer=False``) or integer number in [low, high] (None: unbounded);
+    ``closed`` says which ends belong: "both", "left", "right" or "neither"."""
+
+    def __init__(
+        self,
+        low: float | None,
+        high: float | None,
+        *,
+        integer: bool = False,
+        closed: str = "both",
+    ):
+        self.low, self.high, self.integer, self.closed = low, high, integer, closed
+        kind = "an integer" if integer else "a number"
+        lo = "" if low is None else (f">= {low}" if closed in ("both", "left") else f"> {low}")
+        hi = "" if high is None else (f"<= {high}" if closed in ("both", "right") else f"< {high}")
+        self.expected = " ".join([kind] + [" and ".join(b for b in (lo, hi) if b)]).strip()
+
+    def ok(self, value: Any) -> bool:
+        if not (is_int(value) if self.integer else is_real(value)) or value != value:
+            return False
+        if self.low is not None and not (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        ):
+            return False
+        return self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
+
+    def to_json(self, value: Any) -> Any:
+        return int(value) if self.integer else float(value)
+
+    def from_json(self, raw: Any) -> Any:
+        if not self.integer and is_int(raw):
+            raw = float(raw)
+        return super().from_json(raw)
+
+
+class Options(Constraint):
+    """One of a few values (strings, None, booleans)."""
+
+    def __init__(self, *values: Any):
+        self.values = values
+        self.expected = "one of " + ", ".join(map(repr, values))
+
+    def ok(self, value: Any) -> bool:
+        return any(value is v or (type(value) is type(v) and value == v) for v in self.values)
+
+
+class Boolean(Options):
+    def __init__(self) -> None:
+        super().__init__(False, True)
+        self.expected = "True or False"
+
+    def ok(self, value: Any) -> bool:
+        return type(value).__name__ in ("bool", "bool_")
+
+    def to_json(self, value: Any) -> Any:
+        return bool(value)
+
+
+class AnyOf(Constraint):
+    """A value satisfying any of ``constraints`` (the first that accepts it serialises it)."""
+
+    def __init__(self, *constraints: Constraint):
+        self.constraints = constraints
+        self.expected = " or ".join(c.expected for c in constraints)
+
+    def ok(self, value: Any) -> bool:
+        return any(c.ok(value) for c in self.constraints)
+
+    def to_json(self, value: Any) -> Any:
+        return next(c for c in self.constraints if c.ok(value)).to_json(value)
+
+    def from_json(self, raw: Any) -> Any:
+        for c in self.constraints:
+            try:
+                return c.from_json(raw)
+            except ValueError:
+                continue
+        raise ValueError(f"must be {self.expected}; got {raw!r}")
+
+
+class SequenceOf(Constraint):
+    """A list or tuple of values each satisfying ``item`` (stored as a JSON list; loaded
+    as a tuple, or a list with ``as_list``); ``length`` fixes its length."""
+
+    def __init__(self, item: Constraint, *, length: int | None = None, as_list: bool = False):
+        self.item, self.length, self.as_list = item, length, as_list
+        size = "" if length is None else f"{length} "
+        self.expected = f"a sequence of {size}values each {item.expected}"
+
+    def ok(self, value: Any) -> bool:
+        return (
+            isinstance(value, (list, tuple))
+            and (self.length is None or len(value) == self.length)
+            and all(self.item.ok(v) for v in value)
+        )
+
+    def to_json(self, value: Any) -> Any:
+        return [self.item.to_json(v) for v in value]
+
+    def from_json(self, raw: Any) -> Any:
+        if not isinstance(raw, list) or (self.length is not None and len(raw) != self.length):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        items = [self.item.from_json(v) for v in raw]
+        return items if self.as_list else tuple(items)
+
+
+def validate_params(owner: Any, table: dict[str, Constraint]) -> None:
+    """Raise a ``ValueError`` naming the first hyper-parameter of ``owner`` that breaks
+    its constraint in ``table``."""
+    for name, constraint in table.items():
+        value = getattr(owner, name)
+        check_param(name, value, constraint.ok(value), constraint.expected)

@@ -65,6 +65,11 @@ class Activation:
     def __call__(self, z: Any) -> Any:
         return self.forward(z)
 
+    def params(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this activation with ``get(name, **params)``:
+        by default its instance attributes (an activation is defined by them)."""
+        return dict(vars(self))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -227,6 +232,9 @@ class SiLU(Swish):
     def __init__(self) -> None:
         super().__init__(1.0)
 
+    def params(self) -> dict[str, Any]:
+        return {}
+
     def __repr__(self) -> str:
         return "SiLU()"
 
@@ -319,6 +327,10 @@ class GLU:
     def __call__(self, a: Any, b: Any) -> Any:
         return self.forward(a, b)
 
+    def params(self) -> dict[str, Any]:
+        """The gate's parameters (Swish's beta for ``swiglu``)."""
+        return self.gate.params()
+
     def __repr__(self) -> str:
         return f"GLU({self.name!r}, {self.gate!r})"
 
@@ -349,6 +361,7 @@ _REGISTRY: dict[str, Any] = {
 }
 
 GATED = ("glu", "reglu", "geglu", "swiglu")
+_BUILTIN = frozenset(_REGISTRY)
 
 
 def names() -> list[str]:
@@ -374,6 +387,93 @@ def get(name: Any, **params: Any) -> Any:
         return _REGISTRY[name](**params)
     except TypeError as exc:
         raise TypeError(f"activation {name!r} does not take parameters {params}: {exc}") from None
+
+
+def register(name: str, factory: Any) -> None:
+    """Make ``get(name, **params)`` build ``factory(**params)``: a custom activation (an
+    :class:`Activation` or :class:`GLU` subclass) can then be saved in a model file and
+    loaded by a program that registered it too. Built-in names cannot be replaced.
+
+    Examples
+    --------
+    >>> class Cube(Activation):
+    ...     name = "cube"
+    ...     def forward(self, z): return z * z * z
+    ...     def derivative(self, z, y=None): return 3.0 * z * z
+    >>> register("cube", Cube)
+    >>> get("cube")
+    Cube()
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"an activation name must be a non-empty string; got {name!r}")
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in activation; register under another name")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable (a class); got {factory!r}")
+    _REGISTRY[name] = factory
+
+
+def describe(act: Any) -> dict[str, Any]:
+    """A JSON description of activation ``act`` that :func:`from_description` turns back
+    into an equal object: its registered name, its parameters and its class.
+
+    Raises
+    ------
+    ValueError
+        If ``get(name, **params)`` does not rebuild ``act`` (an unregistered class, a
+        subclass reusing a built-in name, parameters that are not JSON numbers or
+        strings): a file could not bring the same function back.
+    """
+    act = get(act)
+    spec = {"name": act.name, **act.params()}
+    for key, value in spec.items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(
+                f"activation {act!r}: parameter {key}={value!r} cannot be written to a file"
+            )
+    try:
+        rebuilt = get(spec["name"], **act.params())
+    except (ValueError, TypeError):
+        rebuilt = None
+    if rebuilt != act:
+        raise ValueError(
+            f"activation {act!r} ({_class_name(type(act))}) cannot be described by its name "
+            f"{act.name!r}: get({act.name!r}) builds {rebuilt!r}. Give the class a name of its "
+            "own and register it with backendnn.activations.register(name, cls) in the "
+            "programs that save and load it"
+        )
+    return {**spec, "class": _class_name(type(act))}
+
+
+def from_description(spec: Any) -> Any:
+    """The activation a :func:`describe` description (or a bare name) stands for.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameters, or when the registered class differs from the
+        one recorded (the file would otherwise bring back another function).
+    """
+    if isinstance(spec, str):
+        return get(spec)
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError(f"an activation description is a name or a dict with 'name'; got {spec!r}")
+    params = {k: v for k, v in spec.items() if k not in ("name", "class")}
+    try:
+        act = get(spec["name"], **params)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    recorded = spec.get("class")
+    if recorded is not None and recorded != _class_name(type(act)):
+        raise ValueError(
+            f"activation {spec['name']!r} was saved as {recorded} but is "
+            f"{_class_name(type(act))} here; register the same class before loading"
+        )
+    return act
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def is_gated(act: Any) -> bool:

@@ -1,10 +1,21 @@
-"""Save and load fitted estimators in a portable file: safetensors, no pickle.
+"""Model files: safetensors tensors plus JSON metadata, no pickle.
 
-The weights are the tensors (``coefs.0``, ``intercepts.0``, ... or ``coef``,
-``intercept``); the hyper-parameters, label classes and fitted attributes are JSON in
-the safetensors metadata under the key ``"backendnn"``. A model saved from any backend
-loads on any other. ``save`` writes a temporary file beside the target and renames it,
-so a crash mid-save leaves the previous file intact.
+This module knows the file format only. A file holds the model's weight arrays as
+safetensors tensors and, under the metadata key ``"backendnn"``, a JSON object::
+
+    {"format": "backendnn", "version": 2, "estimator": "MLPClassifier",
+     "params": {...}, "attributes": {...}}
+
+What goes into ``params`` and ``attributes``, and which tensors of which shapes, each
+estimator states itself (its constraint tables and weight names, see
+:class:`backendnn.estimators.NetworkEstimator`). :func:`load` checks every field and
+tensor against that schema (names, types, ranges, shapes, float dtypes) before it builds
+anything, and raises ``ValueError`` naming the file and the field otherwise. A model
+saved from any backend loads on any other. :func:`save` writes a temporary file beside
+the target and renames it, so a crash mid-save leaves the previous file intact.
+
+Imports :mod:`backendnn._backend` and :mod:`backendnn.estimators` (the registry of
+model classes).
 """
 
 from __future__ import annotations
@@ -18,96 +29,56 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from . import activations as _act
-from ._backend import default_device, from_numpy, namespace, to_numpy
-from .estimators import MLPClassifier, MLPRegressor, Perceptron
+from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
+from .estimators import REGISTRY, NetworkEstimator
 
-FORMAT_VERSION = 1
-_CLASSES = {cls.__name__: cls for cls in (MLPClassifier, MLPRegressor, Perceptron)}
-_ATTRIBUTES = (
-    "n_features_in_",
-    "image_shape_",
-    "out_activation_",
-    "n_outputs_",
-    "n_layers_",
-    "loss_",
-    "best_loss_",
-    "n_iter_",
-    "t_",
-    "loss_curve_",
-    "validation_scores_",
-    "best_validation_score_",
-    "_multilabel",
-    "_y_1d",
-    "_dtype_name",
-    "_fitted_hidden",
-    "_n_samples",
-)
-
-
-def _activation_spec(act: Any) -> Any:
-    """A JSON form of an activation parameter: its name, with beta for Swish gates."""
-    if isinstance(act, str):
-        return act
-    obj = _act.get(act)
-    gate = getattr(obj, "gate", obj)
-    spec = {"name": obj.name}
-    if isinstance(gate, _act.Swish) and not isinstance(gate, _act.SiLU):
-        spec["beta"] = gate.beta
-    return spec
-
-
-def _activation_from_spec(spec: Any) -> Any:
-    if isinstance(spec, str):
-        _act.get(spec)  # raises ValueError for an unknown name
-        return spec
-    params = {k: v for k, v in spec.items() if k != "name"}
-    return _act.get(spec["name"], **params)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+FORMAT_VERSION = 2
+_FLOAT_DTYPES = ("float32", "float64")
 
 
 def save(model: Any, path: str | os.PathLike) -> None:
-    """Write fitted ``model`` (Perceptron, MLPClassifier or MLPRegressor) to ``path``."""
-    name = type(model).__name__
-    if name not in _CLASSES:
-        raise TypeError(f"save expects a backendnn estimator; got {name}")
-    model._check_fitted()
-    params = {k: _jsonable(v) for k, v in model.get_params().items()}
-    if "activation" in params:
-        params["activation"] = _activation_spec(model.activation)
-    attributes = {k: _jsonable(getattr(model, k)) for k in _ATTRIBUTES if hasattr(model, k)}
-    if hasattr(model, "_fitted_activation"):
-        attributes["_fitted_activation"] = _activation_spec(model._fitted_activation)
-    meta: dict[str, Any] = {
-        "format": "backendnn",
-        "version": FORMAT_VERSION,
-        "estimator": name,
-        "params": params,
-        "attributes": attributes,
-    }
-    if hasattr(model, "classes_"):
-        classes = to_numpy(model.classes_)
-        meta["classes"] = classes.tolist()
-        meta["classes_dtype"] = classes.dtype.str
-    if isinstance(model, Perceptron):
-        tensors = {"coef": model.coef_, "intercept": model.intercept_}
-    else:
-        tensors = {f"coefs.{i}": c for i, c in enumerate(model.coefs_)}
-        tensors.update({f"intercepts.{i}": b for i, b in enumerate(model.intercepts_)})
-    # .copy() gives C-contiguous bytes: coef_ may be a transposed view
-    host = {k: to_numpy(v).copy() for k, v in tensors.items()}
-    data = _st_save(host, metadata={"backendnn": json.dumps(meta)})
+    """Write a fitted backendnn estimator to ``path`` (a safetensors file).
+
+    Parameters
+    ----------
+    model : MLPClassifier, MLPRegressor or Perceptron
+        A fitted estimator, on any backend.
+    path : str or os.PathLike
+        The file to write; an existing file is replaced atomically.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a backendnn estimator.
+    NotFittedError
+        If it is not fitted.
+    ValueError
+        If a parameter cannot be written to a file (a seeded generator, a custom
+        initialiser, an unregistered activation); nothing is written then.
+
+    Examples
+    --------
+    >>> import backendnn as bn, numpy as np, tempfile, os
+    >>> X = np.array([[0., 0.], [1., 1.]]); clf = bn.Perceptron().fit(X, [0, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> bn.save(clf, path); bn.load(path).predict(X).tolist()
+    [0, 1]
+    """
+    if not isinstance(model, NetworkEstimator) or type(model).__name__ not in REGISTRY:
+        raise TypeError(
+            f"save expects a fitted backendnn estimator ({', '.join(REGISTRY)}); "
+            f"got {type(model).__module__}.{type(model).__name__}"
+        )
+    fields = model._file_fields()
+    meta = {"format": "backendnn", "version": FORMAT_VERSION, "estimator": type(model).__name__}
+    meta.update(fields)
+    # .copy() gives C-contiguous bytes: a weight may be a transposed view
+    tensors = {k: to_numpy(v).copy() for k, v in model._weights().items()}
+    data = _st_save(tensors, metadata={"backendnn": json.dumps(meta, allow_nan=True)})
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".backendnn-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -119,6 +90,86 @@ def save(model: Any, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def load(path: str | os.PathLike, backend: str | None = None) -> Any:
+    """Read a model written by :func:`save`, its weights on ``backend``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+    backend : str, optional
+        Where the weights go (``"numpy"`` by default; ``"cupy"``, ``"jax"``, ``"torch"``,
+        ``"array_api_strict"``); prediction still runs where its input lives.
+
+    Returns
+    -------
+    The fitted estimator, equal to the one saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing path.
+    ValueError
+        For a truncated, corrupted or foreign file, or any field or tensor that does
+        not fit the model's schema (the message names the file and the field). No
+        half-built model is ever returned.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no model file at {path!r}")
+    tensors, meta = _read(path)
+    cls = REGISTRY[meta["estimator"]]
+    fields = {}
+    for section, table in cls._file_schema().items():
+        fields[section] = _check_section(path, section, meta.get(section), table)
+    shapes = cls._weight_shapes(fields["attributes"])
+    if set(tensors) != set(shapes):
+        raise ValueError(
+            f"{path!r}: tensors {sorted(tensors)} do not match the model's {sorted(shapes)}"
+        )
+    name = backend or "numpy"
+    xp = namespace(name)
+    dtype_name = fields["attributes"]["_dtype_name"]
+    dtype = getattr(xp, dtype_name if has_64bit(xp) else "float32")
+    dev = default_device(name)
+    weights = {}
+    for key, expected in shapes.items():
+        host = tensors[key]
+        if host.dtype.name != dtype_name:
+            raise ValueError(
+                f"{path!r}: tensor {key!r} has dtype {host.dtype.name}; the model says "
+                f"{dtype_name} (only {', '.join(_FLOAT_DTYPES)} weights are valid)"
+            )
+        if tuple(host.shape) != tuple(expected):
+            raise ValueError(
+                f"{path!r}: tensor {key!r} has shape {tuple(host.shape)}; the model's "
+                f"attributes need {tuple(expected)}"
+            )
+        weights[key] = from_numpy(host, xp=xp, device=dev, dtype=dtype)
+    return cls._from_fields(fields, weights)
+
+
+def _check_section(path: str, section: str, values: Any, table: dict) -> dict[str, Any]:
+    """The fields of one metadata section, each checked and rebuilt by its constraint."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{path!r}: metadata field {section!r} must be an object; got {values!r}")
+    missing, unknown = set(table) - set(values), set(values) - set(table)
+    if missing or unknown:
+        raise ValueError(
+            f"{path!r}: metadata {section!r} "
+            + (f"lacks {sorted(missing)}" if missing else "")
+            + (" and " if missing and unknown else "")
+            + (f"has unknown fields {sorted(unknown)}" if unknown else "")
+        )
+    out = {}
+    for name, constraint in table.items():
+        try:
+            out[name] = constraint.from_json(values[name])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path!r}: field {section}.{name} {exc}") from None
+    return out
 
 
 def _read(path: str) -> tuple[dict, dict]:
@@ -136,82 +187,33 @@ def _read(path: str) -> tuple[dict, dict]:
     try:
         header = json.loads(data[8 : 8 + header_len])
         tensors = _st_load(data)
-    except (SafetensorError, ValueError, UnicodeDecodeError) as exc:
+    except (SafetensorError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"{path!r} is corrupted or not a safetensors file: {exc}") from None
-    raw = header.get("__metadata__", {}).get("backendnn") if isinstance(header, dict) else None
-    if raw is None:
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    raw = metadata.get("backendnn") if isinstance(metadata, dict) else None
+    if not isinstance(raw, str):
         raise ValueError(
             f"{path!r} is a safetensors file but not a backendnn model (no 'backendnn' metadata); "
             "was it written by another program?"
         )
     try:
         meta = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path!r} has damaged backendnn metadata: {exc}") from None
-    if meta.get("format") != "backendnn" or meta.get("estimator") not in _CLASSES:
-        raise ValueError(f"{path!r}: unknown model kind {meta.get('estimator')!r}")
-    if meta.get("version", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != "backendnn":
+        raise ValueError(f"{path!r}: the backendnn metadata is not a backendnn model description")
+    version = meta.get("version")
+    if type(version) is not int:
+        raise ValueError(f"{path!r}: field 'version' must be an integer; got {version!r}")
+    if version > FORMAT_VERSION:
         raise ValueError(
-            f"{path!r} was written by a newer backendnn (format {meta['version']}); "
-            "upgrade backendnn"
+            f"{path!r} was written by a newer backendnn (format {version}); upgrade backendnn"
         )
+    if version < FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} is in format {version}, older than this backendnn reads "
+            f"({FORMAT_VERSION}); refit the model and save it again"
+        )
+    if meta.get("estimator") not in REGISTRY:
+        raise ValueError(f"{path!r}: unknown model kind {meta.get('estimator')!r}")
     return tensors, meta
-
-
-def load(path: str | os.PathLike, backend: str | None = None) -> Any:
-    """Read a model written by :func:`save`, its weights on ``backend`` (default NumPy).
-
-    Raises ``FileNotFoundError`` for a missing path and ``ValueError`` naming the
-    problem for a truncated, corrupted or foreign file; never returns a half-built model.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
-    tensors, meta = _read(path)
-    try:
-        cls = _CLASSES[meta["estimator"]]
-        params = dict(meta["params"])
-        attributes = dict(meta["attributes"])
-        if "activation" in params:
-            params["activation"] = _activation_from_spec(params["activation"])
-        if "_fitted_activation" in attributes:
-            attributes["_fitted_activation"] = _activation_from_spec(
-                attributes["_fitted_activation"]
-            )
-        for key in ("hidden_layer_sizes", "_fitted_hidden", "image_shape_"):
-            for store in (params, attributes):
-                if isinstance(store.get(key), list):
-                    store[key] = tuple(store[key])
-        model = cls(**params)
-        name = backend or "numpy"
-        xp = namespace(name)
-        dev = default_device(name)
-        dtype = getattr(xp, attributes.get("_dtype_name", "float32"))
-
-        def move(key: str) -> Any:
-            if key not in tensors:
-                raise ValueError(f"{path!r} lacks the tensor {key!r}")
-            return from_numpy(tensors[key], xp=xp, device=dev, dtype=dtype)
-
-        if cls is Perceptron:
-            arrays = {"coef_": move("coef"), "intercept_": move("intercept")}
-        else:
-            n = len(attributes["_fitted_hidden"]) + 1
-            arrays = {
-                "coefs_": [move(f"coefs.{i}") for i in range(n)],
-                "intercepts_": [move(f"intercepts.{i}") for i in range(n)],
-            }
-        if "classes" in meta:
-            arrays["classes_"] = to_numpy(meta["classes"]).astype(meta["classes_dtype"])
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path!r} has incomplete backendnn metadata: {exc!r}") from None
-    model.__dict__.update(attributes)
-    model.__dict__.update(arrays)
-    if not isinstance(model, Perceptron):
-        shapes = [tuple(c.shape) for c in model.coefs_]
-        expected = [s for layer in model._network().layers for s in layer.param_shapes()[:1]]
-        if shapes != expected:
-            raise ValueError(
-                f"{path!r}: weight shapes {shapes} do not match the network {expected}"
-            )
-    return model

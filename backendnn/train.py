@@ -1,47 +1,63 @@
-"""The training loop: minibatches on the device, scikit-learn's stopping rules, progress.
+"""The training loop: epochs over a data source, scikit-learn's stopping rules and
+learning-rate schedules, progress, and the compiled steps it runs.
 
 Performance rules it keeps (see DESIGN.md): the data set is on the device before the
-loop starts; each epoch shuffles with one host permutation moved to the device and
-takes batches with ``take``; the epoch's loss accumulates on the device and is read
-once per epoch; on JAX the epoch's full batches (every step's forward, backward and
-update) run as one compiled loop, a last smaller batch as one more compiled step.
+loop starts (a :class:`backendnn.data.ArrayData`); each epoch shuffles with one host
+permutation moved to the device; the epoch's loss accumulates on the device and is read
+once per epoch; on JAX a step, and an epoch's full batches, are compiled, and compiled
+functions are reused across fits with the same network, loss, penalty and optimiser
+(keyed by value, see :mod:`backendnn._cache`).
+
+Imports from :mod:`backendnn._backend`, ``_cache``, ``network``, ``optim``, ``lbfgs`` and
+``data``.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._backend import (
-    array_namespace,
-    device,
-    from_numpy,
-    jit,
-    namespace_name,
-    scan,
-    step_scalar,
-    step_scalars,
-    synchronize,
-)
+from ._backend import array_namespace, jit, namespace_name, synchronize
+from ._cache import CompiledCache, freeze
+from .data import ArrayData
+from .lbfgs import LBFGSResult, lbfgs
 from .network import Network, Params, flatten_params, unflatten_params
-from .optim import LearningRateSchedule
 
 
 class ConvergenceError(ArithmeticError):
     """Training diverged: the loss became NaN or infinite.
 
-    ``params`` holds the last finite weights (those at the start of the epoch in which
-    the loss stopped being finite); estimators keep them.
+    Parameters
+    ----------
+    message : str
+        What happened and what to try.
+    params : list of tuples of arrays, optional
+        The last finite weights (those at the start of the epoch in which the loss stopped
+        being finite).
     """
 
     def __init__(self, message: str, params: Params | None = None):
         super().__init__(message)
         self.params = params
+
+
+try:  # where scikit-learn is installed, its warning filters catch ours too
+    from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+
+    _WARNING_BASES: tuple[type, ...] = (_SklearnConvergenceWarning,)
+except ImportError:  # pragma: no cover - depends on the environment
+    _WARNING_BASES = (UserWarning,)
+
+
+class ConvergenceWarning(*_WARNING_BASES):  # type: ignore[misc]
+    """Training stopped at ``max_iter`` (or L-BFGS at ``max_fun``, or in a failed line
+    search) before meeting its tolerance; a subclass of scikit-learn's
+    ``ConvergenceWarning`` where scikit-learn is installed, so its filters apply."""
 
 
 @dataclass
@@ -56,6 +72,44 @@ class History:
     n_iter: int = 0
     t: int = 0
     no_improvement: int = 0
+
+    def copy(self) -> History:
+        """An independent copy (its lists copied; arrays are never mutated, so shared)."""
+        return dataclasses.replace(
+            self, loss_curve=list(self.loss_curve), validation_scores=list(self.validation_scores)
+        )
+
+
+class LearningRateSchedule:
+    """scikit-learn's learning-rate schedules, on the host; the loop below changes them.
+
+    ``constant``: lr = learning_rate_init.
+    ``invscaling``: at the end of each epoch lr = learning_rate_init / (t + 1)^power_t,
+    t the number of samples seen so far.
+    ``adaptive``: constant while training improves; when ``n_iter_no_change`` epochs
+    fail to improve by ``tol``, lr is divided by 5 (training stops once lr <= 1e-6).
+    """
+
+    KINDS = ("constant", "invscaling", "adaptive")
+
+    def __init__(
+        self, kind: str = "constant", learning_rate_init: float = 1e-3, power_t: float = 0.5
+    ):
+        if kind not in self.KINDS:
+            raise ValueError(f"learning_rate must be one of {self.KINDS}, got {kind!r}")
+        self.kind, self.learning_rate_init, self.power_t = kind, learning_rate_init, power_t
+        self.lr = learning_rate_init
+
+    def epoch_end(self, t: int) -> None:
+        if self.kind == "invscaling":
+            self.lr = self.learning_rate_init / (t + 1) ** self.power_t
+
+    def plateau(self) -> bool:
+        """Called when training stopped improving; returns True if training should stop."""
+        if self.kind != "adaptive" or self.lr <= 1e-6:
+            return True
+        self.lr /= 5.0
+        return False
 
 
 @dataclass
@@ -75,6 +129,15 @@ class OptimizerState:
         arrays = self.arrays if dtype is None else _astype(self.arrays, dtype)
         return OptimizerState(self.optimizer, schedule, arrays, self.updates)
 
+    def rates(self, n_updates: int) -> list[float]:
+        """The learning rate of each of the next ``n_updates`` updates (constant within an
+        epoch but for Adam's bias correction), counting them as done."""
+        first = self.updates + 1
+        self.updates += n_updates
+        return [
+            self.optimizer.step_size(self.schedule.lr, t) for t in range(first, self.updates + 1)
+        ]
+
 
 def _astype(tree: Any, dtype: Any) -> Any:
     """Every array of a nest of lists and tuples cast to ``dtype``."""
@@ -83,32 +146,31 @@ def _astype(tree: Any, dtype: Any) -> Any:
     return array_namespace(tree).astype(tree, dtype, copy=False)
 
 
-_COMPILED_STEPS: dict = {}
+# ---------------------------------------------------------------------- compiled functions
+
+_COMPILED = CompiledCache(size=32)
+
+
+def _cached(key: tuple, fn: Callable, xp: Any) -> Callable:
+    def build() -> tuple[Callable, bool]:
+        compiled = jit(fn, xp)
+        return compiled, compiled is not fn  # only compilation is worth keeping
+
+    return _COMPILED.get(key, build)
 
 
 def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any) -> Callable:
     """One training step ``(params, state, X, Y, lr) -> (params, state, batch_loss * n_batch)``,
     compiled with ``jax.jit`` on JAX. The batch loss includes the L2 penalty.
 
-    Compiled steps are reused across fits of the same architecture, loss, penalty and
-    optimiser, so repeated fits (cross-validation, grid search) compile once.
+    An optimiser with ``scaled_gradients`` (SGD) is given lr g from backpropagation
+    (``Network.loss_and_grad``'s ``grad_scale``): one pass less per parameter. Compiled
+    steps are reused across fits with an equal network, loss, penalty and optimiser.
     """
-    key = (
-        repr(network),
-        loss if isinstance(loss, str) else id(loss),
-        alpha,
-        optimizer,
-        namespace_name(xp),
-    )
-    if key in _COMPILED_STEPS:
-        return _COMPILED_STEPS[key]
-
-    # an update() that takes ``scaled`` (SGD's) accepts lr g; any other (Adam's, whose
-    # second moment needs g itself, or a subclass's override) gets plain gradients
-    fold_lr = "scaled" in inspect.signature(optimizer.update).parameters
+    fold_lr = bool(optimizer.scaled_gradients)
 
     def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
-        if fold_lr:  # lr g straight from backprop: one pass less per parameter
+        if fold_lr:
             value, lr_g = network.loss_and_grad(params, X, Y, loss, alpha, grad_scale=lr)
             params, state = optimizer.update(params, lr_g, state, lr, scaled=True)
         else:
@@ -116,7 +178,8 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
             params, state = optimizer.update(params, grads, state, lr)
         return params, state, value * X.shape[0]
 
-    return _keep(key, jit(step, xp), step)
+    key = ("step", freeze(network), freeze(loss), freeze(alpha), freeze(optimizer))
+    return _cached(key + (namespace_name(xp),), step, xp)
 
 
 def make_objective(
@@ -125,100 +188,29 @@ def make_objective(
     """The penalised loss as a function of one flat parameter vector, for L-BFGS:
     ``(vector, X, Y) -> (value, flat gradient)``, compiled (and reused) on JAX.
     ``template`` gives the parameter shapes."""
-    key = (
-        "objective",
-        repr(network),
-        loss if isinstance(loss, str) else id(loss),
-        alpha,
-        namespace_name(xp),
-    )
-    if key in _COMPILED_STEPS:
-        return _COMPILED_STEPS[key]
 
     def objective(vector: Any, X: Any, Y: Any) -> tuple[Any, Any]:
         value, grads = network.loss_and_grad(unflatten_params(vector, template), X, Y, loss, alpha)
         return value, flatten_params(grads)
 
-    return _keep(key, jit(objective, xp), objective)
+    shapes = tuple(tuple(tuple(a.shape) for a in p) for p in template)
+    key = ("objective", freeze(network), shapes, freeze(loss), freeze(alpha))
+    return _cached(key + (namespace_name(xp),), objective, xp)
 
 
-def _keep(key: tuple, compiled: Callable, plain: Callable) -> Callable:
-    if compiled is not plain:  # only compilation is worth keeping
-        _COMPILED_STEPS[key] = compiled
-    return compiled
+def compiled_forward(network: Network, xp: Any) -> Callable:
+    """``network.forward`` compiled on JAX (and reused for an equal network)."""
+    return _cached(("forward", freeze(network), namespace_name(xp)), network.forward, xp)
 
 
-def _progress(verbose: bool, max_iter: int) -> Any:
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=max_iter, unit="epoch", leave=True)
-
-
-def make_epoch(step: Callable, xp: Any) -> Callable:
-    """The loop of ``step`` over an epoch's full batches, as one function
-    ``(params, state, X, Y, rows, rates, zero) -> (params, state, summed loss)``: batch i
-    is the samples ``rows[i]`` (``rows`` of shape (n_batches, batch)) trained at learning
-    rate ``rates[i]``; ``zero`` is a 0-d array of the loss dtype that starts the sum.
-    On JAX the whole loop is compiled (``lax.scan``): one dispatch per epoch, not per batch.
-    """
-    key = ("epoch", step)
-    if key in _COMPILED_STEPS:
-        return _COMPILED_STEPS[key]
-
-    def epoch(
-        params: Params, state: Any, X: Any, Y: Any, rows: Any, rates: Any, zero: Any
-    ) -> tuple[Params, Any, Any]:
-        def body(carry: tuple, batch: tuple) -> tuple:
-            params, state, total = carry
-            idx, lr = batch
-            Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-            params, state, value = step(params, state, Xb, Yb, lr)
-            return params, state, total + value
-
-        return scan(body, (params, state, zero), (rows, rates), xp)
-
-    return _keep(key, jit(epoch, xp), epoch)
-
-
-def run_batches(
-    step: Callable, params: Params, opt: OptimizerState, X: Any, Y: Any, perm: Any, batch_size: int
-) -> tuple[Params, Any]:
-    """One pass over the batches of (X, Y) in the order ``perm`` (a device array of row
-    indices, or None for the stored order). Returns (params, summed loss) with the
-    loss left on the device: nothing in this loop waits for the device."""
-    xp = array_namespace(X)
-    n, dev = X.shape[0], device(X)
-    n_full, rest = divmod(n, batch_size)
-    order = xp.arange(n, device=dev) if perm is None else perm
-    # the rate of each update: constant within an epoch except for Adam's bias correction
-    first = opt.updates + 1
-    opt.updates += n_full + (rest > 0)
-    rates = [opt.optimizer.step_size(opt.schedule.lr, t) for t in range(first, opt.updates + 1)]
-    rows = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
-    # the loss sum's dtype: that of the step's output, X's promoted with the weights'
-    weights = next(a for layer in params for a in layer)
-    zero = xp.zeros((), dtype=xp.result_type(X.dtype, weights.dtype), device=dev)
-    params, opt.arrays, total = make_epoch(step, xp)(
-        params, opt.arrays, X, Y, rows, step_scalars(rates[:n_full], X), zero
-    )
-    if rest:  # the last, smaller batch: its own (compiled) step
-        idx = order[n_full * batch_size :]
-        Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-        params, opt.arrays, value = step(params, opt.arrays, Xb, Yb, step_scalar(rates[-1], X))
-        total = total + value
-    return params, total
+# ---------------------------------------------------------------------- minibatch epochs
 
 
 def run_epochs(
     step: Callable,
     params: Params,
     opt: OptimizerState,
-    X: Any,
-    Y: Any,
+    data: ArrayData,
     *,
     history: History,
     batch_size: int,
@@ -226,7 +218,7 @@ def run_epochs(
     shuffle: bool,
     rng: Any,
     tol: float,
-    n_iter_no_change: int,
+    n_iter_no_change: float,
     incremental: bool = False,
     validation: Callable[[Params], float] | None = None,
     verbose: bool = False,
@@ -244,19 +236,20 @@ def run_epochs(
     validation_score, learning_rate, seconds, samples_per_second, params); one
     returning True stops training.
 
-    ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError` if
-    the loss becomes non-finite.
+    ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError`
+    if the loss becomes non-finite.
     """
-    xp = array_namespace(X)
-    n = X.shape[0]
-    dev = device(X)
-    bar = _progress(verbose, max_iter)
+    n = data.n_samples
+    n_updates = -(-n // batch_size)
+    bar = _progress(verbose, 1 if incremental else max_iter)
     converged = False
     try:
         for _ in range(1 if incremental else max_iter):
             start_params, tic = params, time.perf_counter()
-            perm = from_numpy(rng.permutation(n), xp=xp, device=dev) if shuffle else None
-            params, total = run_batches(step, params, opt, X, Y, perm, batch_size)
+            order = data.permutation(rng) if shuffle else None
+            params, opt.arrays, total = data.epoch(
+                step, params, opt.arrays, opt.rates(n_updates), batch_size, order
+            )
             epoch_loss = float(synchronize(total)) / n  # the epoch's one host synchronisation
             seconds = time.perf_counter() - tic
             if not math.isfinite(epoch_loss):
@@ -320,6 +313,62 @@ def _update_no_improvement(
     if loss < history.best_loss:
         history.best_loss = loss
     return None
+
+
+# ---------------------------------------------------------------------- full batch, L-BFGS
+
+
+def run_lbfgs(
+    network: Network,
+    params: Params,
+    data: ArrayData,
+    loss: Any,
+    alpha: float,
+    *,
+    max_iter: int,
+    max_fun: int,
+    tol: float,
+    verbose: bool = False,
+    callbacks: Sequence[Callable[[dict], Any]] = (),
+) -> tuple[Params, LBFGSResult, list[float]]:
+    """Minimise the penalised loss over the whole data set with :func:`backendnn.lbfgs.lbfgs`
+    on the device. Each callback is called once per iteration with a record dict (epoch,
+    loss). Returns (params, the L-BFGS result, the loss after each iteration); raises
+    :class:`ConvergenceError` if the loss is not finite."""
+    compiled = make_objective(network, params, loss, alpha, data.xp)
+    curve: list[float] = []
+
+    def on_iter(it: int, f: float) -> None:
+        curve.append(f)
+        for cb in callbacks:
+            cb({"epoch": it, "loss": f})
+        if verbose:
+            print(f"Iteration {it}, loss = {f:.8f}")
+
+    res = lbfgs(
+        lambda v: compiled(v, data.X, data.Y),
+        flatten_params(params),
+        max_iter=max_iter,
+        max_fun=max_fun,
+        tol=tol,
+        callback=on_iter,
+    )
+    if not math.isfinite(res.fun):
+        raise ConvergenceError(f"L-BFGS reached a non-finite loss {res.fun}", params)
+    return unflatten_params(res.x, params), res, curve
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def _progress(verbose: bool, max_iter: int) -> Any:
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=max_iter, unit="epoch", leave=True)
 
 
 def _report(bar: Any, verbose: bool, record: dict) -> None:

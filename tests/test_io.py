@@ -89,7 +89,8 @@ def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     meta = json.loads(
         json.loads(path.read_bytes()[8 : 8 + header_len])["__metadata__"]["backendnn"]
     )
-    assert meta["estimator"] == "MLPClassifier" and meta["classes"] == ["a", "b", "c"]
+    assert meta["estimator"] == "MLPClassifier" and meta["version"] == 2
+    assert meta["attributes"]["classes_"]["values"] == ["a", "b", "c"]
     loaded = bn.load(path)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.classes_.tolist() == ["a", "b", "c"]

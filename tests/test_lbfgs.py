@@ -1,4 +1,4 @@
-"""L-BFGS against SciPy's L-BFGS-B (issue 4, "Done when"): ``backendnn.optim.lbfgs`` on
+"""L-BFGS against SciPy's L-BFGS-B (issue 4, "Done when"): ``backendnn.lbfgs.lbfgs`` on
 Rosenbrock, and ``solver="lbfgs"`` estimators against scikit-learn's (which call SciPy's
 L-BFGS-B) on the digits (classification) and diabetes (regression) data sets, from the
 same starting weights and with the same ``max_iter``.
@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 import backendnn
 from backendnn import _backend
-from backendnn.optim import lbfgs
+from backendnn.lbfgs import lbfgs
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [

@@ -78,11 +78,14 @@ def test_adam_takes_scikit_learns_steps(backend):
 
 
 def test_an_sgd_subclass_without_scaled_gets_the_gradients(backend):
-    """make_step folds lr into backpropagation only for an update() that takes ``scaled``:
-    a subclass overriding update(params, grads, state, lr) is given g itself (here it
-    steps by 2 g whatever lr is: lr g would move the weights 20 times less)."""
+    """make_step folds lr into backpropagation only for an optimiser that declares
+    ``scaled_gradients``: a subclass overriding update(params, grads, state, lr) that sets
+    it False is given g itself (here it steps by 2 g whatever lr is: lr g would move the
+    weights 20 times less)."""
 
     class Doubling(SGD):
+        scaled_gradients = False
+
         def update(self, params, grads, state, lr):
             return tree_map(lambda p, g: p - 2.0 * g, params, grads), state
 
@@ -98,3 +101,21 @@ def test_an_sgd_subclass_without_scaled_gets_the_gradients(backend):
     for p, g, n in zip(_flat(params), _flat(grads), _flat(new)):
         expected = _backend.to_numpy(p) - 2.0 * _backend.to_numpy(g)
         assert_close(n, expected, backend=backend, dtype="float64")
+
+
+def test_an_undeclared_override_fails_loudly_not_silently(backend):
+    """The contract is explicit: a subclass that inherits ``scaled_gradients = True`` but
+    overrides update() without ``scaled`` gets a TypeError, never silently lr g."""
+
+    class Careless(SGD):
+        def update(self, params, grads, state, lr):
+            return tree_map(lambda p, g: p - 2.0 * g, params, grads), state
+
+    xp = backend.xp
+    net = Network.mlp(3, (4,), 2)
+    params = net.init(0, xp=xp, device=backend.device, dtype=xp.float64)
+    X = backend.asarray(np.ones((5, 3)), dtype="float64")
+    Y = backend.asarray(np.ones((5, 2)), dtype="float64")
+    opt = Careless(momentum=0.0)
+    with pytest.raises(TypeError, match="scaled"):
+        make_step(net, "squared_error", 0.0, opt, xp)(params, opt.init(params), X, Y, 0.1)

@@ -1,0 +1,414 @@
+"""The estimator core: scikit-learn's plumbing and the one ``fit`` every estimator shares.
+
+:class:`NetworkEstimator` holds what does not depend on the model: parameters from the
+constructor's signature, validated from one table (``_parameter_constraints``); input
+checks and conversion between libraries and devices; a ``fit`` that encodes the targets,
+builds the network, trains it with :mod:`backendnn.estimators._training` and commits every
+fitted attribute at once (a failed call changes nothing); prediction in the caller's own
+library, with the weights moved there once and moved again whenever they change; and what
+a model file holds (the constraint tables again, and the weights by name).
+
+A concrete estimator (``mlp.py``, ``perceptron.py``) says only what is its own: its
+parameters, how targets are encoded and decoded, the network, its loss and optimiser, and
+how the network's parameters map to its fitted attributes.
+
+Imports from :mod:`backendnn._backend`, ``_validation``, ``network``, ``train`` and the
+sibling modules ``_targets`` and ``_training``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, ClassVar
+
+from .._backend import (
+    array_namespace,
+    device,
+    from_numpy,
+    has_64bit,
+    host_rng,
+    is_array,
+    namespace_name,
+    to_namespace_of,
+    to_numpy,
+)
+from .._validation import (
+    AnyOf,
+    Constraint,
+    Interval,
+    NotFittedError,
+    Options,
+    SequenceOf,
+    check_lengths,
+    check_X,
+    float_dtype,
+    resolve_array,
+    validate_params,
+)
+from ..network import Network, Params
+from ..train import compiled_forward
+from ._targets import Targets, as_target
+from ._training import train_network
+
+#: the fitted attributes every estimator saves (besides its own)
+INPUT_ATTRIBUTES: dict[str, Constraint] = {
+    "n_features_in_": Interval(1, None, integer=True),
+    "image_shape_": AnyOf(Options(None), SequenceOf(Interval(1, None, integer=True), length=3)),
+    "n_iter_": Interval(0, None, integer=True),
+    "t_": Interval(0, None, integer=True),
+    "loss_curve_": SequenceOf(Interval(None, None), as_list=True),
+    "_dtype_name": Options("float32", "float64"),
+}
+
+
+class NetworkEstimator:
+    """Base class of backendnn's estimators (see the module docstring)."""
+
+    _estimator_type: ClassVar[str] = ""
+    #: hyper-parameter name -> constraint (validation, model files)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: fitted attribute name -> constraint (model files)
+    _fitted_constraints: ClassVar[dict[str, Constraint]] = {}
+
+    # fitted attributes every estimator has (set by fit; annotated for readers)
+    n_features_in_: int
+    image_shape_: tuple | None
+    _dtype_name: str
+
+    # ------------------------------------------------------------------ what a model says
+
+    def _encode_targets(
+        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
+    ) -> Targets:
+        raise NotImplementedError
+
+    def _build_network(self, n_features: int, n_outputs: int) -> Network:
+        """The network to train, from the current hyper-parameters."""
+        raise NotImplementedError
+
+    def _fitted_network(self) -> Network:
+        """The network of the fitted attributes (for prediction)."""
+        raise NotImplementedError
+
+    def _init_params(self, network: Network, rng: Any, xp: Any, dev: Any, dtype: Any) -> Params:
+        raise NotImplementedError
+
+    def _weights(self) -> dict[str, Any]:
+        """The fitted weight arrays by file name (``"coefs.0"``, ...)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _weight_shapes(cls, attributes: dict) -> dict[str, tuple[int, ...]]:
+        """The shape of each weight array that fitted ``attributes`` imply, by file name."""
+        raise NotImplementedError
+
+    @classmethod
+    def _weight_attributes(cls, weights: dict[str, Any]) -> dict[str, Any]:
+        """The fitted attributes holding the arrays ``weights`` (by file name)."""
+        raise NotImplementedError
+
+    def _weight_pairs(self) -> list[tuple]:
+        """The fitted weights as one tuple of arrays per layer that has parameters, in
+        network order (e.g. ``(coefs_[i], intercepts_[i])``)."""
+        raise NotImplementedError
+
+    def _fitted_from_params(self, params: Params) -> dict[str, Any]:
+        """The fitted weight attributes from trained parameters ``params``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ parameters
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyper-parameters, by name (scikit-learn's protocol)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Any:
+        """Set hyper-parameters by name; ``ValueError`` for a name the estimator lacks."""
+        valid = self._param_names()
+        for key in params:
+            if key not in valid:
+                raise ValueError(
+                    f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}"
+                )
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def _validate_params(self) -> None:
+        validate_params(self, self._parameter_constraints)
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if not (k in defaults and _same(defaults[k].default, v))
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_cache", None)  # moved weights and networks are rebuilt on use
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cache: dict = {}
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        classifier = self._estimator_type == "classifier"
+        return Tags(
+            estimator_type=self._estimator_type,
+            target_tags=TargetTags(required=True, multi_output=not classifier),
+            classifier_tags=ClassifierTags(multi_label=self._multi_label_tag)
+            if classifier
+            else None,
+            regressor_tags=None if classifier else RegressorTags(),
+            input_tags=InputTags(),
+        )
+
+    _multi_label_tag: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ fitting
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        callbacks: Any = (),
+    ) -> Any:
+        """Train on (X, y) and commit every fitted attribute at once, or change nothing.
+        ``incremental``: one epoch from the current state (``partial_fit``)."""
+        self._validate_params()
+        callbacks = _check_callbacks(callbacks)
+        xp, dev, X_in, X = self._fit_input(X, y)
+        dtype = X_in.dtype
+        # continue from the fitted (or user-assigned) weights: warm start, partial_fit
+        reuse = self._has_weights() and (getattr(self, "warm_start", False) or incremental)
+        if reuse and hasattr(self, "n_features_in_"):
+            self._check_shape(X_in)
+        y_arr = as_target(y, self)
+        check_lengths(X, y_arr)
+        targets = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes)
+        network = self._build_network(X.shape[1], targets.Y.shape[1])
+        rng = host_rng(self.random_state)  # type: ignore[attr-defined]
+        if reuse:
+            params = self._reused_params(network, xp, dev, dtype)
+        else:
+            params = self._init_params(network, rng, xp, dev, dtype)
+        params, record = train_network(
+            self, network, params, X, targets, rng, incremental, reuse, callbacks
+        )
+        new = dict(targets.fitted, **record, **self._fitted_from_params(params))
+        new.update(
+            n_features_in_=math.prod(X_in.shape[1:]),
+            image_shape_=tuple(X_in.shape[1:]) if X_in.ndim == 4 else None,
+            _dtype_name="float64" if dtype == xp.float64 else "float32",
+            _cache={},  # networks and weights moved for prediction: rebuilt on use
+        )
+        self.__dict__.update(new)  # the commit: only after training succeeded
+        return self
+
+    def _has_weights(self) -> bool:
+        try:
+            self._weight_pairs()
+        except AttributeError:
+            return False
+        return True
+
+    def _reused_params(self, network: Network, xp: Any, dev: Any, dtype: Any) -> Params:
+        """The current weights as parameters of ``network``, in ``xp``/``dev``/``dtype``."""
+        pairs = self._weight_pairs()
+        shapes = [layer.param_shapes() for layer in network.layers if layer.param_shapes()]
+        got = [tuple(tuple(a.shape) for a in p[: len(s)]) for p, s in zip(pairs, shapes)]
+        if len(pairs) != len(shapes) or got != shapes:
+            raise ValueError(
+                f"warm start: the weights' shapes {[[tuple(a.shape) for a in p] for p in pairs]} "
+                f"do not match the network {shapes}; set warm_start=False or assign weights "
+                "of matching shapes"
+            )
+        moved = [
+            tuple(from_numpy(to_numpy(a), xp=xp, device=dev, dtype=dtype) for a in p[: len(s)])
+            for p, s in zip(pairs, shapes)
+        ]
+        return _fill(network, moved)
+
+    # ------------------------------------------------------------------ inputs
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_features_in_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; call fit first"
+            )
+
+    def _fit_input(self, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+        """(xp, device, X as checked, X as a 2-D float array) for ``fit``: on ``backend``
+        if set, else where X lives; X and y must not come from two libraries."""
+        if is_array(X) and is_array(y):
+            array_namespace(X, y)  # TypeError for two libraries or devices in one call
+        xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
+        X_in = check_X(X_raw, xp, float_dtype(xp, getattr(self, "dtype", None), X_raw))
+        return xp, dev, X_in, _flat(X_in)
+
+    def _predict_input(self, X: Any) -> tuple[Any, Any]:
+        """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
+        self._check_fitted()
+        xp, _, X = resolve_array(X, None)
+        name = self._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
+        X = check_X(X, xp, getattr(xp, name))
+        self._check_shape(X)
+        return xp, _flat(X)
+
+    def _check_shape(self, X: Any) -> None:
+        image = getattr(self, "image_shape_", None)
+        if X.ndim == 4 and image is not None and tuple(X.shape[1:]) != tuple(image):
+            raise ValueError(
+                f"X has image shape {tuple(X.shape[1:])} but this model was fitted on {image}"
+            )
+        n_features = math.prod(X.shape[1:])
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+
+    # ------------------------------------------------------------------ prediction
+
+    @property
+    def _params(self) -> Params:
+        """The fitted weights as the prediction network's parameters."""
+        return _fill(self._network(), self._weight_pairs())
+
+    def _network(self) -> Network:
+        cache = self.__dict__.setdefault("_cache", {})
+        if "network" not in cache:
+            cache["network"] = self._fitted_network()
+        return cache["network"]
+
+    def _params_on(self, X: Any) -> Params:
+        """The fitted parameters in the library and on the device of ``X``.
+
+        Weights of another library or device are moved once and kept, with a copy of the
+        weights they were moved from; before each use that copy is compared with the
+        current weights (on their own device, one reduction per array), so assigning new
+        weights or editing them in place moves them again.
+        """
+        params = self._params
+        ref = next(a for p in params for a in p)
+        xp = array_namespace(X)
+        if namespace_name(array_namespace(ref)) == namespace_name(xp) and device(ref) == device(X):
+            return params
+        cache = self.__dict__.setdefault("_cache", {})
+        key = ("weights", namespace_name(xp), str(device(X)))
+        entry = cache.get(key)
+        if entry is None or not _unchanged(entry[0], params):
+            snapshot = [tuple(array_namespace(a).asarray(a, copy=True) for a in p) for p in params]
+            moved = [tuple(to_namespace_of(a, X) for a in p) for p in params]
+            cache[key] = entry = (snapshot, moved)
+        return entry[1]
+
+    def _forward(self, X: Any) -> Any:
+        """The network's output for 2-D ``X``, computed where X lives."""
+        network = self._network()
+        return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
+
+    def _decision(self, X: Any) -> tuple[Any, Any]:
+        xp, X2 = self._predict_input(X)
+        return xp, self._forward(X2)
+
+    # ------------------------------------------------------------------ model files
+
+    def _file_fields(self) -> dict[str, dict[str, Any]]:
+        """The hyper-parameters and fitted attributes as JSON, by the constraint tables
+        (``ValueError`` naming a value a file cannot hold)."""
+        self._check_fitted()
+        out: dict[str, dict[str, Any]] = {}
+        for section, table in self._file_schema().items():
+            out[section] = {}
+            for name, constraint in table.items():
+                try:
+                    out[section][name] = constraint.to_json(getattr(self, name))
+                except ValueError as exc:
+                    raise ValueError(f"cannot save {name}: {exc}") from None
+        return out
+
+    @classmethod
+    def _file_schema(cls) -> dict[str, dict[str, Constraint]]:
+        """What a model file holds besides the weights: section -> name -> constraint."""
+        return {
+            "params": cls._parameter_constraints,
+            "attributes": {**INPUT_ATTRIBUTES, **cls._fitted_constraints},
+        }
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, dict[str, Any]], weights: dict[str, Any]) -> Any:
+        """A fitted model from checked fields (as ``_file_fields`` made them, rebuilt
+        by the constraints) and weight arrays of the right shapes."""
+        model = cls(**fields["params"])
+        model.__dict__.update(fields["attributes"])
+        model.__dict__.update(cls._weight_attributes(weights))
+        model._cache = {}
+        return model
+
+
+def _fill(network: Network, pairs: list) -> Params:
+    """Parameters of ``network`` from one tuple of arrays per layer that has parameters."""
+    it = iter(pairs)
+    return [tuple(next(it)) if layer.param_shapes() else () for layer in network.layers]
+
+
+def _unchanged(snapshot: Params, params: Params) -> bool:
+    """Whether ``params`` still hold exactly the values of ``snapshot``."""
+    if [len(p) for p in snapshot] != [len(p) for p in params]:
+        return False
+    for old, new in zip((a for p in snapshot for a in p), (a for p in params for a in p)):
+        if not is_array(new) or tuple(old.shape) != tuple(new.shape) or old.dtype != new.dtype:
+            return False
+        if namespace_name(array_namespace(old)) != namespace_name(array_namespace(new)):
+            return False
+        xp = array_namespace(old)
+        if not bool(xp.all(old == new)):
+            return False
+    return True
+
+
+def _check_callbacks(callbacks: Any) -> list:
+    """``callbacks`` as a list of callables, checked before any training."""
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+        raise TypeError(
+            "callbacks must be a list of callables, each called once per epoch with a "
+            f"record dict; got {callbacks!r} (pass [callback] for one)"
+        )
+    try:
+        listed = list(callbacks)
+    except TypeError:
+        raise TypeError(
+            f"callbacks must be a list of callables; got {type(callbacks).__name__}"
+        ) from None
+    for cb in listed:
+        if not callable(cb):
+            raise TypeError(f"every callback must be callable; got {cb!r}")
+    return listed
+
+
+def _flat(X: Any) -> Any:
+    """An NCHW image batch (N, C, H, W) as (N, C*H*W); 2-D input unchanged."""
+    return array_namespace(X).reshape(X, (X.shape[0], -1)) if X.ndim == 4 else X
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:
+        return a is b

@@ -1,0 +1,173 @@
+"""Constraints of the estimators' own kinds of parameter (activations, initialisers,
+seeds, dtypes, backends, layer sizes, class labels), for their parameter tables.
+
+Each says what it accepts, how a model file writes it and how a file's value is checked
+and rebuilt; a value no file can hold (a seeded generator, a custom initialiser function)
+is refused at save with a message that says what to pass instead.
+
+Imports :mod:`backendnn.activations`, ``init``, ``_backend`` and ``_validation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import activations as _act
+from .. import init as _init
+from .._backend import BACKENDS, to_numpy
+from .._validation import Constraint, is_int
+
+
+class ActivationParam(Constraint):
+    """A registered activation name, or an activation object (saved by description)."""
+
+    def __init__(self, gated: bool = True):
+        self.gated = gated
+        self.expected = f"an activation object or one of {', '.join(_act.names())}" + (
+            "" if gated else " (not a GLU gate)"
+        )
+
+    def ok(self, value: Any) -> bool:
+        try:
+            act = _act.get(value)
+        except (ValueError, TypeError):
+            return False
+        return self.gated or not _act.is_gated(act)
+
+    def to_json(self, value: Any) -> Any:
+        return value if isinstance(value, str) else _act.describe(value)
+
+    def from_json(self, raw: Any) -> Any:
+        act = _act.from_description(raw)
+        return raw if isinstance(raw, str) else act
+
+
+class InitParam(Constraint):
+    """None (the estimator's default), a registered initialiser name, or a function."""
+
+    expected = f"None, a callable or one of {', '.join(_init.names())}"
+
+    def ok(self, value: Any) -> bool:
+        return value is None or callable(value) or value in _init.names()
+
+    def to_json(self, value: Any) -> Any:
+        if callable(value):
+            raise ValueError(
+                f"a custom initialiser {value!r} cannot be written to a file; pass one of "
+                f"{', '.join(_init.names())} or None"
+            )
+        return value
+
+    def from_json(self, raw: Any) -> Any:
+        if raw is not None and (not isinstance(raw, str) or raw not in _init.names()):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        return raw
+
+
+class SeedParam(Constraint):
+    """None, an integer, or a NumPy random generator (``RandomState`` or ``Generator``)."""
+
+    expected = "None, an integer or a numpy.random.RandomState/Generator"
+
+    def ok(self, value: Any) -> bool:
+        return (
+            value is None or is_int(value) or type(value).__name__ in ("RandomState", "Generator")
+        )
+
+    def to_json(self, value: Any) -> Any:
+        if value is not None and not is_int(value):
+            raise ValueError(
+                f"random_state={value!r} holds a generator's state, which a file does not "
+                "keep; set random_state to an integer (or None) before saving"
+            )
+        return None if value is None else int(value)
+
+    def from_json(self, raw: Any) -> Any:
+        if raw is not None and not is_int(raw):
+            raise ValueError(f"must be None or an integer; got {raw!r}")
+        return raw
+
+
+class DtypeParam(Constraint):
+    """None, "float32", "float64", or a dtype of either name from any library."""
+
+    expected = "None, 'float32' or 'float64'"
+
+    @staticmethod
+    def _name(value: Any) -> str | None:
+        text = str(getattr(value, "__name__", value))
+        return next((n for n in ("float32", "float64") if text.endswith(n)), None)
+
+    def ok(self, value: Any) -> bool:
+        return value is None or self._name(value) is not None
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else self._name(value)
+
+    def from_json(self, raw: Any) -> Any:
+        if raw not in (None, "float32", "float64"):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        return raw
+
+
+class BackendParam(Constraint):
+    expected = f"None or one of {', '.join(BACKENDS)}"
+
+    def ok(self, value: Any) -> bool:
+        return value is None or value in BACKENDS
+
+
+class LayerSizes(Constraint):
+    """A positive integer or a sequence of them (saved as a list, loaded as a tuple)."""
+
+    expected = "a positive integer or a sequence of positive integers"
+
+    def ok(self, value: Any) -> bool:
+        if is_int(value):
+            return value > 0
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            return False
+        return all(is_int(h) and h > 0 for h in value)
+
+    def to_json(self, value: Any) -> Any:
+        return int(value) if is_int(value) else [int(h) for h in value]
+
+    def from_json(self, raw: Any) -> Any:
+        if not self.ok(raw) or not isinstance(raw, (int, list)):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        return raw if isinstance(raw, int) else tuple(raw)
+
+
+class ClassLabels(Constraint):
+    """A 1-D NumPy array of distinct class labels (numbers, booleans or strings), saved
+    as its values and its dtype."""
+
+    expected = "a list of distinct labels with a NumPy dtype of numbers or strings"
+
+    def ok(self, value: Any) -> bool:
+        return getattr(value, "ndim", None) == 1 and value.dtype.kind in "iufbU"
+
+    def to_json(self, value: Any) -> Any:
+        host = to_numpy(value)
+        if host.dtype.kind not in "iufbU":
+            raise ValueError(
+                f"class labels of dtype {host.dtype} cannot be written to a file; use "
+                "numbers or str labels"
+            )
+        return {"values": host.tolist(), "dtype": host.dtype.str}
+
+    def from_json(self, raw: Any) -> Any:
+        if not isinstance(raw, dict) or set(raw) != {"values", "dtype"}:
+            raise ValueError(f"must be {{'values': [...], 'dtype': ...}}; got {raw!r}")
+        values, dtype = raw["values"], raw["dtype"]
+        if not isinstance(values, list) or not isinstance(dtype, str):
+            raise ValueError(f"must be a list of labels and a dtype string; got {raw!r}")
+        try:
+            host = to_numpy(values).astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"labels {values!r} do not fit dtype {dtype!r}: {exc}") from None
+        if host.ndim != 1 or host.dtype.kind not in "iufbU" or len(set(host.tolist())) != len(host):
+            raise ValueError(f"must be {self.expected}; got {raw!r}")
+        if host.tolist() != values:
+            raise ValueError(f"labels {values!r} change when cast to dtype {dtype!r}")
+        return host

@@ -1,0 +1,220 @@
+"""Targets: class labels and regression values turned into the arrays a network trains on,
+and network outputs turned back into labels.
+
+Labels live on the host (NumPy; any label type there, strings included) and are encoded
+once; the encoded targets are moved to the compute device once per fit. Predicted class
+indices are mapped back to labels in the caller's own library.
+
+Imports :mod:`backendnn._backend` and :mod:`backendnn._validation`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._backend import (
+    array_namespace,
+    device,
+    from_numpy,
+    is_array,
+    namespace_name,
+    to_numpy,
+)
+from .._validation import column_or_1d
+
+
+@dataclass
+class Targets:
+    """Encoded training targets.
+
+    Attributes
+    ----------
+    Y : array of shape (n_samples, n_outputs)
+        On the compute device, in the compute dtype.
+    codes : host integer array of shape (n_samples,), or None
+        Class index per sample, to stratify the early-stopping split (None: regression).
+    fitted : dict
+        The fitted attributes they define (``classes_``, ``out_activation_``, ...).
+    """
+
+    Y: Any
+    codes: Any = None
+    fitted: dict = field(default_factory=dict)
+
+
+def as_target(y: Any, owner: Any) -> Any:
+    """``y`` as an array; lists become NumPy (labels may be strings there)."""
+    if y is None:
+        raise ValueError(
+            f"{type(owner).__name__} requires y to be passed, but the target y is None"
+        )
+    if is_array(y):
+        return y
+    host = to_numpy(y)
+    if host.ndim == 0:
+        raise ValueError(f"y must be an array of targets, one per sample; got a scalar {y!r}")
+    return host
+
+
+# ---------------------------------------------------------------------- classification
+
+
+def check_labels(host: Any) -> None:
+    """Class labels: 1-D, finite, and not continuous (floats must be whole numbers)."""
+    if host.ndim != 1:
+        raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
+    if host.dtype.kind == "f":
+        values = host.tolist()
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("y contains NaN or infinity; class labels must be finite")
+        if any(v != round(v) for v in values):
+            raise ValueError(
+                "Unknown label type: continuous. Classifiers need discrete labels; "
+                "use MLPRegressor for continuous targets"
+            )
+
+
+def unique_labels(host: Any) -> Any:
+    """The sorted distinct labels of host array ``host``, keeping its numeric dtype."""
+    values = to_numpy(sorted(set(host.tolist())))
+    return values.astype(host.dtype) if host.dtype.kind in "iufb" else values
+
+
+def class_codes(classes_: Any, host: Any) -> Any:
+    """The index in ``classes_`` of each label of ``host``."""
+    index = {v: i for i, v in enumerate(classes_.tolist())}
+    return to_numpy([index[v] for v in host.tolist()])
+
+
+def check_two_classes(classes_: Any) -> None:
+    if len(classes_) < 2:
+        raise ValueError(f"y has 1 class ({classes_[0]!r}); a classifier needs at least 2 classes")
+
+
+def one_hot_host(codes: Any, k: int) -> Any:
+    """(n, k) float64 host indicator of class indices ``codes``."""
+    return (codes[:, None] == to_numpy(list(range(k)))[None, :]).astype("float64")
+
+
+def class_labels(y: Any, classes: Any, known: Any) -> tuple[Any, Any]:
+    """(classes_, codes) for 1-D labels ``y``. ``classes`` (given to ``partial_fit``) or
+    ``known`` (the classes of an earlier call, or None) fix the label set; else it is
+    the labels found in ``y``."""
+    host = column_or_1d(to_numpy(y))
+    check_labels(host)
+    if classes is not None and known is not None and list(to_numpy(classes)) != list(known):
+        raise ValueError(
+            f"classes={list(to_numpy(classes))} differs from the classes seen earlier {list(known)}"
+        )
+    fixed = to_numpy(classes) if classes is not None else known
+    if fixed is not None:
+        unknown = sorted(set(host.tolist()) - set(fixed.tolist()))
+        if unknown:
+            raise ValueError(
+                f"y contains labels {unknown} not in classes={list(fixed)} given to partial_fit"
+            )
+        classes_ = fixed
+    else:
+        classes_ = unique_labels(host)
+    check_two_classes(classes_)
+    return classes_, class_codes(classes_, host)
+
+
+def labels_of(classes_: Any, idx: Any) -> Any:
+    """Class labels for indices ``idx`` (an array of the caller's library)."""
+    xp = array_namespace(idx)
+    if namespace_name(xp) == "numpy":
+        return classes_[to_numpy(idx)]
+    if classes_.dtype.kind not in "iufb":
+        raise TypeError(
+            f"labels of dtype {classes_.dtype} can only be returned as NumPy arrays; "
+            "predict on NumPy input, or encode the labels as numbers"
+        )
+    table = from_numpy(classes_, xp=xp, device=device(idx))
+    return xp.take(table, idx, axis=0)
+
+
+def accuracy(Y: Any, out: Any, threshold: float) -> Any:
+    """Accuracy of network outputs ``out`` against encoded targets ``Y``, on the device:
+    one column, the sign of ``out`` against ``Y > threshold``; several, arg-max against
+    arg-max."""
+    xp = array_namespace(out)
+    if Y.shape[1] == 1:
+        hits = (out[:, 0] > 0) == (Y[:, 0] > threshold)
+    else:
+        hits = xp.argmax(out, axis=1) == xp.argmax(Y, axis=1)
+    return xp.mean(xp.astype(hits, out.dtype))
+
+
+def host_accuracy(pred: Any, y: Any) -> float:
+    """Mean of ``pred == y`` on the host (any label type)."""
+    pred = to_numpy(pred)
+    return float((pred == to_numpy(y).reshape(pred.shape)).mean())
+
+
+# ---------------------------------------------------------------------- regression
+
+
+def regression_targets(y: Any, xp: Any, dev: Any, dtype: Any) -> Any:
+    """Real targets ``y`` as an (n,) or (n, n_outputs) array of ``dtype`` on the device."""
+    foreign = not is_array(y) or namespace_name(array_namespace(y)) != namespace_name(xp)
+    if foreign or getattr(y.dtype, "kind", "f") == "O":
+        host = to_numpy(y)
+        if host.dtype.kind not in "iufb":
+            try:  # NumPy objects or strings that hold numbers
+                host = host.astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"Unknown label type: regression targets y must be real numbers ({exc})"
+                ) from None
+        y = from_numpy(host, xp=xp, device=dev)
+    y = column_or_1d(y)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D (n_samples, n_outputs); got shape {y.shape}")
+    if not xp.isdtype(y.dtype, ("real floating", "integral")):
+        raise TypeError(f"y must hold real numbers; got dtype {y.dtype}")
+    y = xp.astype(y, dtype)
+    if not bool(xp.all(xp.isfinite(y))):
+        raise ValueError("y contains NaN or infinity; remove or impute those values first")
+    return y
+
+
+def r2_device(Y: Any, out: Any) -> Any:
+    """R^2 (averaged over outputs) of ``out`` against ``Y``, on the device."""
+    xp = array_namespace(out)
+    ss_res = xp.sum((Y - out) ** 2, axis=0)
+    ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+    return xp.mean(1.0 - ss_res / xp.where(ss_tot == 0, 1.0, ss_tot))
+
+
+def r2_host(pred: Any, y: Any) -> float:
+    """Coefficient of determination R^2 (averaged over outputs), in float64 on the host."""
+    pred = to_numpy(pred).astype("float64")
+    y = to_numpy(y).astype("float64").reshape(pred.shape)
+    ss_res = ((y - pred) ** 2).sum(axis=0)
+    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    ok = ss_tot > 0
+    r2 = 1.0 - ss_res[ok] / ss_tot[ok] if ok.any() else [1.0 if (ss_res == 0).all() else 0.0]
+    return float(sum(r2) / len(r2))
+
+
+# ---------------------------------------------------------------------- splits
+
+
+def split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
+    """Host-drawn (train, validation) row indices; stratified when class ``labels`` are given."""
+    n_val = int(math.ceil(fraction * n))
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(
+            f"early_stopping needs at least 2 samples to split off a validation set; got {n}"
+        )
+    order = rng.permutation(n).tolist()
+    if labels is not None:  # stratify: every (n/n_val)-th row of the class-sorted order
+        order = sorted(order, key=lambda i: labels[i])
+        val = sorted(order[int(j * n / n_val)] for j in range(n_val))
+    else:
+        val = sorted(order[:n_val])
+    chosen = set(val)
+    return [i for i in range(n) if i not in chosen], val
