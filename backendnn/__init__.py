@@ -17,7 +17,8 @@ from ._validation import NotFittedError
 from .estimators import MLPClassifier, MLPRegressor, Perceptron
 from .gradcheck import check_gradients
 from .io import load, save
-from .network import Network, flatten_params, unflatten_params
+from .network import Network
+from .params import flatten_params, unflatten_params
 from .train import ConvergenceError, ConvergenceWarning
 
 __version__ = "0.1.0"

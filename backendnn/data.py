@@ -29,7 +29,7 @@ from ._backend import (
     step_scalars,
 )
 from ._cache import CompiledCache
-from .network import Params
+from .params import Params
 
 
 class ArrayData:

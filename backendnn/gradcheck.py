@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import array_namespace, device, host_rng, to_numpy
-from .network import Network, Params, flatten_params, unflatten_params
+from .network import Network
+from .params import Params, flatten_params, unflatten_params
 
 
 def check_gradients(

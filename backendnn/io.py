@@ -115,6 +115,16 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         For a truncated, corrupted or foreign file, or any field or tensor that does
         not fit the model's schema (the message names the file and the field). No
         half-built model is ever returned.
+
+    Examples
+    --------
+    >>> import backendnn as bn, numpy as np, tempfile, os
+    >>> X = np.array([[0., 0.], [1., 1.]]); y = np.array([0, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> bn.save(bn.MLPClassifier((3,), max_iter=5).fit(X, y), path)
+    >>> model = bn.load(path, backend="numpy")
+    >>> model.predict_proba(X).shape
+    (2, 2)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -124,6 +134,10 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
     fields = {}
     for section, table in cls._file_schema().items():
         fields[section] = _check_section(path, section, meta.get(section), table)
+    try:
+        cls._check_attributes(fields["attributes"])
+    except ValueError as exc:
+        raise ValueError(f"{path!r}: {exc}") from None
     shapes = cls._weight_shapes(fields["attributes"])
     if set(tensors) != set(shapes):
         raise ValueError(

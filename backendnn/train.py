@@ -26,7 +26,8 @@ from ._backend import array_namespace, jit, namespace_name, synchronize
 from ._cache import CompiledCache, freeze
 from .data import ArrayData
 from .lbfgs import LBFGSResult, lbfgs
-from .network import Network, Params, flatten_params, unflatten_params
+from .network import Network
+from .params import Params, flatten_params, unflatten_params
 
 
 class ConvergenceError(ArithmeticError):

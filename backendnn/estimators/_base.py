@@ -46,7 +46,8 @@ from .._validation import (
     resolve_array,
     validate_params,
 )
-from ..network import Network, Params
+from ..network import Network
+from ..params import Params
 from ..train import compiled_forward
 from ._targets import Targets, as_target
 from ._training import train_network
@@ -102,6 +103,10 @@ class NetworkEstimator:
     def _weight_shapes(cls, attributes: dict) -> dict[str, tuple[int, ...]]:
         """The shape of each weight array that fitted ``attributes`` imply, by file name."""
         raise NotImplementedError
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        """Raise ``ValueError`` if fitted ``attributes`` (each valid alone) disagree."""
 
     @classmethod
     def _weight_attributes(cls, weights: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from typing import Any
 
 from .. import losses as _losses
 from ..data import ArrayData
-from ..network import Network, Params
+from ..network import Network
+from ..params import Params
 from ..train import ConvergenceWarning, History, OptimizerState, make_step, run_epochs, run_lbfgs
 from ._targets import Targets, split_indices
 

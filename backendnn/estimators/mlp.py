@@ -27,8 +27,9 @@ from .._validation import (
     is_int,
 )
 from ..losses import log_softmax, log_softmax_and_softmax
-from ..network import Network, Params
+from ..network import Network
 from ..optim import SGD, Adam
+from ..params import Params
 from ..train import LearningRateSchedule
 from ._base import NetworkEstimator
 from ._constraints import (
@@ -40,6 +41,7 @@ from ._constraints import (
     LayerSizes,
     SeedParam,
 )
+from ._docs import CLASSIFIER_ATTRIBUTES_DOC, FIT_DOC, MLP_PARAMETERS_DOC
 from ._targets import (
     Targets,
     accuracy,
@@ -60,109 +62,6 @@ _LOSS_OF_OUTPUT = {
     "logistic": "binary_log_loss",
     "softmax": "softmax_cross_entropy",
 }
-
-_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    hidden_layer_sizes : int or tuple of int, default=(100,)
-        The width of each hidden layer.
-    activation : str or activation object, default="relu"
-        The hidden layers' activation: any name of :mod:`backendnn.activations`
-        (``"identity"``, ``"logistic"``/``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"gelu"``,
-        ``"gelu_tanh"``, ``"silu"``, ``"swish"``, ``"softplus"``; the GLU family
-        ``"glu"``, ``"reglu"``, ``"geglu"``, ``"swiglu"`` makes GLU-gated hidden layers,
-        with ``coefs_[i]`` of shape (fan_in, 2h)) or an activation object, e.g.
-        ``activations.get("swish", beta=1.5)`` or an :class:`backendnn.activations.Activation`
-        subclass of your own (register it with ``activations.register`` to save the model).
-    solver : {"adam", "sgd", "lbfgs", "gd"}, default="adam"
-        ``"gd"`` is full-batch gradient descent (the notes' eqs. 21-24); ``"lbfgs"`` is
-        SciPy's L-BFGS-B algorithm on the compute device.
-    alpha : float, default=1e-4
-        L2 penalty alpha/(2 n_samples) sum ||W||^2 over the weight matrices.
-    batch_size : int or "auto", default="auto"
-        Minibatch size for ``sgd`` and ``adam``; ``"auto"`` is min(200, n_samples).
-    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        The schedule for ``sgd`` (and ``gd``): ``invscaling`` lr = learning_rate_init /
-        (t + 1)^power_t after each epoch, t the samples seen; ``adaptive`` divides lr by 5
-        when ``n_iter_no_change`` epochs fail to improve by ``tol``.
-    learning_rate_init : float, default=0.001
-        The initial step size (``sgd``, ``adam``, ``gd``).
-    power_t : float, default=0.5
-        Exponent of the ``invscaling`` schedule.
-    max_iter : int, default=200
-        Epochs (``sgd``, ``adam``, ``gd``) or iterations (``lbfgs``) at most.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState, Generator or None, default=None
-        Seeds the initial weights, the shuffling and the early-stopping split; the same
-        integer gives the same weights on every backend.
-    tol : float, default=1e-4
-        Improvement of the loss (or validation score) below which an epoch counts as none.
-    verbose : bool, default=False
-        Show a progress bar (with tqdm; else one line per epoch) with the loss and samples/s.
-    warm_start : bool, default=False
-        Start ``fit`` from the current weights (fitted, loaded or assigned).
-    momentum : float, default=0.9
-        SGD momentum, in [0, 1].
-    nesterovs_momentum : bool, default=True
-        Nesterov's momentum for ``sgd``.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified for a classifier) and stop
-        when its score has not improved by ``tol`` for ``n_iter_no_change`` epochs; the
-        best weights are kept.
-    validation_fraction : float, default=0.1
-        The held-out share for ``early_stopping``, in (0, 1).
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's decay rates, in [0, 1).
-    epsilon : float, default=1e-8
-        Adam's denominator offset, > 0.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping (or adapting the rate).
-    max_fun : int, default=15000
-        Loss evaluations at most for ``lbfgs``.
-    backend : str or None, default=None
-        Where to compute: None computes where X lives; ``"numpy"``, ``"cupy"``, ``"jax"``,
-        ``"torch"``, ``"array_api_strict"`` move X there once.
-    dtype : {"float32", "float64"} or None, default=None
-        The compute precision; None is float64 for float64 input and float32 otherwise.
-    init : str, callable or None, default=None
-        Initial weights: None is scikit-learn's Glorot-uniform scheme, ``"normal"`` the
-        notes' N(0, 0.01^2), ``"he_normal"`` He's; or a function (rng, fan_in, fan_out,
-        activation=...) -> (W, b) of host arrays.
-    early_stopping_metric : {"score", "loss"}, default="score"
-        What early stopping watches on the held-out data: the estimator's score
-        (scikit-learn's choice) or the validation loss.
-"""
-
-_FIT_DOC = """
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features) or (N, C, H, W)
-            Training inputs in any supported library (NCHW image batches are flattened).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        callbacks : list of callable, optional
-            Each is called after every epoch (``lbfgs``: iteration) with a dict record:
-            ``epoch`` (1-based count in this call), ``loss`` (the epoch's mean training
-            loss, penalty included), ``validation_score`` (None without early stopping),
-            ``learning_rate`` (for the next epoch), ``seconds`` (the epoch's wall time),
-            ``samples_per_second`` and ``params`` (the weights as a list of (W, b)
-            tuples); ``lbfgs`` records hold ``epoch`` and ``loss`` only. A callback
-            returning True stops training.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            Bad input or hyper-parameters (the message names which).
-        TypeError
-            X and y from two libraries or devices, or callbacks that are not callables.
-        backendnn.ConvergenceError
-            The loss became NaN or infinite; the estimator is left as it was.
-"""
 
 
 class _BaseMLP(NetworkEstimator):
@@ -394,42 +293,9 @@ class MLPClassifier(_BaseMLP):
     softmax and cross-entropy; 2-D 0/1 targets are multi-label (logistic outputs).
     Results come back in the library and on the device of the input.
 """
-        + _PARAMETERS_DOC
+        + MLP_PARAMETERS_DOC
+        + CLASSIFIER_ATTRIBUTES_DOC
         + """
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        The class labels (NumPy, any label type).
-    coefs_ : list of arrays
-        ``coefs_[i]`` of shape (fan_in, fan_out) (GLU-gated: (fan_in, 2 fan_out)), in
-        the compute library.
-    intercepts_ : list of arrays
-        ``intercepts_[i]`` of shape (fan_out,) (GLU-gated: (2 fan_out,)).
-    loss_ : float
-        The last epoch's (or L-BFGS's final) training loss.
-    best_loss_ : float or None
-        The lowest epoch loss (None with early stopping or ``lbfgs``).
-    loss_curve_ : list of float
-        The loss of every epoch (``lbfgs``: every iteration).
-    validation_scores_ : list of float or None
-        Held-out accuracy per epoch with early stopping.
-    best_validation_score_ : float or None
-        The best of ``validation_scores_``.
-    t_ : int
-        Training samples seen.
-    n_features_in_ : int
-        Features per sample (C*H*W for images).
-    image_shape_ : tuple or None
-        (C, H, W) when fitted on NCHW images.
-    n_iter_ : int
-        Epochs (iterations) run by the last ``fit``/``partial_fit``.
-    n_layers_ : int
-        Layers, input and output included.
-    n_outputs_ : int
-        Output units.
-    out_activation_ : str
-        ``"logistic"`` or ``"softmax"``.
-
     Examples
     --------
     >>> import numpy as np
@@ -451,6 +317,20 @@ class MLPClassifier(_BaseMLP):
         "classes_": ClassLabels(),
         "_multilabel": Boolean(),
     }
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        k, n_out = len(attributes["classes_"]), attributes["n_outputs_"]
+        multilabel = attributes["_multilabel"]
+        expected = k if multilabel or k > 2 else 1
+        if k < 2 or n_out != expected:
+            raise ValueError(f"{k} classes need {expected} outputs; the model has {n_out}")
+        activation = "logistic" if expected == 1 or multilabel else "softmax"
+        if attributes["out_activation_"] != activation:
+            raise ValueError(
+                f"out_activation_ must be {activation!r} for {k} classes; got "
+                f"{attributes['out_activation_']!r}"
+            )
 
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
@@ -486,7 +366,7 @@ class MLPClassifier(_BaseMLP):
     def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> MLPClassifier:
         return self._fit(X, y, incremental=False, callbacks=callbacks)
 
-    fit.__doc__ = "Fit the model to X and class labels y." + _FIT_DOC
+    fit.__doc__ = "Fit the model to X and class labels y." + FIT_DOC
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y), continuing from the current state.
@@ -548,7 +428,7 @@ class MLPRegressor(_BaseMLP):
         """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` on any backend
     (identity output, squared error). Results come back in the library of the input.
 """
-        + _PARAMETERS_DOC
+        + MLP_PARAMETERS_DOC
         + """
     Attributes
     ----------
@@ -579,6 +459,15 @@ class MLPRegressor(_BaseMLP):
         "_y_1d": Boolean(),
     }
 
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        if attributes["out_activation_"] != "identity":
+            raise ValueError(
+                f"out_activation_ must be 'identity'; got {attributes['out_activation_']!r}"
+            )
+        if attributes["_y_1d"] and attributes["n_outputs_"] != 1:
+            raise ValueError(f"1-D targets need 1 output; the model has {attributes['n_outputs_']}")
+
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
     ) -> Targets:
@@ -593,7 +482,7 @@ class MLPRegressor(_BaseMLP):
     def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> MLPRegressor:
         return self._fit(X, y, incremental=False, callbacks=callbacks)
 
-    fit.__doc__ = "Fit the model to X and real targets y." + _FIT_DOC
+    fit.__doc__ = "Fit the model to X and real targets y." + FIT_DOC
 
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current state.

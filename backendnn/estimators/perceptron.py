@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 from .._backend import array_namespace, from_numpy, index_dtype
 from .._validation import AnyOf, Boolean, Constraint, Interval, Options
 from ..layers import Dense
-from ..network import Network, Params
+from ..network import Network
 from ..optim import SGD
+from ..params import Params
 from ..train import LearningRateSchedule
 from ._base import NetworkEstimator
 from ._constraints import BackendParam, ClassLabels, DtypeParam, SeedParam

@@ -1,0 +1,27 @@
+"""Layers with a forward that keeps what its backward needs (notes, eqs. 14-20 and 26-35).
+
+Arrays are batch-major: a row is a sample, so the notes' column form
+z = W a + b becomes z = a W + b with W of shape (n_in, n_out), and the backward
+pass of eqs. 33-35 reads
+
+    dW = a^T delta,   db = sum_rows delta,   d(a) = delta W^T.
+
+No layer changes an array it is given. One it has just made itself (the result of
+``x @ W``) it may update with an in-place operator where the dtype stays the same: the
+standard defines them, and on JAX, whose arrays are immutable, Python rebinds the name
+instead (same result, still one code path).
+
+A layer holds no arrays. Its parameters are a tuple of arrays passed in and out, so
+a network's parameters are plain data (flattened for L-BFGS and gradient checking)
+and forward + backward is a pure function that ``jax.jit`` compiles::
+
+    y, cache = layer.forward(params, x)
+    dx, grads = layer.backward(params, cache, dy)   # grads matches params
+"""
+
+from .activation import Activation
+from .base import Layer
+from .dense import Dense, GatedDense
+from .shape import Flatten
+
+__all__ = ["Activation", "Dense", "Flatten", "GatedDense", "Layer"]
