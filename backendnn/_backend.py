@@ -6,6 +6,8 @@ What the standard lacks and every algorithm needs lives here, behind one
 function each: choosing a backend by name, moving arrays between libraries,
 host random numbers, the native normal CDF (``ndtr``), compilation (``jax.jit``), device
 synchronisation and matmul precision.
+
+Imports array libraries (by name, lazily) and nothing from backendnn.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Input checks shared by the public entry points: each error names the argument,
-what was expected and what was received."""
+what was expected and what was received.
+
+Imports :mod:`backendnn._backend` only.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ The GLU family gates one half of a projection with another::
 All formulas are written against the Array API, stable on float32 and float64
 (no overflow or NaN at |z| = 1e4) and free of value-dependent Python branches,
 so they run unchanged on every backend and inside ``jax.jit``.
+
+Imports :mod:`backendnn._backend` and :mod:`backendnn.special`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ compared with
 
 all other parameters fixed. Works on any backend: the perturbed vectors are built on
 the device; only the loss values come to the host.
+
+Imports :mod:`backendnn._backend`, ``network`` and ``params``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ host float64 arrays ``(W, b)`` with W of shape (fan_in, fan_out) (``b = None`` f
 zeros); the
 network casts them on the host and moves them to the device, so one seed gives
 identical starting weights on every backend.
+
+Imports nothing from backendnn.
 """
 
 from __future__ import annotations

@@ -138,29 +138,27 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         cls._check_attributes(fields["attributes"])
     except ValueError as exc:
         raise ValueError(f"{path!r}: {exc}") from None
-    shapes = cls._weight_shapes(fields["attributes"])
-    if set(tensors) != set(shapes):
+    schema = cls._weight_schema(fields["attributes"])
+    if set(tensors) != set(schema):
         raise ValueError(
-            f"{path!r}: tensors {sorted(tensors)} do not match the model's {sorted(shapes)}"
+            f"{path!r}: tensors {sorted(tensors)} do not match the model's {sorted(schema)}"
         )
     name = backend or "numpy"
-    xp = namespace(name)
-    dtype_name = fields["attributes"]["_dtype_name"]
-    dtype = getattr(xp, dtype_name if has_64bit(xp) else "float32")
-    dev = default_device(name)
+    xp, dev = namespace(name), default_device(name)
     weights = {}
-    for key, expected in shapes.items():
+    for key, (shape, dtype_name) in schema.items():
         host = tensors[key]
-        if host.dtype.name != dtype_name:
+        if host.dtype.name != dtype_name or dtype_name not in _FLOAT_DTYPES:
             raise ValueError(
                 f"{path!r}: tensor {key!r} has dtype {host.dtype.name}; the model says "
                 f"{dtype_name} (only {', '.join(_FLOAT_DTYPES)} weights are valid)"
             )
-        if tuple(host.shape) != tuple(expected):
+        if tuple(host.shape) != tuple(shape):
             raise ValueError(
                 f"{path!r}: tensor {key!r} has shape {tuple(host.shape)}; the model's "
-                f"attributes need {tuple(expected)}"
+                f"attributes need {tuple(shape)}"
             )
+        dtype = getattr(xp, dtype_name if has_64bit(xp) else "float32")
         weights[key] = from_numpy(host, xp=xp, device=dev, dtype=dtype)
     return cls._from_fields(fields, weights)
 

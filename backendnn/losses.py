@@ -5,6 +5,8 @@ Every loss has the signature ``value, dh = loss(y, h)`` with ``h`` the network o
 0-d array left on the device (read it with ``float`` once per epoch, not per batch).
 The output activation is fused into each classification loss, so its gradient is the
 simple, stable ``p - y`` form rather than a Jacobian product.
+
+Imports :mod:`backendnn._backend` only.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ without parameters)::
     loss, grads = net.loss_and_grad(params, X, y, "softmax_cross_entropy", alpha=1e-4)
 
 ``loss_and_grad`` is a pure function of its arrays, so ``jax.jit`` compiles it.
+
+Imports :mod:`backendnn.activations`, ``init``, ``losses``, ``layers``, ``params`` and
+``_backend``.
 """
 
 from __future__ import annotations

@@ -357,6 +357,12 @@ class NetworkEstimator:
         }
 
     @classmethod
+    def _weight_schema(cls, attributes: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Each weight array's (shape, dtype name) that fitted ``attributes`` imply."""
+        dtype = attributes["_dtype_name"]
+        return {k: (shape, dtype) for k, shape in cls._weight_shapes(attributes).items()}
+
+    @classmethod
     def _from_fields(cls, fields: dict[str, dict[str, Any]], weights: dict[str, Any]) -> Any:
         """A fitted model from checked fields (as ``_file_fields`` made them, rebuilt
         by the constraints) and weight arrays of the right shapes."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import losses as _losses
-from ..data import ArrayData
+from ..data import ArrayData, as_source
 from ..network import Network
 from ..params import Params
 from ..train import ConvergenceWarning, History, OptimizerState, make_step, run_epochs, run_lbfgs
@@ -41,7 +41,7 @@ def train_network(
     (``loss_``, ``loss_curve_``, ``n_iter_``, ``t_``, ...). Raises
     :class:`backendnn.ConvergenceError` if the loss stops being finite.
     """
-    data = ArrayData(X, targets.Y)
+    data = as_source(X, targets.Y)
     loss = est._loss(targets)
     alpha = float(est._alpha())
     if getattr(est, "solver", None) == "lbfgs":

@@ -17,6 +17,9 @@ and forward + backward is a pure function that ``jax.jit`` compiles::
 
     y, cache = layer.forward(params, x)
     dx, grads = layer.backward(params, cache, dy)   # grads matches params
+
+The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
+(the protocol), ``dense``, ``activation``, ``shape``.
 """
 
 from .activation import Activation
