@@ -10,7 +10,15 @@ import numbers
 import warnings
 from typing import Any
 
-from ._backend import array_namespace, device, is_array, namespace, to_backend, to_numpy
+from ._backend import (
+    array_namespace,
+    device,
+    has_64bit,
+    is_array,
+    namespace,
+    to_backend,
+    to_numpy,
+)
 
 try:  # scikit-learn is optional; where installed, its tools recognise our exceptions
     from sklearn.exceptions import DataConversionWarning
@@ -52,14 +60,35 @@ def resolve_array(X: Any, backend: str | None, name: str = "X") -> tuple[Any, An
 
 def float_dtype(xp: Any, requested: Any, X: Any) -> Any:
     """The floating dtype to compute in: ``requested`` ("float32"/"float64" or a dtype
-    of either name) or, if None, float64 for float64 input and float32 otherwise."""
+    of either name) or, if None, float64 for float64 input and float32 otherwise.
+    A requested float64 where the library has none (JAX without 64-bit) is float32, with
+    a warning (once) that says how to enable 64-bit types."""
     if requested is None:
         return xp.float64 if X.dtype == xp.float64 else xp.float32
     text = str(getattr(requested, "__name__", requested))
     for name in ("float32", "float64"):
         if text.endswith(name):
+            if name == "float64" and not has_64bit(xp):
+                warn_no_64bit()
+                return xp.float32
             return getattr(xp, name)
     raise ValueError(f"dtype must be None, 'float32' or 'float64'; got {requested!r}")
+
+
+_warned_64bit: list[bool] = []
+
+
+def warn_no_64bit() -> None:
+    """Warn, once per process, that float64 was asked for where JAX computes float32."""
+    if not _warned_64bit:
+        _warned_64bit.append(True)
+        warnings.warn(
+            "float64 was requested but JAX runs without 64-bit types, so float32 is used; "
+            "set the environment variable JAX_ENABLE_X64=1 (or call "
+            "jax.config.update('jax_enable_x64', True)) before creating any JAX array",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 1) -> Any:
@@ -93,12 +122,26 @@ def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 
             f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is "
             f"required: {name} has no features"
         )
+    source = X
     X = xp.astype(X, dtype, copy=False)
     # one reduction first (no temporary as large as X); the full check only if it fails,
     # since a sum can also overflow on finite data
     if not bool(xp.isfinite(xp.sum(X))) and not bool(xp.all(xp.isfinite(X))):
-        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+        check_finite(source, xp, dtype, name)
     return X
+
+
+def check_finite(source: Any, xp: Any, dtype: Any, name: str) -> None:
+    """Raise the ``ValueError`` that says why ``source`` cast to ``dtype`` is not finite:
+    NaN or infinity in the data itself, or finite values too large for ``dtype``."""
+    if xp.isdtype(source.dtype, "real floating") and not bool(xp.all(xp.isfinite(source))):
+        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    largest = float(xp.max(xp.abs(xp.astype(source, xp.float64)))) if has_64bit(xp) else None
+    raise ValueError(
+        f"{name} is finite but overflows {getattr(dtype, '__name__', dtype)}"
+        + (f" (its largest magnitude is {largest:.3g})" if largest is not None else "")
+        + ": scale it, or pass dtype='float64'"
+    )
 
 
 def column_or_1d(y: Any) -> Any:
@@ -197,7 +240,10 @@ class Interval(Constraint):
 
     def from_json(self, raw: Any) -> Any:
         if not self.integer and is_int(raw):
-            raw = float(raw)
+            try:
+                raw = float(raw)
+            except OverflowError:
+                raise ValueError(f"must be {self.expected}; got an integer too large") from None
         return super().from_json(raw)
 
 

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import array_namespace, device, host_rng, to_numpy
+from ._validation import check_param as _check
+from ._validation import is_int, is_real
 from .network import Network
 from .params import Params, flatten_params, unflatten_params
 
@@ -75,13 +77,19 @@ def check_gradients(
         Maps ``"layers[i].W"``-style names (``network.param_names()``) to the relative
         error max_j |g_j - n_j| / max(max_j |g_j|, max_j |n_j|, tiny) over the checked
         entries j of that array (analytic g, numerical n; tiny the dtype's smallest
-        normal number). The notes' "agree to 4 digits" is < 1e-4.
+        normal number). The notes' "agree to 4 digits" is < 1e-4. Expect ~1e-3 in
+        float32 (rounding of the loss limits central differences there) and ~1e-8 or
+        below in float64. An array whose analytic or numerical gradient has a NaN or
+        infinite entry reports NaN (so ``error < tol`` fails), never a finite number.
 
     Raises
     ------
     ValueError
         If ``loss`` is not a known loss name, or ``y``'s shape does not match the
-        network output.
+        network output; if ``eps`` is not a positive finite number, ``max_checks`` not
+        None or a positive integer, or ``alpha`` not a non-negative finite number; if the
+        loss at ``params`` is not finite (NaN or infinity in X, y or params): there is
+        nothing to compare then.
     TypeError
         If ``params`` holds no array, the arrays come from two libraries or devices,
         or the loss rejects ``y`` (float labels of shape (n_samples,) for
@@ -106,13 +114,29 @@ def check_gradients(
     dtype = theta.dtype
     if eps is None:
         eps = 1e-3 if dtype == xp.float32 else 1e-6
+    _check("eps", eps, is_real(eps) and math.isfinite(eps) and eps > 0, "a positive finite number")
+    _check(
+        "max_checks",
+        max_checks,
+        max_checks is None or (is_int(max_checks) and max_checks >= 1),
+        "None or a positive integer",
+    )
+    _check(
+        "alpha", alpha, is_real(alpha) and math.isfinite(alpha) and alpha >= 0,
+        "a non-negative finite number",
+    )  # fmt: skip
     tiny = float(xp.finfo(dtype).smallest_normal)
 
     def J(vector: Any) -> float:
         value, _ = network.loss_and_grad(unflatten_params(vector, params), X, y, loss, alpha)
         return float(value)
 
-    _, grads = network.loss_and_grad(params, X, y, loss, alpha)
+    value, grads = network.loss_and_grad(params, X, y, loss, alpha)
+    if not math.isfinite(float(value)):
+        raise ValueError(
+            f"the loss at params is {float(value)}: X, y or params hold NaN or infinity (or the "
+            "loss overflows), so gradients cannot be compared; check the inputs"
+        )
     analytic = [float(v) for v in to_numpy(flatten_params(grads))]
     index = xp.arange(theta.shape[0], device=device(theta))
     rng = host_rng(seed)
@@ -127,6 +151,9 @@ def check_gradients(
         for j in entries:
             e = eps * xp.astype(index == j, dtype)
             numeric = (J(theta + e) - J(theta - e)) / (2.0 * eps)
+            if not (math.isfinite(analytic[j]) and math.isfinite(numeric)):
+                worst = math.nan  # max() would drop a NaN: report it instead
+                break
             worst = max(worst, abs(analytic[j] - numeric))
             scale = max(scale, abs(analytic[j]), abs(numeric))
         result[name] = worst / scale

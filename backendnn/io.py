@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -81,6 +82,9 @@ def save(model: Any, path: str | os.PathLike) -> None:
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".backendnn-", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes a private (0600) file: give it the mode the file has, or the one a
+        # new file gets under the umask, before it takes the file's place
+        os.fchmod(fd, _file_mode(path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -90,6 +94,29 @@ def save(model: Any, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _file_mode(path: str) -> int:
+    """The permission bits of the existing file at ``path``, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask: read from /proc on Linux (setting it, the only portable way to
+    read it, would change it for every thread for a moment)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def load(path: str | os.PathLike, backend: str | None = None) -> Any:

@@ -22,7 +22,7 @@ from .._backend import (
     namespace_name,
     to_numpy,
 )
-from .._validation import column_or_1d
+from .._validation import check_finite, column_or_1d
 
 
 @dataclass
@@ -65,6 +65,13 @@ def check_labels(host: Any) -> None:
     """Class labels: 1-D, finite, and not continuous (floats must be whole numbers)."""
     if host.ndim != 1:
         raise ValueError(f"y must be 1-D class labels; got shape {host.shape}")
+    if host.dtype.kind == "O":
+        bad = [v for v in host.tolist() if v is None or (isinstance(v, float) and v != v)]
+        if bad:
+            raise ValueError(
+                f"y contains missing labels ({bad[0]!r}); remove those samples or give them a "
+                "class"
+            )
     if host.dtype.kind == "f":
         values = host.tolist()
         if not all(math.isfinite(v) for v in values):
@@ -175,10 +182,10 @@ def regression_targets(y: Any, xp: Any, dev: Any, dtype: Any) -> Any:
         raise ValueError(f"y must be 1-D or 2-D (n_samples, n_outputs); got shape {y.shape}")
     if not xp.isdtype(y.dtype, ("real floating", "integral")):
         raise TypeError(f"y must hold real numbers; got dtype {y.dtype}")
-    y = xp.astype(y, dtype)
-    if not bool(xp.all(xp.isfinite(y))):
-        raise ValueError("y contains NaN or infinity; remove or impute those values first")
-    return y
+    cast = xp.astype(y, dtype)
+    if not bool(xp.all(xp.isfinite(cast))):
+        check_finite(y, xp, dtype, "y")
+    return cast
 
 
 def r2_device(Y: Any, out: Any) -> Any:
