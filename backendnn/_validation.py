@@ -75,6 +75,12 @@ def float_dtype(xp: Any, requested: Any, X: Any) -> Any:
     raise ValueError(f"dtype must be None, 'float32' or 'float64'; got {requested!r}")
 
 
+def dtype_name(dtype: Any) -> str:
+    """"float32" for a float32 dtype of any library (NumPy's class, torch.float32, ...)."""
+    text = str(getattr(dtype, "__name__", None) or dtype)
+    return text.rsplit(".", 1)[-1].strip("'>")
+
+
 _warned_64bit: list[bool] = []
 
 
@@ -138,7 +144,7 @@ def check_finite(source: Any, xp: Any, dtype: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     largest = float(xp.max(xp.abs(xp.astype(source, xp.float64)))) if has_64bit(xp) else None
     raise ValueError(
-        f"{name} is finite but overflows {getattr(dtype, '__name__', dtype)}"
+        f"{name} is finite but overflows {dtype_name(dtype)}"
         + (f" (its largest magnitude is {largest:.3g})" if largest is not None else "")
         + ": scale it, or pass dtype='float64'"
     )

@@ -98,8 +98,10 @@ class LearningRateSchedule:
     ):
         if kind not in self.KINDS:
             raise ValueError(f"learning_rate must be one of {self.KINDS}, got {kind!r}")
-        self.kind, self.learning_rate_init, self.power_t = kind, learning_rate_init, power_t
-        self.lr = learning_rate_init
+        # Python floats: a NumPy scalar would meet the arrays of other libraries in the step
+        self.kind = kind
+        self.learning_rate_init, self.power_t = float(learning_rate_init), float(power_t)
+        self.lr = self.learning_rate_init
 
     def epoch_end(self, t: int) -> None:
         if self.kind == "invscaling":

@@ -251,8 +251,9 @@ def _rewrite(path, edit):
         (lambda m: m.update(version="2"), "'version' must be an integer"),
     ],
 )
-def test_every_field_is_checked_before_a_model_is_built(tmp_path, edit, message):
-    model = bn.MLPClassifier((4,), max_iter=3, random_state=0).fit(X, (Y > 0).astype(int))
+def test_every_field_is_checked_before_a_model_is_built(backend, tmp_path, edit, message):
+    model = bn.MLPClassifier((4,), max_iter=3, random_state=0)
+    model.fit(backend.asarray(X), backend.asarray((Y > 0).astype(np.int64)))
     path = tmp_path / "m.safetensors"
     bn.save(model, path)
     _rewrite(path, edit)
@@ -298,8 +299,8 @@ def test_fit_documents_every_callback_record_key():
         assert f"``{key}``" in bn.MLPRegressor.fit.__doc__, key
 
 
-def test_callbacks_are_checked_before_training():
+def test_callbacks_are_checked_before_training(backend):
     model = bn.MLPRegressor((3,), max_iter=1)
     with pytest.raises(TypeError, match="list of callables"):
-        model.fit(X, Y, callbacks=print)
+        model.fit(backend.asarray(X), backend.asarray(Y), callbacks=print)
     assert not hasattr(model, "coefs_")

@@ -146,17 +146,18 @@ def _write_meta(path, raw: str):
         {"dtype": np.float32, "shuffle": np.bool_(False)},
     ],
 )
-def test_numpy_scalar_hyperparameters_round_trip(tmp_path, value):
+def test_numpy_scalar_hyperparameters_round_trip(backend, tmp_path, value):
     """On a22ab53 these were written as strings and the reloaded model could not refit."""
-    model = bn.MLPClassifier((4,), max_iter=3, random_state=0).set_params(**value).fit(X, Y)
-    loaded = bn.load(_save(model, tmp_path / "m.safetensors"))
+    model = bn.MLPClassifier((4,), max_iter=3, random_state=0).set_params(**value)
+    model.fit(backend.asarray(X), backend.asarray(Y))
+    loaded = bn.load(_save(model, tmp_path / "m.safetensors"), backend=backend.name)
     for key, v in value.items():
         got = loaded.get_params()[key]
         if key == "dtype":
             assert got == "float32"
         else:
             assert got == (tuple(int(h) for h in v) if isinstance(v, tuple) else v), key
-    loaded.fit(X, Y)  # refits as it is
+    loaded.fit(backend.asarray(X), backend.asarray(Y))  # refits as it is
 
 
 def test_generator_random_state_is_refused_at_save(tmp_path):
@@ -181,16 +182,17 @@ def test_byte_labels_are_refused_at_save_with_a_clear_error(tmp_path):
         ("not json", "damaged backendnn metadata"),
     ],
 )
-def test_metadata_of_the_wrong_shape(tmp_path, raw, message):
-    path = _save(bn.Perceptron(max_iter=3).fit(X, Y), tmp_path / "p.safetensors")
+def test_metadata_of_the_wrong_shape(backend, tmp_path, raw, message):
+    model = bn.Perceptron(max_iter=3).fit(backend.asarray(X), backend.asarray(Y))
+    path = _save(model, tmp_path / "p.safetensors")
     _write_meta(path, raw)
     with pytest.raises(ValueError, match=message):
         bn.load(path)
 
 
-def test_bad_activation_parameter_names_the_file_and_field(tmp_path):
+def test_bad_activation_parameter_names_the_file_and_field(backend, tmp_path):
     model = bn.MLPClassifier((3,), activation=activations.get("swish", beta=1.5), max_iter=2)
-    path = _save(model.fit(X, Y), tmp_path / "m.safetensors")
+    path = _save(model.fit(backend.asarray(X), backend.asarray(Y)), tmp_path / "m.safetensors")
     meta = _meta(path)
     meta["params"]["activation"]["beta"] = "abc"
     _write_meta(path, json.dumps(meta))
@@ -198,8 +200,9 @@ def test_bad_activation_parameter_names_the_file_and_field(tmp_path):
         bn.load(path)
 
 
-def test_perceptron_features_disagreeing_with_coef(tmp_path):
-    path = _save(bn.Perceptron(max_iter=3).fit(X, Y), tmp_path / "p.safetensors")
+def test_perceptron_features_disagreeing_with_coef(backend, tmp_path):
+    model = bn.Perceptron(max_iter=3).fit(backend.asarray(X), backend.asarray(Y))
+    path = _save(model, tmp_path / "p.safetensors")
     meta = _meta(path)
     meta["attributes"]["n_features_in_"] = 5
     _write_meta(path, json.dumps(meta))
@@ -207,15 +210,16 @@ def test_perceptron_features_disagreeing_with_coef(tmp_path):
         bn.load(path)
 
 
-def test_save_into_a_missing_folder_names_the_path(tmp_path):
+def test_save_into_a_missing_folder_names_the_path(backend, tmp_path):
     target = tmp_path / "no" / "such" / "m.safetensors"
+    model = bn.Perceptron(max_iter=2).fit(backend.asarray(X), backend.asarray(Y))
     with pytest.raises(FileNotFoundError, match="does not exist") as info:
-        bn.save(bn.Perceptron(max_iter=2).fit(X, Y), target)
+        bn.save(model, target)
     assert str(target) in str(info.value)
 
 
-def test_saved_files_respect_the_umask_and_keep_an_existing_mode(tmp_path):
-    model = bn.Perceptron(max_iter=2).fit(X, Y)
+def test_saved_files_respect_the_umask_and_keep_an_existing_mode(backend, tmp_path):
+    model = bn.Perceptron(max_iter=2).fit(backend.asarray(X), backend.asarray(Y))
     old = os.umask(0o027)
     try:
         path = _save(model, tmp_path / "new.safetensors")

@@ -259,17 +259,17 @@ class _BaseMLP(NetworkEstimator):
 
     def _optimizer(self) -> tuple[Any, LearningRateSchedule]:
         if self.solver == "adam":
-            optimizer: Any = Adam(self.beta_1, self.beta_2, self.epsilon)
+            optimizer: Any = Adam(float(self.beta_1), float(self.beta_2), float(self.epsilon))
             schedule = LearningRateSchedule("constant", self.learning_rate_init)
         else:
-            optimizer = SGD(self.momentum, self.nesterovs_momentum)
+            optimizer = SGD(float(self.momentum), bool(self.nesterovs_momentum))
             schedule = LearningRateSchedule(
                 self.learning_rate, self.learning_rate_init, self.power_t
             )
         return optimizer, schedule
 
     def _stopping(self) -> tuple[float, float]:
-        return self.tol, self.n_iter_no_change
+        return float(self.tol), int(self.n_iter_no_change)
 
     def _shuffle(self) -> bool:
         return self.shuffle
