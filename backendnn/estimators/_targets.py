@@ -69,8 +69,7 @@ def check_labels(host: Any) -> None:
         bad = [v for v in host.tolist() if v is None or (isinstance(v, float) and v != v)]
         if bad:
             raise ValueError(
-                f"y contains missing labels ({bad[0]!r}); remove those samples or give them a "
-                "class"
+                f"y contains missing labels ({bad[0]!r}); remove those samples or give them a class"
             )
     if host.dtype.kind == "f":
         values = host.tolist()

@@ -3,68 +3,33 @@
 
 Each builds a network of dense layers with an activation between them (GLU-gated dense
 layers for the GLU family) and a linear output whose activation the loss fuses; the
-shared core (:mod:`backendnn.estimators._base`) does everything else.
+training parameters and driver (``_optimized.py``), the outputs (``_outputs.py``) and the
+core (``_base.py``) are shared with the other estimators.
 
-Imports :mod:`backendnn.activations`, ``losses``, ``network``, ``optim``, ``train``,
-``_backend``, ``_validation`` and the sibling modules.
+Imports :mod:`backendnn.activations`, ``network``, ``params``, ``_validation`` and the
+sibling modules.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 from .. import activations as _act
-from .._backend import from_numpy, index_dtype, to_numpy
-from .._validation import (
-    AnyOf,
-    Boolean,
-    Constraint,
-    Interval,
-    Options,
-    SequenceOf,
-    column_or_1d,
-    is_int,
-)
-from ..losses import log_softmax, log_softmax_and_softmax
+from .._validation import Constraint, Interval, SequenceOf, is_int
 from ..network import Network
-from ..optim import SGD, Adam
 from ..params import Params
-from ..train import LearningRateSchedule
-from ._base import NetworkEstimator
-from ._constraints import (
-    ActivationParam,
-    BackendParam,
-    ClassLabels,
-    DtypeParam,
-    InitParam,
-    LayerSizes,
-    SeedParam,
+from ._constraints import ActivationParam, LayerSizes
+from ._docs import CLASSIFIER_ATTRIBUTES_DOC, MLP_PARAMETERS_DOC
+from ._optimized import (
+    POSITIVE_INT,
+    TRAINING_ATTRIBUTES,
+    TRAINING_CONSTRAINTS,
+    OptimizedNetwork,
 )
-from ._docs import CLASSIFIER_ATTRIBUTES_DOC, FIT_DOC, MLP_PARAMETERS_DOC
-from ._targets import (
-    Targets,
-    accuracy,
-    class_labels,
-    host_accuracy,
-    labels_of,
-    one_hot_host,
-    r2_device,
-    r2_host,
-    regression_targets,
-)
-
-_POSITIVE_INT = Interval(1, None, integer=True)
-_REAL = Interval(None, None)
-
-_LOSS_OF_OUTPUT = {
-    "identity": "squared_error",
-    "logistic": "binary_log_loss",
-    "softmax": "softmax_cross_entropy",
-}
+from ._outputs import ClassifierOutputs, RegressorOutputs
 
 
-class _BaseMLP(NetworkEstimator):
+class _BaseMLP(OptimizedNetwork):
     coefs_: list
     intercepts_: list
     n_outputs_: int
@@ -75,41 +40,12 @@ class _BaseMLP(NetworkEstimator):
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "hidden_layer_sizes": LayerSizes(),
         "activation": ActivationParam(),
-        "solver": Options("sgd", "adam", "lbfgs", "gd"),
-        "alpha": Interval(0, None),
-        "batch_size": AnyOf(Options("auto"), _POSITIVE_INT),
-        "learning_rate": Options(*LearningRateSchedule.KINDS),
-        "learning_rate_init": Interval(0, None, closed="neither"),
-        "power_t": Interval(0, None),
-        "max_iter": _POSITIVE_INT,
-        "shuffle": Boolean(),
-        "random_state": SeedParam(),
-        "tol": Interval(0, None),
-        "verbose": Boolean(),
-        "warm_start": Boolean(),
-        "momentum": Interval(0, 1),
-        "nesterovs_momentum": Boolean(),
-        "early_stopping": Boolean(),
-        "validation_fraction": Interval(0, 1, closed="neither"),
-        "beta_1": Interval(0, 1, closed="left"),
-        "beta_2": Interval(0, 1, closed="left"),
-        "epsilon": Interval(0, None, closed="neither"),
-        "n_iter_no_change": _POSITIVE_INT,
-        "max_fun": _POSITIVE_INT,
-        "backend": BackendParam(),
-        "dtype": DtypeParam(),
-        "init": InitParam(),
-        "early_stopping_metric": Options("score", "loss"),
+        **TRAINING_CONSTRAINTS,
     }
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
-        "out_activation_": Options(*_LOSS_OF_OUTPUT),
-        "n_outputs_": _POSITIVE_INT,
+        **TRAINING_ATTRIBUTES,
         "n_layers_": Interval(2, None, integer=True),
-        "loss_": _REAL,
-        "best_loss_": AnyOf(Options(None), _REAL),
-        "validation_scores_": AnyOf(Options(None), SequenceOf(_REAL, as_list=True)),
-        "best_validation_score_": AnyOf(Options(None), _REAL),
-        "_fitted_hidden": SequenceOf(_POSITIVE_INT),
+        "_fitted_hidden": SequenceOf(POSITIVE_INT),
         "_fitted_activation": ActivationParam(),
     }
 
@@ -146,31 +82,7 @@ class _BaseMLP(NetworkEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.backend = backend
-        self.dtype = dtype
-        self.init = init
-        self.early_stopping_metric = early_stopping_metric
+        self._set_training_params(locals())
 
     # ------------------------------------------------------------------ the network
 
@@ -236,56 +148,8 @@ class _BaseMLP(NetworkEstimator):
             "intercepts_": [weights[f"intercepts.{i}"] for i in range(n)],
         }
 
-    # ------------------------------------------------------------------ training
 
-    def _loss(self, targets: Targets) -> str:
-        return _LOSS_OF_OUTPUT[targets.fitted["out_activation_"]]
-
-    def _alpha(self) -> float:
-        return self.alpha
-
-    def _batch_size(self, n: int) -> int:
-        if self.solver == "gd":
-            return n
-        if self.batch_size == "auto":
-            return min(200, n)
-        if self.batch_size > n:
-            warnings.warn(
-                f"batch_size {self.batch_size} exceeds the {n} samples; using {n}",
-                UserWarning,
-                stacklevel=6,
-            )
-        return min(self.batch_size, n)
-
-    def _optimizer(self) -> tuple[Any, LearningRateSchedule]:
-        if self.solver == "adam":
-            optimizer: Any = Adam(float(self.beta_1), float(self.beta_2), float(self.epsilon))
-            schedule = LearningRateSchedule("constant", self.learning_rate_init)
-        else:
-            optimizer = SGD(float(self.momentum), bool(self.nesterovs_momentum))
-            schedule = LearningRateSchedule(
-                self.learning_rate, self.learning_rate_init, self.power_t
-            )
-        return optimizer, schedule
-
-    def _stopping(self) -> tuple[float, float]:
-        return float(self.tol), int(self.n_iter_no_change)
-
-    def _shuffle(self) -> bool:
-        return self.shuffle
-
-    def _stopping_rules(self, network: Network, data: Any) -> list:
-        return []
-
-    def _partial_fit_check(self) -> None:
-        self._validate_params()
-        if self.solver not in ("sgd", "adam", "gd"):
-            raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers; solver={self.solver!r}"
-            )
-
-
-class MLPClassifier(_BaseMLP):
+class MLPClassifier(ClassifierOutputs, _BaseMLP):
     __doc__ = (
         """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` on any backend.
 
@@ -308,122 +172,13 @@ class MLPClassifier(_BaseMLP):
     """
     )
 
-    _estimator_type = "classifier"
-    _multi_label_tag = True
-    _multilabel: bool
-    classes_: Any
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseMLP._fitted_constraints,
-        "classes_": ClassLabels(),
-        "_multilabel": Boolean(),
+        **ClassifierOutputs.OUTPUT_ATTRIBUTES,
     }
 
-    @classmethod
-    def _check_attributes(cls, attributes: dict) -> None:
-        k, n_out = len(attributes["classes_"]), attributes["n_outputs_"]
-        multilabel = attributes["_multilabel"]
-        expected = k if multilabel or k > 2 else 1
-        if k < 2 or n_out != expected:
-            raise ValueError(f"{k} classes need {expected} outputs; the model has {n_out}")
-        activation = "logistic" if expected == 1 or multilabel else "softmax"
-        if attributes["out_activation_"] != activation:
-            raise ValueError(
-                f"out_activation_ must be {activation!r} for {k} classes; got "
-                f"{attributes['out_activation_']!r}"
-            )
 
-    def _encode_targets(
-        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
-    ) -> Targets:
-        host = column_or_1d(to_numpy(y))
-        if host.ndim == 2:  # multi-label indicator matrix
-            if not ((host == 0) | (host == 1)).all():
-                raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
-            Y, fitted = (
-                host.astype("float64"),
-                {
-                    "classes_": to_numpy(list(range(host.shape[1]))),
-                    "out_activation_": "logistic",
-                    "_multilabel": True,
-                },
-            )
-            return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), None, fitted)
-        known = self.classes_ if incremental and hasattr(self, "classes_") else None
-        if incremental and classes is None and known is None:
-            raise ValueError("classes must be passed on the first call to partial_fit")
-        classes_, codes = class_labels(host, classes, known)
-        if len(classes_) == 2:
-            Y, out = codes[:, None].astype("float64"), "logistic"
-        else:
-            Y, out = one_hot_host(codes, len(classes_)), "softmax"
-        fitted = {"classes_": classes_, "out_activation_": out, "_multilabel": False}
-        return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), codes, fitted)
-
-    def _score_device(self, Y: Any, out: Any) -> Any:
-        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1 or one-hot)."""
-        return accuracy(Y, out, 0.5)
-
-    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> MLPClassifier:
-        return self._fit(X, y, incremental=False, callbacks=callbacks)
-
-    fit.__doc__ = "Fit the model to X and class labels y." + FIT_DOC
-
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
-        """One epoch over (X, y), continuing from the current state.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features) or (N, C, H, W)
-        y : array-like of shape (n_samples,)
-        classes : array-like, optional
-            Every label that will ever appear; required on the first call.
-
-        Returns
-        -------
-        self
-        """
-        self._partial_fit_check()
-        return self._fit(X, y, incremental=True, classes=classes)
-
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities, shape (n_samples, n_classes), in the library of X."""
-        xp, logits = self._decision(X)
-        if self.out_activation_ == "softmax":
-            return log_softmax_and_softmax(logits, xp)[1]
-        sigmoid = _act.get("sigmoid")
-        if self._multilabel:
-            return sigmoid.forward(logits)
-        return xp.concat([sigmoid.forward(-logits), sigmoid.forward(logits)], axis=1)
-
-    def predict_log_proba(self, X: Any) -> Any:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
-        xp, logits = self._decision(X)
-        if self.out_activation_ == "softmax":
-            return log_softmax(logits, xp)
-        sp = _act.get("softplus")
-        if self._multilabel:
-            return -sp.forward(-logits)
-        return xp.concat([-sp.forward(logits), -sp.forward(-logits)], axis=1)
-
-    def predict(self, X: Any) -> Any:
-        """Predicted labels, in the library and on the device of X (NumPy input: any
-        label type; other libraries: numeric labels)."""
-        xp, logits = self._decision(X)
-        if self._multilabel:
-            return xp.astype(logits > 0, index_dtype(xp))
-        idx = (
-            xp.argmax(logits, axis=1)
-            if logits.shape[1] > 1
-            else xp.astype(logits[:, 0] > 0, index_dtype(xp))
-        )
-        return labels_of(self.classes_, idx)
-
-    def score(self, X: Any, y: Any) -> float:
-        """Mean accuracy on (X, y)."""
-        return host_accuracy(self.predict(X), y)
-
-
-class MLPRegressor(_BaseMLP):
+class MLPRegressor(RegressorOutputs, _BaseMLP):
     __doc__ = (
         """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` on any backend
     (identity output, squared error). Results come back in the library of the input.
@@ -452,58 +207,7 @@ class MLPRegressor(_BaseMLP):
     """
     )
 
-    _estimator_type = "regressor"
-    _y_1d: bool
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseMLP._fitted_constraints,
-        "_y_1d": Boolean(),
+        **RegressorOutputs.OUTPUT_ATTRIBUTES,
     }
-
-    @classmethod
-    def _check_attributes(cls, attributes: dict) -> None:
-        if attributes["out_activation_"] != "identity":
-            raise ValueError(
-                f"out_activation_ must be 'identity'; got {attributes['out_activation_']!r}"
-            )
-        if attributes["_y_1d"] and attributes["n_outputs_"] != 1:
-            raise ValueError(f"1-D targets need 1 output; the model has {attributes['n_outputs_']}")
-
-    def _encode_targets(
-        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
-    ) -> Targets:
-        y = regression_targets(y, xp, dev, dtype)
-        Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
-        return Targets(Y, None, {"out_activation_": "identity", "_y_1d": y.ndim == 1})
-
-    def _score_device(self, Y: Any, out: Any) -> Any:
-        """R^2 (averaged over outputs) on the device."""
-        return r2_device(Y, out)
-
-    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> MLPRegressor:
-        return self._fit(X, y, incremental=False, callbacks=callbacks)
-
-    fit.__doc__ = "Fit the model to X and real targets y." + FIT_DOC
-
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over (X, y), continuing from the current state.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features) or (N, C, H, W)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-
-        Returns
-        -------
-        self
-        """
-        self._partial_fit_check()
-        return self._fit(X, y, incremental=True)
-
-    def predict(self, X: Any) -> Any:
-        """Predictions (n_samples,) or (n_samples, n_outputs) in the library of X."""
-        xp, outputs = self._decision(X)
-        return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
-
-    def score(self, X: Any, y: Any) -> float:
-        """Coefficient of determination R^2 (averaged over outputs)."""
-        return r2_host(self.predict(X), y)

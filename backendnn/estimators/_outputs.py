@@ -1,0 +1,207 @@
+"""The two kinds of output a network estimator has, as mixins: class labels
+(:class:`ClassifierOutputs`: logistic or softmax outputs, ``predict_proba``, accuracy) and
+real values (:class:`RegressorOutputs`: identity outputs, R^2). Each encodes its targets,
+checks the fitted attributes a model file gives it, and answers the public ``fit``,
+``partial_fit``, ``predict`` and ``score``.
+
+Imports :mod:`backendnn.activations`, ``losses``, ``_backend``, ``_validation`` and the
+sibling modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .. import activations as _act
+from .._backend import from_numpy, index_dtype, to_numpy
+from .._validation import Boolean, Constraint, column_or_1d
+from ..losses import log_softmax, log_softmax_and_softmax
+from ._constraints import ClassLabels
+from ._docs import FIT_DOC
+from ._targets import (
+    Targets,
+    accuracy,
+    class_labels,
+    host_accuracy,
+    labels_of,
+    one_hot_host,
+    r2_device,
+    r2_host,
+    regression_targets,
+)
+
+
+class ClassifierOutputs:
+    """Binary problems: one logistic output and the binary log-loss; several classes:
+    softmax and cross-entropy; 2-D 0/1 targets: multi-label (logistic outputs)."""
+
+    _estimator_type = "classifier"
+    _multi_label_tag = True
+    _multilabel: bool
+    classes_: Any
+    out_activation_: str
+    OUTPUT_ATTRIBUTES: ClassVar[dict[str, Constraint]] = {
+        "classes_": ClassLabels(),
+        "_multilabel": Boolean(),
+    }
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        k, n_out = len(attributes["classes_"]), attributes["n_outputs_"]
+        multilabel = attributes["_multilabel"]
+        expected = k if multilabel or k > 2 else 1
+        if k < 2 or n_out != expected:
+            raise ValueError(f"{k} classes need {expected} outputs; the model has {n_out}")
+        activation = "logistic" if expected == 1 or multilabel else "softmax"
+        if attributes["out_activation_"] != activation:
+            raise ValueError(
+                f"out_activation_ must be {activation!r} for {k} classes; got "
+                f"{attributes['out_activation_']!r}"
+            )
+
+    def _encode_targets(
+        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
+    ) -> Targets:
+        host = column_or_1d(to_numpy(y))
+        if host.ndim == 2:  # multi-label indicator matrix
+            if not ((host == 0) | (host == 1)).all():
+                raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
+            Y, fitted = (
+                host.astype("float64"),
+                {
+                    "classes_": to_numpy(list(range(host.shape[1]))),
+                    "out_activation_": "logistic",
+                    "_multilabel": True,
+                },
+            )
+            return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), None, fitted)
+        known = self.classes_ if incremental and hasattr(self, "classes_") else None
+        if incremental and classes is None and known is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        classes_, codes = class_labels(host, classes, known)
+        if len(classes_) == 2:
+            Y, out = codes[:, None].astype("float64"), "logistic"
+        else:
+            Y, out = one_hot_host(codes, len(classes_)), "softmax"
+        fitted = {"classes_": classes_, "out_activation_": out, "_multilabel": False}
+        return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), codes, fitted)
+
+    def _score_device(self, Y: Any, out: Any) -> Any:
+        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1 or one-hot)."""
+        return accuracy(Y, out, 0.5)
+
+    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> Any:
+        return self._fit(X, y, incremental=False, callbacks=callbacks)  # type: ignore[attr-defined]
+
+    fit.__doc__ = "Fit the model to X and class labels y." + FIT_DOC
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Any:
+        """One epoch over (X, y), continuing from the current state.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or (N, C, H, W)
+        y : array-like of shape (n_samples,)
+        classes : array-like, optional
+            Every label that will ever appear; required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        self._partial_fit_check()  # type: ignore[attr-defined]
+        return self._fit(X, y, incremental=True, classes=classes)  # type: ignore[attr-defined]
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities, shape (n_samples, n_classes), in the library of X."""
+        xp, logits = self._decision(X)  # type: ignore[attr-defined]
+        if self.out_activation_ == "softmax":
+            return log_softmax_and_softmax(logits, xp)[1]
+        sigmoid = _act.get("sigmoid")
+        if self._multilabel:
+            return sigmoid.forward(logits)
+        return xp.concat([sigmoid.forward(-logits), sigmoid.forward(logits)], axis=1)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        xp, logits = self._decision(X)  # type: ignore[attr-defined]
+        if self.out_activation_ == "softmax":
+            return log_softmax(logits, xp)
+        sp = _act.get("softplus")
+        if self._multilabel:
+            return -sp.forward(-logits)
+        return xp.concat([-sp.forward(logits), -sp.forward(-logits)], axis=1)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels, in the library and on the device of X (NumPy input: any
+        label type; other libraries: numeric labels)."""
+        xp, logits = self._decision(X)  # type: ignore[attr-defined]
+        if self._multilabel:
+            return xp.astype(logits > 0, index_dtype(xp))
+        idx = (
+            xp.argmax(logits, axis=1)
+            if logits.shape[1] > 1
+            else xp.astype(logits[:, 0] > 0, index_dtype(xp))
+        )
+        return labels_of(self.classes_, idx)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Mean accuracy on (X, y)."""
+        return host_accuracy(self.predict(X), y)
+
+
+class RegressorOutputs:
+    """Identity outputs and the squared error; R^2 as the score."""
+
+    _estimator_type = "regressor"
+    _y_1d: bool
+    OUTPUT_ATTRIBUTES: ClassVar[dict[str, Constraint]] = {"_y_1d": Boolean()}
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        if attributes["out_activation_"] != "identity":
+            raise ValueError(
+                f"out_activation_ must be 'identity'; got {attributes['out_activation_']!r}"
+            )
+        if attributes["_y_1d"] and attributes["n_outputs_"] != 1:
+            raise ValueError(f"1-D targets need 1 output; the model has {attributes['n_outputs_']}")
+
+    def _encode_targets(
+        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
+    ) -> Targets:
+        y = regression_targets(y, xp, dev, dtype)
+        Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
+        return Targets(Y, None, {"out_activation_": "identity", "_y_1d": y.ndim == 1})
+
+    def _score_device(self, Y: Any, out: Any) -> Any:
+        """R^2 (averaged over outputs) on the device."""
+        return r2_device(Y, out)
+
+    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> Any:
+        return self._fit(X, y, incremental=False, callbacks=callbacks)  # type: ignore[attr-defined]
+
+    fit.__doc__ = "Fit the model to X and real targets y." + FIT_DOC
+
+    def partial_fit(self, X: Any, y: Any) -> Any:
+        """One epoch over (X, y), continuing from the current state.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or (N, C, H, W)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        self._partial_fit_check()  # type: ignore[attr-defined]
+        return self._fit(X, y, incremental=True)  # type: ignore[attr-defined]
+
+    def predict(self, X: Any) -> Any:
+        """Predictions (n_samples,) or (n_samples, n_outputs) in the library of X."""
+        xp, outputs = self._decision(X)  # type: ignore[attr-defined]
+        return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
+
+    def score(self, X: Any, y: Any) -> float:
+        """Coefficient of determination R^2 (averaged over outputs)."""
+        return r2_host(self.predict(X), y)
