@@ -76,7 +76,7 @@ def float_dtype(xp: Any, requested: Any, X: Any) -> Any:
 
 
 def dtype_name(dtype: Any) -> str:
-    """"float32" for a float32 dtype of any library (NumPy's class, torch.float32, ...)."""
+    """The plain name of a dtype of any library: NumPy's class, torch.float32, ... -> "float32"."""
     text = str(getattr(dtype, "__name__", None) or dtype)
     return text.rsplit(".", 1)[-1].strip("'>")
 
