@@ -1,7 +1,7 @@
 """backendnn: neural networks with hand-written backpropagation, written once against
 the Python Array API standard, running on NumPy, CuPy, JAX, PyTorch and array-api-strict."""
 
-from . import activations, init, layers, losses
+from . import activations, init, layers, losses, tensors
 from ._backend import (
     BACKENDS,
     array_namespace,
@@ -14,7 +14,13 @@ from ._backend import (
     use_backend,
 )
 from ._validation import NotFittedError
-from .estimators import MLPClassifier, MLPRegressor, Perceptron
+from .estimators import (
+    MLPClassifier,
+    MLPRegressor,
+    NeuralNetClassifier,
+    NeuralNetRegressor,
+    Perceptron,
+)
 from .gradcheck import check_gradients
 from .io import load, save
 from .network import Network
@@ -28,6 +34,8 @@ __all__ = [
     "ConvergenceWarning",
     "MLPClassifier",
     "MLPRegressor",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
     "NotFittedError",
     "Perceptron",
     "BACKENDS",
@@ -40,6 +48,7 @@ __all__ = [
     "load",
     "losses",
     "save",
+    "tensors",
     "unflatten_params",
     "array_namespace",
     "get_backend",

@@ -1,10 +1,15 @@
 """Weight initialisers, drawn on the host from a seed.
 
-Each takes a host ``numpy.random.Generator`` (see ``_backend.host_rng``) and returns
-host float64 arrays ``(W, b)`` with W of shape (fan_in, fan_out) (``b = None`` for
-zeros); the
+Each takes a host ``numpy.random.Generator`` (see ``_backend.host_rng``), the layer's
+fan-in and fan-out, and returns host float64 arrays ``(W, b)`` with W of shape
+(fan_in, fan_out) (``b = None`` for zeros); the
 network casts them on the host and moves them to the device, so one seed gives
 identical starting weights on every backend.
+
+A layer whose weight is not a (fan_in, fan_out) matrix (``Conv2d``: fans C kh kw and
+O kh kw, weight (O, C, kh, kw)) is given ``shape=(C kh kw, O)`` too: W is drawn in that
+shape with the scale of the fans, b of length shape[1], and ``Network.init`` transposes
+and reshapes W. A custom initialiser used on such layers accepts ``shape``.
 
 Imports nothing from backendnn.
 """
@@ -16,25 +21,45 @@ from typing import Any
 
 
 def normal(
-    rng: Any, fan_in: int, fan_out: int, *, activation: Any = None, std: float = 0.01
+    rng: Any,
+    fan_in: int,
+    fan_out: int,
+    *,
+    activation: Any = None,
+    std: float = 0.01,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[Any, Any]:
     """W, b ~ N(0, std^2) with std = 0.01, the notes' initialisation."""
-    return rng.normal(0.0, std, (fan_in, fan_out)), rng.normal(0.0, std, fan_out)
+    shape = shape or (fan_in, fan_out)
+    return rng.normal(0.0, std, shape), rng.normal(0.0, std, shape[1])
 
 
 def glorot_uniform(
-    rng: Any, fan_in: int, fan_out: int, *, activation: Any = "relu"
+    rng: Any,
+    fan_in: int,
+    fan_out: int,
+    *,
+    activation: Any = "relu",
+    shape: tuple[int, int] | None = None,
 ) -> tuple[Any, Any]:
     """W, b ~ U(-r, r), r = sqrt(factor/(fan_in + fan_out)): scikit-learn's MLP scheme,
     factor 2 for the logistic activation and 6 for every other."""
     factor = 2.0 if activation in ("logistic", "sigmoid") else 6.0
     bound = math.sqrt(factor / (fan_in + fan_out))
-    return (rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out))
+    shape = shape or (fan_in, fan_out)
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[1])
 
 
-def he_normal(rng: Any, fan_in: int, fan_out: int, *, activation: Any = None) -> tuple[Any, Any]:
+def he_normal(
+    rng: Any,
+    fan_in: int,
+    fan_out: int,
+    *,
+    activation: Any = None,
+    shape: tuple[int, int] | None = None,
+) -> tuple[Any, Any]:
     """W ~ N(0, 2/fan_in) (He et al., for ReLU-like activations), b = 0 (returned as None)."""
-    return rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out)), None
+    return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape or (fan_in, fan_out)), None
 
 
 _INITS = {"normal": normal, "glorot_uniform": glorot_uniform, "he_normal": he_normal}

@@ -64,7 +64,7 @@ start tests-jax-gpu $LIMIT env BACKENDNN_BACKENDS=jax $PYTEST tests
 start tests-torch-cuda $LIMIT env BACKENDNN_BACKENDS=torch $PYTEST tests
 start no-sync 120 python3 scripts/check_no_sync.py
 # every example on CuPy (issue 6), one after another beside the tests: each takes seconds
-start examples-cupy 300 bash -c 'rc=0; for ex in train_digits xor activations gradient_check gpu_training; do
+start examples-cupy 300 bash -c 'rc=0; for ex in train_digits train_digits_cnn xor activations gradient_check gpu_training; do
     echo "=== examples/$ex.py --backend cupy"; python3 "examples/$ex.py" --backend cupy --out "$1" || rc=1
 done; exit $rc' _ "$OUT"
 finish

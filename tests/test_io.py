@@ -39,12 +39,23 @@ MODELS = {
     ),
     "regressor-tanh": lambda: bn.MLPRegressor((6,), activation="tanh", max_iter=5, random_state=0),
     "perceptron": lambda: bn.Perceptron(max_iter=5),
+    "cnn-classifier": lambda: bn.NeuralNetClassifier(
+        [
+            bn.layers.Conv2d(1, 2, (2, 2), padding=1),
+            bn.layers.Activation("tanh"),
+            bn.layers.MaxPool2d(2),
+            bn.layers.Flatten(),
+        ],
+        max_iter=5,
+        random_state=0,
+    ),
 }
 TARGETS = {
     "classifier-swiglu": Y_CLS,
     "classifier-binary-gelu": Y_CLS % 2,
     "regressor-tanh": Y_REG,
     "perceptron": Y_CLS,
+    "cnn-classifier": Y_CLS,
 }
 
 

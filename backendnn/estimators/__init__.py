@@ -7,17 +7,21 @@ own array library and device, and accept NCHW image batches. A failed ``fit`` or
 
 Layout: ``_base.py`` (the core every estimator shares), ``_training.py`` (the one
 training driver), ``_targets.py`` (label and target encoding), ``_constraints.py``
-(parameter kinds), ``mlp.py`` and ``perceptron.py`` (what is each model's own).
+(parameter kinds), ``_optimized.py`` (the training parameters), ``_outputs.py``
+(classifier and regressor outputs), ``_docs.py``, and what is each model's own: ``mlp.py``,
+``perceptron.py``, ``stack.py`` (any layer stack).
 """
 
 from ..train import ConvergenceWarning
 from ._base import NetworkEstimator
 from .mlp import MLPClassifier, MLPRegressor
 from .perceptron import Perceptron
+from .stack import NeuralNetClassifier, NeuralNetRegressor
 
 #: estimators by class name, for model files
 REGISTRY: dict[str, type[NetworkEstimator]] = {
-    cls.__name__: cls for cls in (MLPClassifier, MLPRegressor, Perceptron)
+    cls.__name__: cls
+    for cls in (MLPClassifier, MLPRegressor, Perceptron, NeuralNetClassifier, NeuralNetRegressor)
 }
 
 __all__ = [
@@ -26,5 +30,7 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "NetworkEstimator",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
     "Perceptron",
 ]

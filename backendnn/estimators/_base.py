@@ -84,8 +84,9 @@ class NetworkEstimator:
     ) -> Targets:
         raise NotImplementedError
 
-    def _build_network(self, n_features: int, n_outputs: int) -> Network:
-        """The network to train, from the current hyper-parameters."""
+    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
+        """The network to train, from the current hyper-parameters, for samples of
+        ``input_shape`` ((n_features,), or (C, H, W) where the input is not flattened)."""
         raise NotImplementedError
 
     def _fitted_network(self) -> Network:
@@ -109,8 +110,9 @@ class NetworkEstimator:
         """Raise ``ValueError`` if fitted ``attributes`` (each valid alone) disagree."""
 
     @classmethod
-    def _weight_attributes(cls, weights: dict[str, Any]) -> dict[str, Any]:
-        """The fitted attributes holding the arrays ``weights`` (by file name)."""
+    def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
+        """The fitted attributes holding the arrays ``weights`` (by file name), given the
+        other fitted ``attributes``."""
         raise NotImplementedError
 
     def _weight_pairs(self) -> list[tuple]:
@@ -118,8 +120,8 @@ class NetworkEstimator:
         network order (e.g. ``(coefs_[i], intercepts_[i])``)."""
         raise NotImplementedError
 
-    def _fitted_from_params(self, params: Params) -> dict[str, Any]:
-        """The fitted weight attributes from trained parameters ``params``."""
+    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
+        """The fitted attributes of trained ``network`` and its parameters ``params``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ parameters
@@ -181,6 +183,9 @@ class NetworkEstimator:
         )
 
     _multi_label_tag: ClassVar[bool] = False
+    #: NCHW images become (N, C*H*W) rows before the network (MLPs); a layer stack
+    #: that starts with convolutions takes them as they are
+    _flatten_input: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ fitting
 
@@ -206,7 +211,7 @@ class NetworkEstimator:
         y_arr = as_target(y, self)
         check_lengths(X, y_arr)
         targets = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes)
-        network = self._build_network(X.shape[1], targets.Y.shape[1])
+        network = self._build_network(tuple(X.shape[1:]), targets.Y.shape[1])
         rng = host_rng(self.random_state)  # type: ignore[attr-defined]
         if reuse:
             params = self._reused_params(network, xp, dev, dtype)
@@ -215,7 +220,7 @@ class NetworkEstimator:
         params, record = train_network(
             self, network, params, X, targets, rng, incremental, reuse, callbacks
         )
-        new = dict(targets.fitted, **record, **self._fitted_from_params(params))
+        new = dict(targets.fitted, **record, **self._fitted_from_params(network, params))
         new.update(
             n_features_in_=math.prod(X_in.shape[1:]),
             image_shape_=tuple(X_in.shape[1:]) if X_in.ndim == 4 else None,
@@ -264,7 +269,7 @@ class NetworkEstimator:
             array_namespace(X, y)  # TypeError for two libraries or devices in one call
         xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
         X_in = check_X(X_raw, xp, float_dtype(xp, getattr(self, "dtype", None), X_raw))
-        return xp, dev, X_in, _flat(X_in)
+        return xp, dev, X_in, (_flat(X_in) if self._flatten_input else X_in)
 
     def _predict_input(self, X: Any) -> tuple[Any, Any]:
         """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
@@ -273,13 +278,18 @@ class NetworkEstimator:
         name = self._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
         X = check_X(X, xp, getattr(xp, name))
         self._check_shape(X)
-        return xp, _flat(X)
+        return xp, (_flat(X) if self._flatten_input else X)
 
     def _check_shape(self, X: Any) -> None:
         image = getattr(self, "image_shape_", None)
         if X.ndim == 4 and image is not None and tuple(X.shape[1:]) != tuple(image):
             raise ValueError(
                 f"X has image shape {tuple(X.shape[1:])} but this model was fitted on {image}"
+            )
+        if not self._flatten_input and image is not None and X.ndim != 4:
+            raise ValueError(
+                f"X has shape {tuple(X.shape)}; this model was fitted on images of shape "
+                f"(N, {', '.join(map(str, image))})"
             )
         n_features = math.prod(X.shape[1:])
         if n_features != self.n_features_in_:
@@ -368,7 +378,7 @@ class NetworkEstimator:
         by the constraints) and weight arrays of the right shapes."""
         model = cls(**fields["params"])
         model.__dict__.update(fields["attributes"])
-        model.__dict__.update(cls._weight_attributes(weights))
+        model.__dict__.update(cls._weight_attributes(fields["attributes"], weights))
         model._cache = {}
         return model
 

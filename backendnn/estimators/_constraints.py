@@ -1,20 +1,24 @@
 """Constraints of the estimators' own kinds of parameter (activations, initialisers,
-seeds, dtypes, backends, layer sizes, class labels), for their parameter tables.
+seeds, dtypes, backends, layer sizes and stacks, class labels), for their parameter tables.
 
 Each says what it accepts, how a model file writes it and how a file's value is checked
 and rebuilt; a value no file can hold (a seeded generator, a custom initialiser function)
 is refused at save with a message that says what to pass instead.
 
-Imports :mod:`backendnn.activations`, ``init``, ``_backend`` and ``_validation``.
+Imports :mod:`backendnn.activations`, ``layers``, ``init``, ``_backend``, ``_cache`` and
+``_validation``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .. import activations as _act
 from .. import init as _init
+from .. import layers as _layers
 from .._backend import BACKENDS, to_numpy
+from .._cache import freeze
 from .._validation import Constraint, is_int
 
 
@@ -171,3 +175,65 @@ class ClassLabels(Constraint):
         if host.tolist() != values:
             raise ValueError(f"labels {values!r} change when cast to dtype {dtype!r}")
         return host
+
+
+class LayerStack(Constraint):
+    """A list of layers of :mod:`backendnn.layers`, saved as each layer's class name and
+    constructor arguments (read back from its attributes of the same names); a layer a
+    file cannot rebuild exactly (a class of your own) is refused at save."""
+
+    expected = "a list of backendnn.layers objects"
+
+    def ok(self, value: Any) -> bool:
+        return isinstance(value, (list, tuple)) and all(isinstance(v, _layers.Layer) for v in value)
+
+    def to_json(self, value: Any) -> Any:
+        return [_describe_layer(layer) for layer in value]
+
+    def from_json(self, raw: Any) -> Any:
+        if not isinstance(raw, list):
+            raise ValueError(f"must be a list of layer descriptions; got {raw!r}")
+        return [_build_layer(spec) for spec in raw]
+
+
+def _describe_layer(layer: Any) -> dict[str, Any]:
+    cls = type(layer)
+    if getattr(_layers, cls.__name__, None) is not cls:
+        raise ValueError(
+            f"layer {layer!r} of class {cls.__module__}.{cls.__qualname__} cannot be written "
+            "to a file: only the layers of backendnn.layers can"
+        )
+    spec: dict[str, Any] = {"layer": cls.__name__}
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    arguments = inspect.signature(cls.__init__).parameters.values()
+    for name in [p.name for p in arguments if p.kind in named][1:]:
+        value = getattr(layer, name)
+        if isinstance(value, (_act.Activation, _act.GLU)):
+            value = _act.describe(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        spec[name] = value
+    if freeze(_build_layer(spec)) != freeze(layer):
+        raise ValueError(f"layer {layer!r} cannot be rebuilt from its arguments {spec}")
+    return spec
+
+
+def _build_layer(spec: Any) -> Any:
+    if not isinstance(spec, dict) or not isinstance(spec.get("layer"), str):
+        raise ValueError(f"a layer description is a dict with 'layer'; got {spec!r}")
+    cls = getattr(_layers, spec["layer"], None)
+    if cls is None or spec["layer"] not in _layers.__all__ or spec["layer"] == "Layer":
+        raise ValueError(f"unknown layer {spec['layer']!r}")
+    kwargs = {}
+    for name, value in spec.items():
+        if name == "layer":
+            continue
+        if isinstance(value, dict):
+            value = _act.from_description(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"layer {spec!r}: {exc}") from None

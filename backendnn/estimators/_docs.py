@@ -1,21 +1,10 @@
-"""Shared numpydoc sections of the MLP estimators (their parameters, ``fit``).
+"""Shared numpydoc sections of the MLP and layer-stack estimators (parameters, attributes,
+``fit``).
 
 Imports nothing.
 """
 
-MLP_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    hidden_layer_sizes : int or tuple of int, default=(100,)
-        The width of each hidden layer.
-    activation : str or activation object, default="relu"
-        The hidden layers' activation: any name of :mod:`backendnn.activations`
-        (``"identity"``, ``"logistic"``/``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"gelu"``,
-        ``"gelu_tanh"``, ``"silu"``, ``"swish"``, ``"softplus"``; the GLU family
-        ``"glu"``, ``"reglu"``, ``"geglu"``, ``"swiglu"`` makes GLU-gated hidden layers,
-        with ``coefs_[i]`` of shape (fan_in, 2h)) or an activation object, e.g.
-        ``activations.get("swish", beta=1.5)`` or an :class:`backendnn.activations.Activation`
-        subclass of your own (register it with ``activations.register`` to save the model).
+TRAINING_PARAMETERS_DOC = """
     solver : {"adam", "sgd", "lbfgs", "gd"}, default="adam"
         ``"gd"`` is full-batch gradient descent (the notes' eqs. 21-24); ``"lbfgs"`` is
         SciPy's L-BFGS-B algorithm on the compute device.
@@ -76,6 +65,32 @@ MLP_PARAMETERS_DOC = """
         (scikit-learn's choice) or the validation loss.
 """
 
+MLP_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+        The width of each hidden layer.
+    activation : str or activation object, default="relu"
+        The hidden layers' activation: any name of :mod:`backendnn.activations`
+        (``"identity"``, ``"logistic"``/``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"gelu"``,
+        ``"gelu_tanh"``, ``"silu"``, ``"swish"``, ``"softplus"``; the GLU family
+        ``"glu"``, ``"reglu"``, ``"geglu"``, ``"swiglu"`` makes GLU-gated hidden layers,
+        with ``coefs_[i]`` of shape (fan_in, 2h)) or an activation object, e.g.
+        ``activations.get("swish", beta=1.5)`` or an :class:`backendnn.activations.Activation`
+        subclass of your own (register it with ``activations.register`` to save the model).
+""" + TRAINING_PARAMETERS_DOC.lstrip("\n")
+
+STACK_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    layers : list of backendnn.layers objects, default=()
+        The network up to its output, e.g. ``[Conv2d(1, 16, 3, padding=1),
+        Activation("relu"), MaxPool2d(2), Flatten()]``; it must end with rows (N, width).
+        The estimator appends the output layer ``Dense(width, n_outputs)``. A model file
+        records the stack (layer classes and their arguments) and rebuilds it.
+""" + TRAINING_PARAMETERS_DOC.lstrip("\n")
+
+
 FIT_DOC = """
         Parameters
         ----------
@@ -106,17 +121,12 @@ FIT_DOC = """
             The loss became NaN or infinite; the estimator is left as it was.
 """
 
-CLASSIFIER_ATTRIBUTES_DOC = """
+_CLASSIFIER_ATTRIBUTES = """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels (NumPy, any label type).
-    coefs_ : list of arrays
-        ``coefs_[i]`` of shape (fan_in, fan_out) (GLU-gated: (fan_in, 2 fan_out)), in
-        the compute library.
-    intercepts_ : list of arrays
-        ``intercepts_[i]`` of shape (fan_out,) (GLU-gated: (2 fan_out,)).
-    loss_ : float
+{weights}    loss_ : float
         The last epoch's (or L-BFGS's final) training loss.
     best_loss_ : float or None
         The lowest epoch loss (None with early stopping or ``lbfgs``).
@@ -141,3 +151,20 @@ CLASSIFIER_ATTRIBUTES_DOC = """
     out_activation_ : str
         ``"logistic"`` or ``"softmax"``.
 """
+
+
+CLASSIFIER_ATTRIBUTES_DOC = _CLASSIFIER_ATTRIBUTES.format(
+    weights="""    coefs_ : list of arrays
+        ``coefs_[i]`` of shape (fan_in, fan_out) (GLU-gated: (fan_in, 2 fan_out)), in
+        the compute library.
+    intercepts_ : list of arrays
+        ``intercepts_[i]`` of shape (fan_out,) (GLU-gated: (2 fan_out,)).
+"""
+)
+
+STACK_CLASSIFIER_ATTRIBUTES_DOC = _CLASSIFIER_ATTRIBUTES.format(
+    weights="""    params_ : list of tuples of arrays
+        Every layer's parameters (``()`` for a layer without), in the compute library, the
+        appended output layer's last; a Conv2d's W has PyTorch's shape (out, in, kh, kw).
+"""
+)

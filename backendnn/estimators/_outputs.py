@@ -32,7 +32,9 @@ from ._targets import (
 
 
 class ClassifierOutputs:
-    """Binary problems: one logistic output and the binary log-loss; several classes:
+    """A mixin, placed before the network estimator's class in the bases.
+
+    Binary problems: one logistic output and the binary log-loss; several classes:
     softmax and cross-entropy; 2-D 0/1 targets: multi-label (logistic outputs)."""
 
     _estimator_type = "classifier"
@@ -58,6 +60,7 @@ class ClassifierOutputs:
                 f"out_activation_ must be {activation!r} for {k} classes; got "
                 f"{attributes['out_activation_']!r}"
             )
+        super()._check_attributes(attributes)  # type: ignore[misc]
 
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
@@ -151,7 +154,8 @@ class ClassifierOutputs:
 
 
 class RegressorOutputs:
-    """Identity outputs and the squared error; R^2 as the score."""
+    """A mixin, placed before the network estimator's class in the bases: identity
+    outputs and the squared error; R^2 as the score."""
 
     _estimator_type = "regressor"
     _y_1d: bool
@@ -165,6 +169,7 @@ class RegressorOutputs:
             )
         if attributes["_y_1d"] and attributes["n_outputs_"] != 1:
             raise ValueError(f"1-D targets need 1 output; the model has {attributes['n_outputs_']}")
+        super()._check_attributes(attributes)  # type: ignore[misc]
 
     def _encode_targets(
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any

@@ -90,8 +90,8 @@ class _BaseMLP(OptimizedNetwork):
         sizes = self.hidden_layer_sizes
         return (int(sizes),) if is_int(sizes) else tuple(int(h) for h in sizes)
 
-    def _build_network(self, n_features: int, n_outputs: int) -> Network:
-        return Network.mlp(n_features, self._hidden(), n_outputs, _act.get(self.activation))
+    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
+        return Network.mlp(input_shape[0], self._hidden(), n_outputs, _act.get(self.activation))
 
     def _fitted_network(self) -> Network:
         return Network.mlp(
@@ -112,7 +112,7 @@ class _BaseMLP(OptimizedNetwork):
     def _weight_pairs(self) -> list[tuple]:
         return list(zip(self.coefs_, self.intercepts_))
 
-    def _fitted_from_params(self, params: Params) -> dict[str, Any]:
+    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
         dense = [p for p in params if p]
         hidden = self._hidden()
         return {
@@ -141,7 +141,7 @@ class _BaseMLP(OptimizedNetwork):
         return out
 
     @classmethod
-    def _weight_attributes(cls, weights: dict[str, Any]) -> dict[str, Any]:
+    def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
         n = sum(name.startswith("coefs.") for name in weights)
         return {
             "coefs_": [weights[f"coefs.{i}"] for i in range(n)],

@@ -162,8 +162,8 @@ class Perceptron(NetworkEstimator):
 
     # ------------------------------------------------------------------ the network
 
-    def _build_network(self, n_features: int, n_outputs: int) -> Network:
-        return Network([Dense(n_features, n_outputs, bias=self.fit_intercept)])
+    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
+        return Network([Dense(input_shape[0], n_outputs, bias=self.fit_intercept)])
 
     def _fitted_network(self) -> Network:
         # always with a bias: intercept_ is zero when fitted without one
@@ -179,7 +179,7 @@ class Perceptron(NetworkEstimator):
     def _weight_pairs(self) -> list[tuple]:
         return [(_transpose(self.coef_), self.intercept_)]
 
-    def _fitted_from_params(self, params: Params) -> dict[str, Any]:
+    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
         W = params[0][0]
         b = params[0][1] if self.fit_intercept else array_namespace(W).zeros_like(W[0, :])
         return {"coef_": _transpose(W), "intercept_": b}
@@ -194,7 +194,7 @@ class Perceptron(NetworkEstimator):
         return {"coef": (k, attributes["n_features_in_"]), "intercept": (k,)}
 
     @classmethod
-    def _weight_attributes(cls, weights: dict[str, Any]) -> dict[str, Any]:
+    def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
         return {"coef_": weights["coef"], "intercept_": weights["intercept"]}
 
     # ------------------------------------------------------------------ training

@@ -18,13 +18,31 @@ and forward + backward is a pure function that ``jax.jit`` compiles::
     y, cache = layer.forward(params, x)
     dx, grads = layer.backward(params, cache, dy)   # grads matches params
 
+Images are NCHW, (n_samples, channels, height, width). :class:`Conv2d` is a matrix
+product over image patches (im2col); its backward pass is written out the same way
+(dW = patches^T delta, db = sum of delta, dx = col2im(delta W)), with the array library's
+own convolution behind ``_backend`` where it has one.
+
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
-(the protocol), ``dense``, ``activation``, ``shape``.
+(the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv2d, im2col, col2im),
+``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d).
 """
 
 from .activation import Activation
 from .base import Layer
+from .conv import Conv2d
 from .dense import Dense, GatedDense
+from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
 
-__all__ = ["Activation", "Dense", "Flatten", "GatedDense", "Layer"]
+__all__ = [
+    "Activation",
+    "AvgPool2d",
+    "Conv2d",
+    "Dense",
+    "Flatten",
+    "GatedDense",
+    "GlobalAvgPool2d",
+    "Layer",
+    "MaxPool2d",
+]

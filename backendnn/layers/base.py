@@ -50,6 +50,14 @@ class Layer:
     #: which parameters the L2 penalty applies to (weights, not biases)
     penalized: tuple[bool, ...] = ()
 
+    def __eq__(self, other: object) -> bool:
+        """Layers are equal when they are of one class with equal settings (they hold no
+        arrays), so ``get_params`` of an estimator survives a model file."""
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self)))))
+
     def param_shapes(self) -> tuple[tuple[int, ...], ...]:
         """The shape of each parameter array, in the order of ``param_names``.
 

@@ -1,11 +1,12 @@
-"""The backend layer: the one module of backendnn that knows array libraries by name.
+"""The backend layer: the one package of backendnn that knows array libraries by name.
 
 Everything else is written against the Python Array API standard (2024.12) and
 gets its namespace ``xp`` from its input arrays through :func:`array_namespace`.
 What the standard lacks and every algorithm needs lives here, behind one
 function each: choosing a backend by name, moving arrays between libraries,
-host random numbers, the native normal CDF (``ndtr``), compilation (``jax.jit``), device
-synchronisation and matmul precision.
+host random numbers, compilation (``jax.jit``), device synchronisation and matmul
+precision here; the libraries' native fast paths (normal CDF, convolutions) in
+:mod:`backendnn._backend.native`.
 
 Imports array libraries (by name, lazily) and nothing from backendnn.
 """
@@ -24,11 +25,13 @@ import numpy as np
 
 BACKENDS = ("numpy", "cupy", "jax", "torch", "array_api_strict")
 
+# backendnn is installed from a clone (it is on no registry): the hints name its extras as
+# a path, run from the clone's folder
 _INSTALL_HINT = {
     "numpy": "pip install numpy",
-    "cupy": 'pip install "backendnn[cuda12]" (or [cuda13]) on a machine with an NVIDIA GPU',
-    "jax": 'pip install "backendnn[jax]" (for a GPU: pip install "jax[cuda12]")',
-    "torch": 'pip install "backendnn[torch]"',
+    "cupy": 'pip install ".[cuda12]" (or ".[cuda13]") on a machine with an NVIDIA GPU',
+    "jax": 'pip install ".[jax]" (for a GPU: pip install "jax[cuda12]")',
+    "torch": 'pip install torch (or ".[torch]")',
     "array_api_strict": "pip install array-api-strict",
 }
 
@@ -314,57 +317,6 @@ def host_rng(seed: Any = None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-# --------------------------------------------------------------------------- native normal CDF
-
-# Where the library's own ndtr is the fast path of ``special.ndtr``, by dtype name: measured
-# faster than the portable ``special.ndtr_cody`` AND as accurate as the tests demand of it
-# (benchmarks/NOTES.md, "Native ndtr fast path"; ``python benchmarks/ndtr.py``). Only SciPy's
-# float32 ndtr qualifies (it computes in float64: 2-7x faster, 6e-8 relative). Not: float64
-# SciPy and JAX (erfc(-z/sqrt 2)/2 loses ~z^2 ulp, 1.6e-13 at z = -30 against the 1e-13 bar;
-# JAX's is also slower under jit), float32 JAX (1.4e-5 in the tail, Cody 4e-7), torch
-# ((1 + erf)/2 cancels to 0 below z = -5.4 in float32, -8.4 in float64), CuPy (not measured).
-_NDTR_FAST_PATH: dict[str, tuple[str, ...]] = {"numpy": ("float32",)}
-_ndtr_cache: dict[tuple[Any, Any], Callable[[Any], Any] | None] = {}
-
-
-def _library_ndtr(name: str) -> Callable[[Any], Any] | None:
-    try:
-        if name == "numpy":
-            return importlib.import_module("scipy.special").ndtr
-        if name == "cupy":
-            return importlib.import_module("cupyx.scipy.special").ndtr
-        if name == "jax":
-            return importlib.import_module("jax.scipy.special").ndtr
-        if name == "torch":
-            return importlib.import_module("torch.special").ndtr
-    except ImportError:  # NumPy without SciPy
-        return None
-    return None  # array-api-strict: the standard has none
-
-
-def native_ndtr(xp: Any, dtype: Any = None) -> Callable[[Any], Any] | None:
-    """The array library's own standard normal CDF (ndtr) for namespace ``xp``, or ``None``.
-
-    ``scipy.special.ndtr`` for NumPy (``None`` if SciPy is not installed),
-    ``cupyx.scipy.special.ndtr``, ``jax.scipy.special.ndtr``, ``torch.special.ndtr``;
-    ``None`` for array-api-strict.
-
-    With ``dtype`` (an ``xp`` dtype), only where that function is the fast path of
-    :func:`backendnn.special.ndtr` for the dtype: measured faster than the portable
-    ``special.ndtr_cody`` and accurate to the same bar; ``None`` elsewhere.
-    """
-    key = (xp, dtype)
-    if key not in _ndtr_cache:
-        name = namespace_name(xp)
-        fn = _library_ndtr(name)
-        if dtype is not None and not any(
-            dtype == getattr(xp, d) for d in _NDTR_FAST_PATH.get(name, ())
-        ):
-            fn = None
-        _ndtr_cache[key] = fn
-    return _ndtr_cache[key]
-
-
 # --------------------------------------------------------------------------- compilation, sync
 
 
@@ -464,3 +416,18 @@ _precision = ["default"]
 def get_matmul_precision() -> str:
     """The precision last chosen by :func:`set_matmul_precision` (``"default"`` if never)."""
     return _precision[0]
+
+
+# the library-specific fast paths (native ndtr, convolutions) live in a module of their own
+from .native import (  # noqa: E402
+    native_conv2d as native_conv2d,
+)
+from .native import (  # noqa: E402
+    native_conv2d_input_grad as native_conv2d_input_grad,
+)
+from .native import (  # noqa: E402
+    native_conv2d_weight_grad as native_conv2d_weight_grad,
+)
+from .native import (  # noqa: E402
+    native_ndtr as native_ndtr,
+)

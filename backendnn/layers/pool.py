@@ -1,0 +1,349 @@
+"""Pooling layers on NCHW images: :class:`MaxPool2d`, :class:`AvgPool2d` (windows of
+kh x kw pixels, stride defaulting to the window, no padding) and :class:`GlobalAvgPool2d`.
+
+A pool acts on each channel alone. Its windows are those of :mod:`backendnn.layers.conv`:
+for each offset (i, j) of the window, the strided slice x_ij = x[:, :, i + sh h',
+j + sw w'] (:func:`~backendnn.layers.conv.windows`), H' = (H - kh) // sh + 1 of them down
+(PyTorch's floor rule). Its backward pass puts each offset's gradient back through the
+adjoint of that slicing (:func:`~backendnn.layers.conv.add_windows`, im2col's col2im), so
+overlapping windows (a stride below the window) add up.
+
+Imports ``_backend``, :mod:`backendnn.layers.base` and :mod:`backendnn.layers.conv`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import array_namespace, device
+from .base import Layer
+from .conv import Pair, _pair, _short, _sum, add_windows, check_images, windows
+
+
+class _Pool2d(Layer):
+    """What the two windowed pools share: the window, the stride, and the repr."""
+
+    def __init__(self, kernel_size: int | Pair, stride: int | Pair | None = None):
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair("stride", stride)
+
+    def __repr__(self) -> str:
+        args = [f"{_short(self.kernel_size)}"]
+        if self.stride != self.kernel_size:
+            args.append(f"stride={_short(self.stride)}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling: y[n, c, h', w'] = max of window (h', w') of x[n, c]; backward routes
+    each window's gradient to its arg-max.
+
+    Forward: over the window offsets k = i kw + j in row-major order, with the slices
+    x_k = x[n, c, sh h' + i, sw w' + j], a running maximum y = max_k x_k and its index
+    k* = the first k with x_k = y (element-wise passes, no copy of the patches).
+
+    Backward: dp_k = dy where k = k*, else 0, and dx = add_windows(dp) (col2im): each
+    dp_k back onto the pixels x_k came from. Exactly one element per window receives its
+    gradient: on ties the first in row-major order within the window, as PyTorch's CPU
+    kernel does. Where windows overlap, a pixel that is the
+    maximum of several windows receives the sum of their gradients.
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        The window (kh, kw); an int k means (k, k).
+    stride : int or pair of int, optional
+        Step (sh, sw) between windows; default: the window (non-overlapping windows).
+
+    Raises
+    ------
+    ValueError
+        If kernel_size or stride is not a positive int or a pair of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import MaxPool2d
+    >>> x = np.array([[[[1.0, 2.0, 5.0, 5.0], [3.0, 0.0, 5.0, 5.0]]]])
+    >>> y, cache = MaxPool2d(2).forward((), x)
+    >>> y.tolist()
+    [[[[3.0, 5.0]]]]
+    >>> dx, grads = MaxPool2d(2).backward((), cache, np.array([[[[10.0, 20.0]]]]))
+    >>> dx.tolist(), grads  # a tie: the first maximum, in row-major order, takes it all
+    ([[[[0.0, 0.0, 20.0, 0.0], [10.0, 0.0, 0.0, 0.0]]]], ())
+    """
+
+    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+        """y = the maximum of each window.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        x : array of shape (n_samples, C, H, W)
+            The images, NCHW.
+
+        Returns
+        -------
+        y : array of shape (n_samples, C, H', W')
+            H' = (H - kh) // sh + 1, W' = (W - kw) // sw + 1.
+        cache : tuple
+            ``(k_star, x.shape)``, k_star the arg-max within each window, an integer
+            array of shape (n_samples, C, H', W').
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, C, H, W) or smaller than the window.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import MaxPool2d
+        >>> y, cache = MaxPool2d(3, stride=1).forward((), np.zeros((2, 4, 5, 6)))
+        >>> y.shape, cache[0].shape
+        ((2, 4, 3, 4), (2, 4, 3, 4))
+        """
+        check_images(self, x, None, self.kernel_size)
+        xp = array_namespace(x)
+        # a running maximum over the window offsets, row-major: element-wise passes over
+        # strided slices (no (kh kw)-fold copy, no reduction over a middle axis); ">" keeps
+        # the first of equal maxima
+        parts = windows(x, self.kernel_size, self.stride)
+        best, k_star = parts[0], xp.zeros(parts[0].shape, dtype=xp.int32, device=device(x))
+        for k, part in enumerate(parts[1:], start=1):
+            k_star = xp.where(part > best, k, k_star)
+            best = xp.maximum(best, part)
+        return best, (k_star, tuple(x.shape))
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx = add_windows(dp) (col2im), dp_k = dy where k = k*, 0 elsewhere.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        cache : tuple
+            As returned by :meth:`forward`.
+        dy : array of shape (n_samples, C, H', W')
+            dL/dy.
+        need_dx : bool, default True
+            Ignored: dx is the whole result, always formed.
+
+        Returns
+        -------
+        dx : array of shape (n_samples, C, H, W)
+            dL/dx.
+        grads : tuple
+            ``()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import MaxPool2d
+        >>> layer = MaxPool2d(2, stride=1)
+        >>> y, cache = layer.forward((), np.array([[[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]]))
+        >>> dx, _ = layer.backward((), cache, np.ones_like(y))
+        >>> dx.tolist()  # the 1 is the maximum of both windows
+        [[[[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]]]
+        """
+        k_star, shape = cache
+        xp = array_namespace(dy)
+        kh, kw = self.kernel_size
+        # a multiply by the 0/1 mask: the fastest select in NumPy (see activations.ReLU)
+        terms = [xp.astype(k_star == k, dy.dtype) * dy for k in range(kh * kw)]
+        return add_windows(terms, shape, self.kernel_size, self.stride), ()
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling: y[n, c, h', w'] = the mean of window (h', w') of x[n, c]; backward
+    spreads each window's gradient evenly over it.
+
+    Forward: y = (1 / (kh kw)) sum over the window offsets (i, j) of
+    x[n, c, sh h' + i, sw w' + j]. Backward: every entry of window (h', w') receives
+    dy[n, c, h', w'] / (kh kw): dx = add_windows(dy / (kh kw) for every offset) (col2im).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        The window (kh, kw); an int k means (k, k).
+    stride : int or pair of int, optional
+        Step (sh, sw) between windows; default: the window (non-overlapping windows).
+
+    Raises
+    ------
+    ValueError
+        If kernel_size or stride is not a positive int or a pair of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import AvgPool2d
+    >>> y, cache = AvgPool2d(2).forward((), np.arange(8.0).reshape(1, 1, 2, 4))
+    >>> y.tolist()
+    [[[[2.5, 4.5]]]]
+    >>> dx, grads = AvgPool2d(2).backward((), cache, np.array([[[[4.0, 8.0]]]]))
+    >>> dx.tolist(), grads
+    ([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]], ())
+    """
+
+    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+        """y = the mean of each window.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        x : array of shape (n_samples, C, H, W)
+            The images, NCHW.
+
+        Returns
+        -------
+        y : array of shape (n_samples, C, H', W')
+            H' = (H - kh) // sh + 1, W' = (W - kw) // sw + 1.
+        cache : tuple of int
+            ``x.shape``.
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, C, H, W) or smaller than the window.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import AvgPool2d
+        >>> AvgPool2d((2, 3)).forward((), np.ones((2, 3, 4, 7)))[0].shape
+        (2, 3, 2, 2)
+        """
+        check_images(self, x, None, self.kernel_size)
+        total = _sum(windows(x, self.kernel_size, self.stride))  # no (kh kw)-fold copy
+        return total / float(self.kernel_size[0] * self.kernel_size[1]), tuple(x.shape)
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx = add_windows(dp) (col2im), dp_ij = dy / (kh kw) for every offset (i, j).
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        cache : tuple of int
+            The input shape, as returned by :meth:`forward`.
+        dy : array of shape (n_samples, C, H', W')
+            dL/dy.
+        need_dx : bool, default True
+            Ignored: dx is the whole result, always formed.
+
+        Returns
+        -------
+        dx : array of shape (n_samples, C, H, W)
+            dL/dx.
+        grads : tuple
+            ``()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import AvgPool2d
+        >>> dx, _ = AvgPool2d(2, stride=1).backward((), (1, 1, 2, 3), np.ones((1, 1, 1, 2)))
+        >>> dx.tolist()
+        [[[[0.25, 0.5, 0.25], [0.25, 0.5, 0.25]]]]
+        """
+        kh, kw = self.kernel_size
+        share = dy / float(kh * kw)
+        return add_windows([share] * (kh * kw), cache, self.kernel_size, self.stride), ()
+
+
+class GlobalAvgPool2d(Layer):
+    """The mean of each channel: (N, C, H, W) -> (N, C); backward spreads it evenly.
+
+    Forward: y[n, c] = (1 / (H W)) sum_{h, w} x[n, c, h, w]. Backward:
+    dx[n, c, h, w] = dy[n, c] / (H W). The layer has no parameters and takes no
+    constructor parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import GlobalAvgPool2d
+    >>> y, cache = GlobalAvgPool2d().forward((), np.arange(8.0).reshape(1, 2, 2, 2))
+    >>> y.tolist()
+    [[1.5, 5.5]]
+    >>> dx, grads = GlobalAvgPool2d().backward((), cache, np.array([[4.0, 8.0]]))
+    >>> dx[0].tolist(), grads
+    ([[[1.0, 1.0], [1.0, 1.0]], [[2.0, 2.0], [2.0, 2.0]]], ())
+    """
+
+    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+        """y = the mean over each image's pixels, per channel.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        x : array of shape (n_samples, C, H, W)
+            The images, NCHW.
+
+        Returns
+        -------
+        y : array of shape (n_samples, C)
+            The channel means.
+        cache : tuple of int
+            ``x.shape``.
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, C, H, W).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import GlobalAvgPool2d
+        >>> GlobalAvgPool2d().forward((), np.ones((5, 3, 4, 2)))[0].shape
+        (5, 3)
+        """
+        check_images(self, x, None, (1, 1))
+        return array_namespace(x).mean(x, axis=(2, 3)), tuple(x.shape)
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx[n, c, h, w] = dy[n, c] / (H W).
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        cache : tuple of int
+            The input shape, as returned by :meth:`forward`.
+        dy : array of shape (n_samples, C)
+            dL/dy.
+        need_dx : bool, default True
+            Ignored: dx is the whole result, always formed.
+
+        Returns
+        -------
+        dx : array of shape (n_samples, C, H, W)
+            dL/dx (a new array, not a broadcast view).
+        grads : tuple
+            ``()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import GlobalAvgPool2d
+        >>> dx, _ = GlobalAvgPool2d().backward((), (1, 1, 2, 2), np.array([[1.0]]))
+        >>> dx.tolist()
+        [[[[0.25, 0.25], [0.25, 0.25]]]]
+        """
+        xp = array_namespace(dy)
+        n, c, h, w = cache
+        share = xp.reshape(dy / float(h * w), (n, c, 1, 1))
+        return xp.asarray(xp.broadcast_to(share, cache), copy=True), ()
+
+    def __repr__(self) -> str:
+        return "GlobalAvgPool2d()"
