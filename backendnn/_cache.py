@@ -39,7 +39,10 @@ class _Identity:
 
 def _by_value(obj: Any) -> bool:
     """Objects of backendnn's own classes (and their subclasses) that define a function by
-    their attributes alone, and frozen dataclasses (optimisers)."""
+    their attributes alone, and frozen dataclasses (optimisers). A class with ``__slots__``
+    keeps state ``vars`` does not show: such objects go by identity."""
+    if any("__slots__" in vars(c) for c in type(obj).__mro__[:-1]):
+        return False
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return True
     return any(c.__module__.startswith("backendnn.") for c in type(obj).__mro__[:-1]) and hasattr(

@@ -261,13 +261,21 @@ class Options(Constraint):
         self.expected = "one of " + ", ".join(map(repr, values))
 
     def ok(self, value: Any) -> bool:
-        return any(value is v or (type(value) is type(v) and value == v) for v in self.values)
+        return any(value is v or (_kind(value) is _kind(v) and value == v) for v in self.values)
+
+    def to_json(self, value: Any) -> Any:
+        return str(value) if isinstance(value, str) else value
 
 
-class Boolean(Options):
-    def __init__(self) -> None:
-        super().__init__(False, True)
-        self.expected = "True or False"
+def _kind(value: Any) -> type:
+    """str for any string (NumPy's str_ from a grid of options too), else the type."""
+    return str if isinstance(value, str) else type(value)
+
+
+class Boolean(Constraint):
+    """True or False (NumPy's bool_ too)."""
+
+    expected = "True or False"
 
     def ok(self, value: Any) -> bool:
         return type(value).__name__ in ("bool", "bool_")
@@ -322,6 +330,11 @@ class SequenceOf(Constraint):
             raise ValueError(f"must be {self.expected}; got {raw!r}")
         items = [self.item.from_json(v) for v in raw]
         return items if self.as_list else tuple(items)
+
+
+POSITIVE_INT = Interval(1, None, integer=True)
+#: scikit-learn's ``verbose``: a boolean or a non-negative integer
+VERBOSE = AnyOf(Boolean(), Interval(0, None, integer=True))
 
 
 def validate_params(owner: Any, table: dict[str, Constraint]) -> None:

@@ -363,7 +363,7 @@ _REGISTRY: dict[str, Any] = {
 }
 
 GATED = ("glu", "reglu", "geglu", "swiglu")
-_BUILTIN = frozenset(_REGISTRY)
+BUILTIN = frozenset(_REGISTRY)  # names register() cannot take
 
 
 def names() -> list[str]:
@@ -408,16 +408,17 @@ def register(name: str, factory: Any) -> None:
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"an activation name must be a non-empty string; got {name!r}")
-    if name in _BUILTIN:
+    if name in BUILTIN:
         raise ValueError(f"{name!r} is a built-in activation; register under another name")
     if not callable(factory):
         raise TypeError(f"factory must be callable (a class); got {factory!r}")
     _REGISTRY[name] = factory
 
 
-def describe(act: Any) -> dict[str, Any]:
+def describe(act: Any, name: str | None = None) -> dict[str, Any]:
     """A JSON description of activation ``act`` that :func:`from_description` turns back
-    into an equal object: its registered name, its parameters and its class.
+    into an equal object: its registered name (``name``, by default ``act.name``), its
+    parameters and its class.
 
     Raises
     ------
@@ -427,7 +428,7 @@ def describe(act: Any) -> dict[str, Any]:
         strings): a file could not bring the same function back.
     """
     act = get(act)
-    spec = {"name": act.name, **act.params()}
+    spec = {"name": name or act.name, **act.params()}
     for key, value in spec.items():
         if not isinstance(value, (str, int, float, bool)):
             raise ValueError(
@@ -440,8 +441,8 @@ def describe(act: Any) -> dict[str, Any]:
     if rebuilt != act:
         raise ValueError(
             f"activation {act!r} ({_class_name(type(act))}) cannot be described by its name "
-            f"{act.name!r}: get({act.name!r}) builds {rebuilt!r}. Give the class a name of its "
-            "own and register it with backendnn.activations.register(name, cls) in the "
+            f"{spec['name']!r}: get({spec['name']!r}) builds {rebuilt!r}. Give the class a name "
+            "of its own and register it with backendnn.activations.register(name, cls) in the "
             "programs that save and load it"
         )
     return {**spec, "class": _class_name(type(act))}

@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._backend import array_namespace, device, host_rng, to_numpy
+from ._backend import array_namespace, device, host_rng, is_array, to_numpy
 from ._validation import check_param as _check
 from ._validation import is_int, is_real
 from .network import Network
@@ -109,6 +109,9 @@ def check_gradients(
     >>> max(errors.values()) < 1e-6
     True
     """
+    for name, value in (("X", X), ("y", y)):
+        if not is_array(value):
+            raise TypeError(f"{name} must be an array; got {type(value).__name__}")
     xp = array_namespace(X, y, *[a for p in params for a in p])
     theta = flatten_params(params)
     dtype = theta.dtype

@@ -77,6 +77,8 @@ def save(model: Any, path: str | os.PathLike) -> None:
     tensors = {k: to_numpy(v).copy() for k, v in model._weights().items()}
     data = _st_save(tensors, metadata={"backendnn": json.dumps(meta, allow_nan=True)})
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to {path!r}: it is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: the folder {folder!r} does not exist")
@@ -253,6 +255,6 @@ def _read(path: str) -> tuple[dict, dict]:
             f"{path!r} is in format {version}, older than this backendnn reads "
             f"({FORMAT_VERSION}); refit the model and save it again"
         )
-    if meta.get("estimator") not in REGISTRY:
+    if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in REGISTRY:
         raise ValueError(f"{path!r}: unknown model kind {meta.get('estimator')!r}")
     return tensors, meta

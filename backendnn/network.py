@@ -15,7 +15,6 @@ Imports :mod:`backendnn.activations`, ``init``, ``losses``, ``layers``, ``params
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -204,7 +203,7 @@ class Network:
             if not shapes:
                 params.append(())
                 continue
-            drawn = _draw(layer, shapes[0], draw, rng, act_name)[: len(shapes)]
+            drawn = _init.draw_for_layer(layer, shapes[0], draw, rng, act_name)[: len(shapes)]
             params.append(
                 tuple(
                     xp.zeros(shape, dtype=dtype, device=device)
@@ -475,29 +474,6 @@ class Network:
 
     def __repr__(self) -> str:
         return "Network([" + ", ".join(map(repr, self.layers)) + "])"
-
-
-def _draw(layer: Layer, w_shape: tuple[int, ...], draw: Any, rng: Any, act_name: Any) -> tuple:
-    """Host ``(W, b)`` of ``layer`` from initialiser ``draw`` at the layer's fans.
-
-    A layer's ``fans()`` gives (fan_in, fan_out), by default W's shape. A W of shape
-    (fan_in, fan_out) (Dense) is drawn as is. Otherwise W is (units, *rest), PyTorch's
-    layout (Conv2d: (O, C, kh, kw), fans C kh kw and O kh kw): W^T is drawn as a
-    (prod(rest), units) matrix with the scale of the fans, then transposed and reshaped.
-    """
-    fans = getattr(layer, "fans", None)
-    if fans is None and len(w_shape) != 2:
-        raise TypeError(
-            f"{layer!r} has a weight of shape {tuple(w_shape)}: give the layer a fans() method "
-            "returning (fan_in, fan_out) for the initialisers"
-        )
-    fan_in, fan_out = fans() if fans is not None else w_shape
-    if tuple(w_shape) == (fan_in, fan_out):
-        return draw(rng, fan_in, fan_out, activation=act_name)
-    units = w_shape[0]
-    shape = (math.prod(w_shape[1:]), units)
-    W, *rest = draw(rng, fan_in, fan_out, activation=act_name, shape=shape)
-    return (W.T.reshape(w_shape), *rest)
 
 
 def _is(value: Any, number: float) -> bool:

@@ -35,6 +35,58 @@ def test_step_flops_counts_forward_and_backward_matmuls():
     assert bench.step_flops((8, 8, 3), m) == 3 * 2 * m * (64 + 24) - 2 * m * 64
 
 
+def test_lenet_flops_counts_convolutions_and_dense_layer():
+    m = 4
+    conv1, conv2 = 2 * m * 16 * 28 * 28 * 1 * 9, 2 * m * 32 * 14 * 14 * 16 * 9
+    dense = 2 * m * 1568 * 10
+    assert bench.lenet_flops(m) == 3 * (conv1 + conv2 + dense) - conv1  # no dx for the input
+
+
+def test_conv_problem_engines_agree_on_the_loss(capsys):
+    engines = ["backendnn-numpy"]
+    engines += ["torch-eager"] if importlib.util.find_spec("torch") else []
+    engines += ["jax-grad"] if importlib.util.find_spec("jax") else []
+    args = ["--model", "lenet", "--batch", "4", "--steps", "3", "--warmup", "1"]
+    args += ["--repeats", "3", "--cooldown", "0", "--engines", ",".join(engines)]
+    doc = bench.main(args)
+    printed = capsys.readouterr().out
+    assert "convolutions" in printed and "lenet-1x28x28" in printed
+    assert doc["config"]["model"] == "lenet"
+    assert doc["config"]["flops_per_step"] == bench.lenet_flops(4)
+    rows = {r["engine"]: r for r in doc["results"]}
+    assert list(rows) == engines
+    for name, row in rows.items():
+        assert "error" not in row, row["error"]
+        assert row["network"] == "lenet-1x28x28" and row["batch"] == 4
+        assert row["ms_per_step"] > 0 and row["tflops"] > 0
+        assert len(row["ms_per_step_rounds"]) == 3
+        # the same weights, batches and number of updates: the same last loss
+        assert row["loss"] == pytest.approx(rows["backendnn-numpy"]["loss"], rel=1e-5), name
+
+
+def test_mlp_only_engines_and_sizes_are_refused_for_lenet(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--model", "lenet", "--engines", "backendnn-numpy,sklearn"])
+    assert "--engines sklearn: not for --model lenet" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--model", "lenet", "--sizes", "8,3", "--engines", "backendnn-numpy"])
+    assert "--sizes" in capsys.readouterr().err
+    assert "backendnn-torch-im2col" not in bench.default_engines(False, "mlp")
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet"])
+def test_memory_child_gets_the_same_problem(model, tmp_path):
+    from backendnn.bench import cli
+
+    given = ["--model", model, "--batch", "4", "--steps", "6", "--threads", "1"]
+    given += [] if model == "lenet" else ["--sizes", "8,8,3"]
+    args = cli._parse(given + ["--engines", "backendnn-numpy", "--memory"])
+    p = bench.make_problem(args.sizes, 4, 6, model=model)
+    child = cli._parse(cli.child_arguments("backendnn-numpy", args, p, str(tmp_path / "o.json")))
+    assert (child.model, child.sizes, child.batch, child.steps) == (model, args.sizes, 4, 6)
+    assert child.threads == 1 and child.child and child.memory
+
+
 def test_bench_numpy_table_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     engines = "backendnn-numpy,backendnn-numpy-fit"
@@ -111,6 +163,7 @@ def test_unknown_engine_is_a_usage_error(capsys):
         ["--seed", "-1"],
         ["--lr", "0"],
         ["--cooldown", "-0.5"],
+        ["--threads", "0"],
         ["--engines", " , "],
         ["--json", "{tmp}/no-such-folder/out.json"],
     ],

@@ -308,3 +308,128 @@ def test_requested_float64_on_jax_without_x64_warns_once():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "float32"]
+
+
+# ---------------------------------------------------------------------- review findings
+
+
+class Square(activations.Activation):
+    name = "poly"
+
+    def forward(self, z):
+        return z * z
+
+    def derivative(self, z, y=None):
+        return 2.0 * z
+
+
+class Cube(Square):
+    def forward(self, z):
+        return z * z * z
+
+    def derivative(self, z, y=None):
+        return 3.0 * z * z
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))
+
+
+def test_a_registered_name_is_saved_with_its_class(backend, tmp_path, registry):
+    activations.register("poly", Cube)
+    model = bn.MLPRegressor((3,), activation="poly", max_iter=2, random_state=0)
+    path = _save(
+        model.fit(backend.asarray(X), backend.asarray(X[:, 0])), tmp_path / "m.safetensors"
+    )
+    activations._REGISTRY["poly"] = Square  # another program, another class under the name
+    with pytest.raises(ValueError, match="was saved as"):
+        bn.load(path)
+    # and the fitted model itself keeps its function
+    before = _backend.to_numpy(model.predict(backend.asarray(X)))
+    np.testing.assert_array_equal(_backend.to_numpy(model.predict(backend.asarray(X))), before)
+
+
+def test_editing_the_activation_object_after_fit_changes_nothing(backend):
+    act = activations.get("swish", beta=1.0)
+    model = bn.MLPRegressor((3,), activation=act, max_iter=2, random_state=0)
+    model.fit(backend.asarray(X), backend.asarray(X[:, 0]))
+    before = _backend.to_numpy(model.predict(backend.asarray(X)))
+    act.beta = 5.0
+    np.testing.assert_array_equal(_backend.to_numpy(model.predict(backend.asarray(X))), before)
+
+
+def test_slotted_activation_parameters_are_not_shared_by_the_cache():
+    from backendnn import _cache
+
+    class Slotted(activations.Activation):
+        __slots__ = ("k",)
+        name = "slotted"
+
+        def __init__(self, k):
+            self.k = k
+
+    assert _cache.freeze(Slotted(1.0)) != _cache.freeze(Slotted(100.0))
+
+
+@pytest.mark.parametrize(
+    ("params", "ok"),
+    [({"hidden_layer_sizes": (h for h in (3,))}, False), ({"verbose": 1}, True),
+     ({"verbose": -1}, False), ({"solver": np.str_("sgd")}, True),
+     ({"dtype": "notfloat64"}, False)],
+)  # fmt: skip
+def test_parameter_kinds_as_scikit_learn_has_them(params, ok):
+    model = bn.MLPClassifier((3,), max_iter=1).set_params(**params)
+    if ok:
+        model.fit(X, Y)
+    else:
+        with pytest.raises(ValueError, match=f"^{next(iter(params))} must be"):
+            model.fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["attributes"].update(n_layers_=9), "n_layers_ 9"),
+        (lambda m: m["attributes"].update(n_iter_=99), "n_iter_ 99"),
+        (lambda m: m["attributes"].update(image_shape_=[1, 1, 5]), "image_shape_"),
+        (lambda m: m.update(estimator=["MLPClassifier"]), "unknown model kind"),
+        (
+            lambda m: m["attributes"].update(classes_={"values": [0, 2**70], "dtype": "<i8"}),
+            "do not fit dtype",
+        ),
+    ],
+)
+def test_disagreeing_or_overflowing_fields(tmp_path, edit, message):
+    path = _save(bn.MLPClassifier((3,), max_iter=2).fit(X, Y), tmp_path / "m.safetensors")
+    meta = _meta(path)
+    edit(meta)
+    _write_meta(path, json.dumps(meta))
+    with pytest.raises(ValueError, match=message):
+        bn.load(path)
+
+
+def test_layer_arguments_must_describe_the_layer_exactly(tmp_path):
+    stack = [bn.layers.Flatten(), bn.layers.Dense(60, 4), bn.layers.Activation("relu")]
+    model = bn.NeuralNetClassifier(stack, max_iter=1).fit(X.repeat(20, axis=1), Y)
+    path = _save(model, tmp_path / "s.safetensors")
+    meta = _meta(path)
+    meta["params"]["layers"][1]["bias"] = "no"
+    _write_meta(path, json.dumps(meta))
+    with pytest.raises(ValueError, match="does not describe itself"):
+        bn.load(path)
+    meta["params"]["layers"][1]["bias"] = True
+    meta["attributes"]["image_shape_"] = [1, 30000, 30000]  # an empty probe: no memory
+    meta["attributes"]["n_features_in_"] = 30000 * 30000
+    _write_meta(path, json.dumps(meta))
+    with pytest.raises(ValueError):
+        bn.load(path)
+
+
+def test_save_to_a_folder_and_check_gradients_on_lists(tmp_path):
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        bn.save(bn.Perceptron(max_iter=2).fit(X, Y), tmp_path)
+    net = bn.Network.mlp(3, (2,), 1)
+    params = net.init(0, xp=_backend.namespace("numpy"), dtype=np.float64)
+    with pytest.raises(TypeError, match="X must be an array"):
+        bn.check_gradients(net, params, X.tolist(), X[:, :1])

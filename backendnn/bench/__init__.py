@@ -6,6 +6,7 @@ Run it as a module::
     python -m backendnn.bench --sizes 64,64,10 --batch 32
     python -m backendnn.bench --engines backendnn-numpy,sklearn,torch-eager --json out.json
     python -m backendnn.bench --memory          # + peak memory, one process per engine
+    python -m backendnn.bench --model lenet --batch 64 --threads 1   # the CNN of issue 17
 
 What every engine does
 ----------------------
@@ -18,6 +19,14 @@ once before any clock starts. Engines whose initial weights can be set start fro
 backendnn's Glorot-uniform draw for that seed. The data set holds ``--steps`` batches, at
 most 128 MiB of them (step engines cycle through them; a fit covers them all once, so
 with big batches a fit is a few batches long and its fixed setup weighs more).
+
+``--model lenet`` trains issue 17's LeNet-like CNN instead (:func:`lenet`; ``--sizes`` does
+not apply): (N, 1, 28, 28) -> Conv2d(1->16, 3, padding 1) -> ReLU -> MaxPool2d(2) ->
+Conv2d(16->32, 3, padding 1) -> ReLU -> MaxPool2d(2) -> Flatten -> Dense(1568->10), the same
+loss, SGD and float32, the images the same normal draws as (N, 1, 28, 28). The engines
+``backendnn-<backend>`` (and ``-jax-eager``), ``torch-eager`` and ``jax-grad`` train it,
+from the same initial weights; the fit engines, ``sklearn`` and ``numpy-matmuls`` train MLPs
+only, and the ``-im2col`` engines the CNN only. The baseline is then ``torch-eager``.
 
 The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``, ``numpy-matmuls``) are hand-written
 competitors, not backendnn's math: their module, ``bench/peers.py``, is the one place in
@@ -32,6 +41,11 @@ Engines
     over pre-sliced batches: forward, backward, update and nothing else.
 ``backendnn-jax-eager``
     the same step run op by op under ``jax.disable_jit()``.
+``backendnn-jax-im2col``, ``backendnn-torch-im2col`` (``--model lenet`` only)
+    backendnn's step with its native convolutions switched off (``_backend.native_conv2d``
+    and its two gradient convolutions answer None): the portable im2col/col2im path that
+    NumPy always takes, to show what the native path buys. The JAX one compiles
+    ``make_step``'s plain function apart, so it shares no compiled step with the native one.
 ``backendnn-<backend>-fit``
     a whole :class:`backendnn.MLPClassifier` ``fit`` (``solver="sgd"``, ``momentum=0``,
     ``shuffle=False``, ``max_iter=1``) over the same batches, its time divided by the
@@ -40,10 +54,11 @@ Engines
     scikit-learn's ``MLPClassifier`` with the same settings, one-epoch ``fit`` time
     divided by the number of batches.
 ``torch-eager``
-    a plain PyTorch loop (``nn.Linear``, ``F.cross_entropy``, ``torch.optim.SGD``),
-    on CUDA when available.
+    a plain PyTorch loop (``nn.Linear``, for the CNN ``nn.Conv2d`` and ``nn.MaxPool2d``;
+    ``F.cross_entropy``, ``torch.optim.SGD``), on CUDA when available.
 ``jax-grad``
-    a hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant).
+    a hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant); for
+    the CNN ``lax.conv_general_dilated`` and a ``lax.reduce_window`` max-pool.
 ``numpy-matmuls``
     the floor of any NumPy engine: only the step's matrix products (forward a W, backward
     a^T dz and dz W^T), the same shapes and BLAS calls, and nothing else (no bias,
@@ -75,6 +90,17 @@ forward ``x @ W`` (2 m n_in n_out), backward ``dW = x^T dz`` (2 m n_in n_out) an
 no engine forms. Per step: 6 m sum(n_in n_out) - 2 m n_0 n_1. Element-wise work
 (bias, ReLU, softmax, the update) is not counted. TFLOP/s = that / (s per step) / 1e12.
 
+``--model lenet`` (:func:`lenet_flops`): each convolution counts as the matrix product it
+is, 2 N C_out H_out W_out C_in k_h k_w (conv 1: 2 N 16 28 28 1 9, conv 2: 2 N 32 14 14 16 9),
+and the dense layer 2 N 1568 10; each three times (forward, dW, dx) except the first
+convolution's dx. Per step 5,964,672 N (382 MFLOP at N = 64). Pooling, ReLU, bias, loss and
+update are not counted; the im2col engines' extra copies neither.
+
+Threads: ``--threads n`` caps BLAS and OpenMP pools (``threadpoolctl``, and the
+``*_NUM_THREADS`` variables for libraries loaded later) and torch's intra-op threads, and
+with 1 XLA's Eigen pool (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false``, set before JAX
+loads); ``--memory``'s subprocesses inherit it. The header gives torch's thread count.
+
 Matmul precision: ``--precision highest|tf32`` calls
 :func:`backendnn.set_matmul_precision` before any engine runs (it sets JAX, PyTorch
 and CuPy alike); the ``precision`` column says what each engine used. CPUs always
@@ -83,7 +109,9 @@ compute full float32.
 Peak memory (``--memory``): each engine runs in its own subprocess so peaks do not mix.
 Host: peak resident set size (Linux ``VmHWM``, reset after the engine's libraries are
 imported; else ``resource.getrusage``) and its rise over the RSS at that point (the
-data copies and everything the engine allocated).
+data copies and everything the engine allocated). The same for ``--model lenet``; the
+data (``n_batches`` batches of N x 784 float32) is in every engine's rise alike, so a
+small ``--steps`` keeps the rise close to the step's own working memory.
 GPU: the peak of bytes in use, from ``torch.cuda.max_memory_allocated`` (torch
 engines), a CuPy memory hook on the memory pool (its callbacks slow CuPy's
 allocations, so take timings from a run without ``--memory``), and JAX's
@@ -98,9 +126,10 @@ Modules
 Each imports only from those above it in this list (and from the library):
 
 ``problem``
-    :class:`Problem`, :func:`make_problem`, :func:`step_flops`, :func:`auto_steps`.
+    :class:`Problem`, :func:`make_problem`, :func:`lenet`, :func:`step_flops`,
+    :func:`lenet_flops`, :func:`auto_steps`.
 ``runner``
-    :class:`Runner` and the block timers every engine builds on.
+    :class:`Runner`, the block timers every engine builds on, ``--threads``.
 ``peers``
     the peer engines.
 ``engines``
@@ -117,7 +146,7 @@ Each imports only from those above it in this list (and from the library):
 
 from .cli import main
 from .engines import ENGINES, Engine, default_engines, unavailable
-from .problem import Problem, auto_steps, make_problem, step_flops
+from .problem import Problem, auto_steps, lenet, lenet_flops, make_problem, step_flops
 from .report import format_table
 from .rounds import measure
 from .runner import Runner
@@ -130,6 +159,8 @@ __all__ = [
     "auto_steps",
     "default_engines",
     "format_table",
+    "lenet",
+    "lenet_flops",
     "main",
     "make_problem",
     "measure",

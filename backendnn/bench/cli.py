@@ -20,21 +20,34 @@ from typing import Any
 
 from .. import _backend
 from .engines import ENGINES, default_engines, gpu_available
-from .problem import Problem, auto_steps, make_problem, step_flops
+from .problem import MODELS, Problem, auto_steps, make_problem
 from .report import derived, describe, format_table, machine
 from .rounds import blank_row, measure
+from .runner import limit_threads
+
+_DEFAULT_SIZES = "784,512,512,10"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m backendnn.bench",
-        description="Train the same ReLU MLP with softmax cross-entropy and plain SGD on "
-        "backendnn's backends, scikit-learn, PyTorch and JAX; print ms/step, samples/s, "
-        "TFLOP/s and the ratio to a baseline.",
+        description="Train the same ReLU MLP (or LeNet-like CNN) with softmax cross-entropy "
+        "and plain SGD on backendnn's backends, scikit-learn, PyTorch and JAX; print ms/step, "
+        "samples/s, TFLOP/s and the ratio to a baseline.",
         epilog="Engines: " + ", ".join(ENGINES),
     )
     parser.add_argument(
-        "--sizes", default="784,512,512,10", help="layer widths, input first (default: %(default)s)"
+        "--model",
+        choices=MODELS,
+        default="mlp",
+        help="mlp: the ReLU MLP whose widths SIZES gives; lenet: (N, 1, 28, 28) -> two "
+        "(3x3 convolution, ReLU, 2x2 max-pool) of 16 and 32 channels -> Dense(1568->10) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=_DEFAULT_SIZES,
+        help="layer widths of the mlp model, input first (default: %(default)s)",
     )
     parser.add_argument(
         "--batch", type=int, default=256, help="samples per batch (default: %(default)s)"
@@ -86,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         "backendnn.set_matmul_precision (default: each library's own)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="at most this many threads for BLAS, OpenMP and torch (with 1, XLA's Eigen "
+        "pool too) (default: each library's own)",
+    )
+    parser.add_argument(
         "--json", default=None, help="write the results to this file (default: no file)"
     )
     parser.add_argument(
@@ -110,8 +130,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--sizes needs at least two layer widths (input, output), got {args.sizes!r}")
     if any(s < 1 for s in sizes):
         parser.error(f"--sizes must be positive layer widths, got {args.sizes!r}")
+    if args.model != "mlp" and args.sizes != _DEFAULT_SIZES:
+        parser.error(f"--sizes sets the widths of --model mlp, not of --model {args.model}")
     args.sizes = sizes
-    for name, least in (("batch", 1), ("steps", 1), ("repeats", 1), ("warmup", 0), ("seed", 0)):
+    checks = (("batch", 1), ("steps", 1), ("repeats", 1), ("warmup", 0), ("seed", 0))
+    for name, least in checks + (("threads", 1),):
         value = getattr(args, name)
         if value is not None and value < least:
             parser.error(f"--{name} must be at least {least}, got {value}")
@@ -128,6 +151,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
         if len(set(args.engines)) != len(args.engines):
             parser.error(f"an engine is named twice in --engines {','.join(args.engines)}")
+        other = [e for e in args.engines if args.model not in ENGINES[e].models]
+        if other:
+            parser.error(f"--engines {','.join(other)}: not for --model {args.model}")
     if args.baseline is not None and args.baseline not in ENGINES:
         parser.error(f"unknown baseline {args.baseline!r}; choose from {', '.join(ENGINES)}")
     if args.json is not None:
@@ -137,17 +163,26 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def child_arguments(name: str, args: argparse.Namespace, p: Problem, out: str) -> list[str]:
+    """The arguments of ``--memory``'s subprocess for engine ``name``, writing to ``out``."""
+    cmd = ["--model", p.model]
+    cmd += ["--sizes", ",".join(map(str, p.sizes))] if p.model == "mlp" else []
+    cmd += ["--batch", str(p.batch), "--steps", str(p.steps), "--warmup", str(p.warmup)]
+    cmd += ["--repeats", str(p.repeats), "--lr", repr(p.lr), "--seed", str(p.seed)]
+    cmd += ["--cooldown", repr(args.cooldown)]
+    cmd += ["--engines", name, "--memory", "--json", out, "--child"]
+    if args.precision:
+        cmd += ["--precision", args.precision]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    return cmd
+
+
 def _run_in_subprocess(name: str, args: argparse.Namespace, p: Problem) -> dict[str, Any]:
     """Run one engine in a fresh interpreter (for --memory), return its row."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "row.json")
-        cmd = [sys.executable, "-m", "backendnn.bench", "--sizes", ",".join(map(str, p.sizes))]
-        cmd += ["--batch", str(p.batch), "--steps", str(p.steps), "--warmup", str(p.warmup)]
-        cmd += ["--repeats", str(p.repeats), "--lr", repr(p.lr), "--seed", str(p.seed)]
-        cmd += ["--cooldown", repr(args.cooldown)]
-        cmd += ["--engines", name, "--memory", "--json", out, "--child"]
-        if args.precision:
-            cmd += ["--precision", args.precision]
+        cmd = [sys.executable, "-m", "backendnn.bench", *child_arguments(name, args, p, out)]
         env = dict(os.environ)
         root = str(Path(os.path.abspath(__file__)).parents[2])  # the folder above backendnn/
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -168,14 +203,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if "jax" not in sys.modules:
         # several GPU libraries share the device here: JAX must not claim 75 % of it upfront
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if args.threads:
+        limit_threads(args.threads)
     if args.precision:
         _backend.set_matmul_precision(args.precision)
-    steps = args.steps if args.steps is not None else auto_steps(args.sizes, args.batch)
-    p = make_problem(args.sizes, args.batch, steps, args.warmup, args.repeats, args.lr, args.seed)
+    steps = args.steps if args.steps is not None else auto_steps(args.sizes, args.batch, args.model)
+    p = make_problem(
+        args.sizes, args.batch, steps, args.warmup, args.repeats, args.lr, args.seed, args.model
+    )
     load_before = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     gpu = False if args.child else gpu_available()
-    names = args.engines if args.engines is not None else default_engines(gpu)
-    baseline = args.baseline or ("torch-eager" if gpu else "sklearn")
+    names = args.engines if args.engines is not None else default_engines(gpu, p.model)
+    baseline = args.baseline or ("torch-eager" if gpu or p.model != "mlp" else "sklearn")
     if args.memory and not args.child:
         results = []
         for name in names:
@@ -195,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     info["load_average_before"] = load_before
     doc: dict[str, Any] = {
         "config": {
+            "model": p.model,
             "network": p.network_name,
             "sizes": list(p.sizes),
             "batch": p.batch,
@@ -207,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "seed": p.seed,
             "precision": args.precision,
             "baseline": baseline,
-            "flops_per_step": step_flops(p.sizes, p.batch),
+            "flops_per_step": p.flops,
+            "threads": args.threads,
             "memory": args.memory,
             "cooldown": args.cooldown,
             "command": "python -m backendnn.bench "

@@ -1,5 +1,6 @@
-"""The engine table: :data:`ENGINES` (name -> :class:`Engine`), backendnn's own engines
-(its training step, and a whole ``MLPClassifier.fit``), which engines can run here
+"""The engine table: :data:`ENGINES` (name -> :class:`Engine`, with the models each trains),
+backendnn's own engines (its training step, the step with the native convolutions
+switched off, and a whole ``MLPClassifier.fit``), which engines can run here
 (:func:`unavailable`, :func:`default_engines`, :func:`gpu_available`) and what each
 imports before its memory baseline is read (:func:`import_libraries`).
 
@@ -22,23 +23,45 @@ from .. import MLPClassifier, _backend
 from ..optim import SGD
 from ..train import make_step
 from .peers import jax_grad, numpy_matmuls, sklearn_fit, torch_eager
-from .problem import Problem, mlp_settings
+from .problem import MODELS, Problem, mlp_settings
 from .runner import Runner, device_info, fit_runner, step_runner
+
+_NATIVE_CONV = ("native_conv2d", "native_conv2d_input_grad", "native_conv2d_weight_grad")
+
+
+@contextlib.contextmanager
+def portable_conv() -> Any:
+    """Inside the block every convolution takes the portable im2col path: the
+    ``_backend.native_conv2d*`` fast paths answer None, as on NumPy."""
+    saved = {name: getattr(_backend, name) for name in _NATIVE_CONV}
+    for name in _NATIVE_CONV:
+        setattr(_backend, name, lambda *args: None)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(_backend, name, fn)
 
 
 def _flat(params: Any) -> list:
     return [a for layer in params for a in layer]
 
 
-def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Runner:
+def _backendnn_step(p: Problem, name: str, eager: bool = False, im2col: bool = False) -> Runner:
     """backendnn's step (``make_step`` with momentum-free SGD) over pre-sliced batches;
-    ``eager``: the JAX step op by op under ``jax.disable_jit()``."""
+    ``eager``: the JAX step op by op under ``jax.disable_jit()``; ``im2col``: every step
+    inside :func:`portable_conv` (on JAX the step is ``make_step``'s plain function, got
+    from NumPy's namespace, compiled apart so that it shares no cache with the native one)."""
     xp = _backend.namespace(name)
     dev = _backend.default_device(name)
     net = p.network()
     params = net.init(p.seed, xp=xp, device=dev, dtype=xp.float32)
     sgd = SGD(momentum=0.0, nesterov=False)
-    step = make_step(net, "softmax_cross_entropy", 0.0, sgd, xp)
+    if im2col and name == "jax":
+        plain = make_step(net, "softmax_cross_entropy", 0.0, sgd, _backend.namespace("numpy"))
+        step = _backend.jit(plain, xp)
+    else:
+        step = make_step(net, "softmax_cross_entropy", 0.0, sgd, xp)
     X = _backend.from_numpy(p.X, xp=xp, device=dev)
     Y = _backend.from_numpy(p.Y, xp=xp, device=dev)
     B = p.batch
@@ -55,7 +78,11 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False) -> Runner:
     def sync() -> None:
         _backend.synchronize(_flat(carry[0]) + ([carry[2]] if carry[2] is not None else []))
 
-    context = importlib.import_module("jax").disable_jit if eager else contextlib.nullcontext
+    context: Callable[[], Any] = contextlib.nullcontext
+    if eager:
+        context = importlib.import_module("jax").disable_jit
+    elif im2col:
+        context = portable_conv
     block = step_runner(one, sync, p, context)
     label, precision = device_info(name, dev)
     return Runner(block, precision, label, lambda: float(_backend.to_numpy(carry[2])) / B)
@@ -90,6 +117,10 @@ class Engine:
     lib: str  # library whose device memory --memory reads
     prepare: Callable[[Problem], Runner]
     requires: str  # backend name, or a module to find
+    models: tuple[str, ...] = MODELS  # the --model values it trains
+
+
+_MLP, _LENET = ("mlp",), ("lenet",)
 
 
 def _engines() -> dict[str, Engine]:
@@ -99,14 +130,17 @@ def _engines() -> dict[str, Engine]:
     table["backendnn-jax-eager"] = Engine(
         "backendnn-jax-eager", "jax", lambda p: _backendnn_step(p, "jax", eager=True), "jax"
     )
+    for b in ("jax", "torch"):  # the backends with a native convolution
+        prepare = partial(_backendnn_step, name=b, im2col=True)
+        table[f"backendnn-{b}-im2col"] = Engine(f"backendnn-{b}-im2col", b, prepare, b, _LENET)
     for b in _backend.BACKENDS:
         table[f"backendnn-{b}-fit"] = Engine(
-            f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b
+            f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b, _MLP
         )
-    table["sklearn"] = Engine("sklearn", "numpy", sklearn_fit, "module:sklearn")
+    table["sklearn"] = Engine("sklearn", "numpy", sklearn_fit, "module:sklearn", _MLP)
     table["torch-eager"] = Engine("torch-eager", "torch", torch_eager, "module:torch")
     table["jax-grad"] = Engine("jax-grad", "jax", jax_grad, "module:jax")
-    table["numpy-matmuls"] = Engine("numpy-matmuls", "numpy", numpy_matmuls, "numpy")
+    table["numpy-matmuls"] = Engine("numpy-matmuls", "numpy", numpy_matmuls, "numpy", _MLP)
     return table
 
 
@@ -133,13 +167,17 @@ def gpu_available() -> bool:
     return unavailable(ENGINES["backendnn-cupy"]) is None
 
 
-def default_engines(gpu: bool) -> list[str]:
-    """Every engine that can run here, a fit row for NumPy (and CuPy on a GPU), and on a CPU
-    scikit-learn and the NumPy matmul floor."""
+def default_engines(gpu: bool, model: str = "mlp") -> list[str]:
+    """Every engine that can run here: for the MLP a fit row for NumPy (and CuPy on a GPU),
+    and on a CPU scikit-learn and the NumPy matmul floor; for the CNN the im2col rows of
+    JAX and torch instead (``backendnn-jax-eager`` runs there only when named)."""
     names = [f"backendnn-{b}" for b in _backend.BACKENDS]
-    names += ["backendnn-jax-eager", "backendnn-numpy-fit"]
-    names += ["backendnn-cupy-fit"] if gpu else []
-    names += ["torch-eager", "jax-grad"] + ([] if gpu else ["sklearn", "numpy-matmuls"])
+    if model == "lenet":
+        names += ["backendnn-jax-im2col", "backendnn-torch-im2col", "torch-eager", "jax-grad"]
+    else:
+        names += ["backendnn-jax-eager", "backendnn-numpy-fit"]
+        names += ["backendnn-cupy-fit"] if gpu else []
+        names += ["torch-eager", "jax-grad"] + ([] if gpu else ["sklearn", "numpy-matmuls"])
     return [n for n in names if unavailable(ENGINES[n]) is None]
 
 

@@ -2,7 +2,9 @@
 ``sklearn`` (scikit-learn's ``MLPClassifier``), ``torch-eager`` (a plain PyTorch loop),
 ``jax-grad`` (``jax.value_and_grad`` + ``jax.jit``) and ``numpy-matmuls`` (the step's
 matrix products alone). Each function turns a :class:`~.problem.Problem` into a
-prepared :class:`~.runner.Runner`.
+prepared :class:`~.runner.Runner`. ``torch-eager`` and ``jax-grad`` also train the
+LeNet-like CNN (``--model lenet``: ``nn.Conv2d``/``nn.MaxPool2d``, and
+``lax.conv_general_dilated``/``lax.reduce_window``); the other two train MLPs only.
 
 Imports: :mod:`.problem` and :mod:`.runner`. This is the one module of the package
 outside ``_backend.py`` that imports array libraries by name, and only inside the engine
@@ -33,24 +35,39 @@ def sklearn_fit(p: Problem) -> Runner:
     return Runner(block, "fp32", "cpu", lambda: float(last[0].loss_))
 
 
+def _torch_model(p: Problem) -> Any:
+    """The problem's network as ``torch.nn`` modules holding backendnn's initial weights (a
+    ``Linear``'s weight is W^T; a convolution's has PyTorch's layout already)."""
+    import torch
+
+    host = p.host_params()
+    layers: list[Any] = []
+    if p.model == "lenet":
+        for conv in ((1, 16), (16, 32)):
+            layers += [torch.nn.Conv2d(*conv, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
+        layers += [torch.nn.Flatten(), torch.nn.Linear(*host[-1][0].shape)]
+    else:
+        for i, (W, _) in enumerate(host):
+            layers.append(torch.nn.Linear(W.shape[0], W.shape[1]))
+            if i < len(host) - 1:
+                layers.append(torch.nn.ReLU())
+    with_params = [m for m in layers if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    with torch.no_grad():
+        for module, (W, b) in zip(with_params, host, strict=True):
+            module.weight.copy_(torch.from_numpy((W.T if W.ndim == 2 else W).copy()))
+            module.bias.copy_(torch.from_numpy(b.copy()))  # type: ignore[union-attr]
+    return torch.nn.Sequential(*layers)
+
+
 def torch_eager(p: Problem) -> Runner:
-    """A plain PyTorch loop (``nn.Linear``, ``F.cross_entropy``, ``torch.optim.SGD``), on
-    CUDA when available, from backendnn's initial weights."""
+    """A plain PyTorch loop (``nn.Linear``, or ``nn.Conv2d``/``nn.MaxPool2d`` for the CNN,
+    ``F.cross_entropy``, ``torch.optim.SGD``), on CUDA when available, from backendnn's
+    initial weights."""
     import torch
     import torch.nn.functional as F
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    host = p.host_params()
-    layers: list[Any] = []
-    for i, (W, b) in enumerate(host):
-        linear = torch.nn.Linear(W.shape[0], W.shape[1])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(W.T.copy()))
-            linear.bias.copy_(torch.from_numpy(b.copy()))
-        layers.append(linear)
-        if i < len(host) - 1:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers).to(dev)
+    model = _torch_model(p).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=0.0)
     X = torch.from_numpy(p.X).to(dev)
     y = torch.from_numpy(p.y).to(dev)
@@ -75,6 +92,21 @@ def torch_eager(p: Problem) -> Runner:
     return Runner(block, precision, label, lambda: float(last[0].detach().cpu()))
 
 
+def _jax_lenet(params: list, x: Any) -> Any:
+    """The CNN's logits: two (convolution, ReLU, 2x2 max-pool), flatten, dense."""
+    import jax
+    from jax import lax
+
+    h = x
+    for W, b in params[:-1]:
+        spec = ("NCHW", "OIHW", "NCHW")
+        h = lax.conv_general_dilated(h, W, (1, 1), ((1, 1), (1, 1)), dimension_numbers=spec)
+        h = jax.nn.relu(h + b[None, :, None, None])
+        h = lax.reduce_window(h, -float("inf"), lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    W, b = params[-1]
+    return h.reshape(h.shape[0], -1) @ W + b
+
+
 def jax_grad(p: Problem) -> Runner:
     """A hand-written ``jax.value_and_grad`` + ``jax.jit`` step (learning rate a constant),
     from backendnn's initial weights."""
@@ -85,12 +117,18 @@ def jax_grad(p: Problem) -> Runner:
     params = [tuple(jax.device_put(a, dev) for a in layer) for layer in p.host_params()]
     lr = p.lr
 
-    def loss_fn(params: list, x: Any, y: Any) -> Any:
+    def logits(params: list, x: Any) -> Any:
+        if p.model == "lenet":
+            return _jax_lenet(params, x)
         h = x
         for i, (W, b) in enumerate(params):
             h = h @ W + b
             if i < len(params) - 1:
                 h = jax.nn.relu(h)
+        return h
+
+    def loss_fn(params: list, x: Any, y: Any) -> Any:
+        h = logits(params, x)
         return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(h, axis=-1), axis=-1))
 
     @jax.jit

@@ -1,9 +1,12 @@
-"""The problem every engine solves: the network, the host data and the timing plan
-(:class:`Problem`, :func:`make_problem`), its FLOP count (:func:`step_flops`), the
-default number of timed steps (:func:`auto_steps`) and the same settings spelled as
-``MLPClassifier`` arguments (:func:`mlp_settings`).
+"""The problem every engine solves: the network (``--model``: the ReLU MLP of ``--sizes``,
+or the LeNet-like CNN of :func:`lenet`), the host data and the timing plan
+(:class:`Problem`, :func:`make_problem`), its FLOP count (:func:`step_flops` for the MLP,
+:func:`lenet_flops` for the CNN, :attr:`Problem.flops` for either), the default number of
+timed steps (:func:`auto_steps`) and the same settings spelled as ``MLPClassifier``
+arguments (:func:`mlp_settings`).
 
-Imports: backendnn's ``_backend`` and ``network`` only; no other module of the bench.
+Imports: backendnn's ``_backend``, ``network`` and ``layers`` only; no other module of the
+bench.
 """
 
 from __future__ import annotations
@@ -13,10 +16,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _backend
+from ..layers import Activation, Conv2d, Dense, Flatten, MaxPool2d
 from ..network import Network
 
 _MAX_DATA_BYTES = 128 * 2**20  # distinct data per engine; step engines cycle through it
 _STEPS_FLOP_BUDGET = 4e11  # --steps auto: counted FLOPs per engine (1e11 was noisy)
+
+MODELS = ("mlp", "lenet")
+LENET_INPUT = (1, 28, 28)  # (channels, height, width) of the CNN's images
+LENET_CLASSES = 10
+# (in channels, out channels, output height = width) of the CNN's two 3x3 convolutions
+_LENET_CONVS = ((1, 16, 28), (16, 32, 14))
+_LENET_DENSE = (32 * 7 * 7, LENET_CLASSES)
+
+
+def lenet() -> Network:
+    """Issue 17's LeNet-like CNN: (N, 1, 28, 28) -> Conv2d(1->16, 3, padding 1) -> ReLU ->
+    MaxPool2d(2) -> Conv2d(16->32, 3, padding 1) -> ReLU -> MaxPool2d(2) -> Flatten ->
+    Dense(1568->10)."""
+    return Network(
+        [
+            Conv2d(1, 16, 3, padding=1),
+            Activation("relu"),
+            MaxPool2d(2),
+            Conv2d(16, 32, 3, padding=1),
+            Activation("relu"),
+            MaxPool2d(2),
+            Flatten(),
+            Dense(*_LENET_DENSE),
+        ]
+    )
 
 
 @dataclass
@@ -33,6 +62,7 @@ class Problem:
     X: Any  # host float32 (n_batches * batch, sizes[0])
     y: Any  # host int64 labels (n_batches * batch,)
     Y: Any  # host float32 one-hot (n_batches * batch, sizes[-1])
+    model: str = "mlp"  # "lenet": X is (n, 1, 28, 28) and sizes (784, 10) name its ends
 
     @property
     def n_batches(self) -> int:
@@ -48,13 +78,25 @@ class Problem:
 
     @property
     def network_name(self) -> str:
+        if self.model == "lenet":
+            return "lenet-" + "x".join(str(s) for s in LENET_INPUT)
         return "-".join(str(s) for s in self.sizes)
 
+    @property
+    def flops(self) -> int:
+        """Counted FLOPs of one step (see the package docstring)."""
+        if self.model == "lenet":
+            return lenet_flops(self.batch)
+        return step_flops(self.sizes, self.batch)
+
     def network(self) -> Network:
+        if self.model == "lenet":
+            return lenet()
         return Network.mlp(self.sizes[0], self.hidden, self.sizes[-1], "relu")
 
     def host_params(self) -> list[tuple[Any, Any]]:
-        """backendnn's initial (W of shape (n_in, n_out), b) per dense layer, NumPy float32."""
+        """backendnn's initial (W, b) per layer with parameters, NumPy float32: a dense
+        layer's W is (n_in, n_out), a convolution's (out, in, kh, kw) as PyTorch's."""
         xp = _backend.namespace("numpy")
         params = self.network().init(self.seed, xp=xp, dtype=xp.float32)
         return [tuple(p) for p in params if p]
@@ -66,9 +108,19 @@ def step_flops(sizes: Sequence[int], batch: int) -> int:
     return 6 * batch * sum(a * b for a, b in pairs) - 2 * batch * sizes[0] * sizes[1]
 
 
-def auto_steps(sizes: Sequence[int], batch: int) -> int:
+def lenet_flops(batch: int) -> int:
+    """Convolution and dense-layer FLOPs of one step of :func:`lenet` (see the package
+    docstring): 2 N C_out H_out W_out C_in 9 per convolution and 2 N 1568 10 for the dense
+    layer, each three times (forward, dW, dx) but the first convolution's dx."""
+    convs = [2 * batch * o * h * h * i * 9 for i, o, h in _LENET_CONVS]
+    forward = sum(convs) + 2 * batch * _LENET_DENSE[0] * _LENET_DENSE[1]
+    return 3 * forward - convs[0]
+
+
+def auto_steps(sizes: Sequence[int], batch: int, model: str = "mlp") -> int:
     """Timed steps when ``--steps`` is not given: about 4e11 FLOPs, 50 to 500 steps."""
-    return int(min(500, max(50, round(_STEPS_FLOP_BUDGET / step_flops(sizes, batch)))))
+    flops = lenet_flops(batch) if model == "lenet" else step_flops(sizes, batch)
+    return int(min(500, max(50, round(_STEPS_FLOP_BUDGET / flops))))
 
 
 def make_problem(
@@ -79,8 +131,15 @@ def make_problem(
     repeats: int = 7,
     lr: float = 0.01,
     seed: int = 0,
+    model: str = "mlp",
 ) -> Problem:
-    """Host data for ``steps`` distinct batches (fewer if they would pass 128 MiB)."""
+    """Host data for ``steps`` distinct batches (fewer if they would pass 128 MiB). With
+    ``model="lenet"`` the images are (n, 1, 28, 28) and ``sizes`` is ignored."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model == "lenet":
+        c, h, w = LENET_INPUT
+        sizes = (c * h * w, LENET_CLASSES)
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"--sizes needs at least two positive layer widths, got {sizes}")
     if batch < 1 or steps < 1 or repeats < 1 or warmup < 0:
@@ -95,7 +154,10 @@ def make_problem(
     labels = xp.tile(xp.arange(batch, dtype=xp.int64) % k, (n_batches, 1))
     y = xp.reshape(rng.permuted(labels, axis=1), (n,))
     Y = xp.astype(y[:, None] == xp.arange(k, dtype=xp.int64)[None, :], xp.float32)
-    return Problem(tuple(int(s) for s in sizes), batch, steps, warmup, repeats, lr, seed, X, y, Y)
+    if model == "lenet":
+        X = xp.reshape(X, (n, *LENET_INPUT))
+    sizes = tuple(int(s) for s in sizes)
+    return Problem(sizes, batch, steps, warmup, repeats, lr, seed, X, y, Y, model)
 
 
 def mlp_settings(p: Problem) -> dict[str, Any]:

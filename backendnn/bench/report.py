@@ -52,7 +52,8 @@ def machine() -> dict[str, Any]:
 
 def derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Ratios of interest: fit overhead, JAX against hand-written JAX and against eager,
-    NumPy against the NumPy ceiling."""
+    NumPy against the NumPy ceiling, each backend against PyTorch eager, and what the
+    native convolution buys (im2col step against the native one)."""
     ms = {name: r["ms_per_step"] for name, r in rows.items() if "ms_per_step" in r}
     out: dict[str, float] = {}
     for b in _backend.BACKENDS:
@@ -70,6 +71,18 @@ def derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
         out["backendnn-jax-eager / backendnn-jax (compiled speed-up)"] = (
             ms["backendnn-jax-eager"] / ms["backendnn-jax"]
         )
+    for b in ("jax", "torch"):
+        native, im2col = ms.get(f"backendnn-{b}"), ms.get(f"backendnn-{b}-im2col")
+        if native and im2col:
+            out[f"backendnn-{b}-im2col / backendnn-{b} (what the native convolution buys)"] = (
+                im2col / native
+            )
+    if ms.get("torch-eager"):
+        for b in _backend.BACKENDS:
+            if ms.get(f"backendnn-{b}"):
+                out[f"backendnn-{b} / torch-eager (time; > 1 is slower)"] = (
+                    ms[f"backendnn-{b}"] / ms["torch-eager"]
+                )
     if ms.get("backendnn-numpy") and ms.get("numpy-matmuls"):
         out["backendnn-numpy / numpy-matmuls (step against its matrix products alone)"] = (
             ms["backendnn-numpy"] / ms["numpy-matmuls"]
@@ -147,6 +160,12 @@ def describe(doc: dict[str, Any]) -> str:
         before, after = m["load_average_before"][0], m["load_average"][0]
         load = f"; load average {before:.2f} before, {after:.2f} after"
     versions = " ".join(f"{k} {v}" for k, v in m["versions"].items())
+    counted = "matmuls only: 2mnk forward, dW, dx except layer 1"
+    if c.get("model") == "lenet":
+        counted = "convolutions 2*N*Cout*Hout*Wout*Cin*k*k and the dense matmul: forward, dW, dx "
+        counted += "except layer 1"
+    if c.get("threads"):
+        threads += f", --threads {c['threads']}"
     return (
         f"backendnn.bench: {c['network']} batch {c['batch']}, {c['repeats']} interleaved "
         f"rounds (median), each {c['steps_per_block']} steps per step engine "
@@ -156,6 +175,6 @@ def describe(doc: dict[str, Any]) -> str:
         f"{c['precision'] or 'library defaults'}\n"
         f"machine: {m['processor']}, {m['cpu_count']} CPUs{gpu}{threads}{load}; python "
         f"{m['python']}; {versions}\n"
-        f"counted {c['flops_per_step']:,} FLOP/step (matmuls only: 2mnk forward, dW, dx "
-        f"except layer 1); x {c['baseline']} = baseline ms / engine ms"
+        f"counted {c['flops_per_step']:,} FLOP/step ({counted}); "
+        f"x {c['baseline']} = baseline ms / engine ms"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from .engines import ENGINES, import_libraries, unavailable
 from .memory import device_peak_bytes, peak_rss_bytes, reset_device_peak, rss_bytes
-from .problem import Problem, step_flops
+from .problem import Problem
 from .runner import Runner
 
 
@@ -40,6 +40,8 @@ def measure(
     for name in names:
         engine = ENGINES[name]
         why = unavailable(engine)
+        if why is None and p.model not in engine.models:
+            why = f"trains --model {'/'.join(engine.models)} only"
         if why is not None:
             rows[name]["error"] = f"unavailable: {why}"
             continue
@@ -68,7 +70,7 @@ def measure(
             except Exception as exc:
                 rows[name]["error"] = f"{type(exc).__name__}: {exc}"
                 del runners[name]
-    flops = step_flops(p.sizes, p.batch)
+    flops = p.flops
     for name, run in runners.items():
         ms = _median_ms(times[name])
         fit = name.endswith("-fit") or name == "sklearn"

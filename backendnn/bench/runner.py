@@ -1,7 +1,8 @@
 """How one engine is timed: :class:`Runner` (a prepared, warmed-up engine), the block
 timers every engine builds its runner from (:func:`step_runner` for engines that run
-steps, :func:`fit_runner` for those that run a whole ``fit``), and the device and
-precision labels of a result row (:func:`device_info`).
+steps, :func:`fit_runner` for those that run a whole ``fit``), the device and
+precision labels of a result row (:func:`device_info`), and ``--threads``
+(:func:`limit_threads`).
 
 Imports: :mod:`.problem` only. The precision labels look up torch and JAX through
 ``importlib`` when asked about them, so this module imports no array library.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -113,3 +115,21 @@ def device_info(lib: str, dev: Any) -> tuple[str, str]:
     text = str(dev).lower()
     on_gpu = lib == "cupy" or any(kind in text for kind in _GPU_KINDS)
     return ("gpu" if on_gpu else "cpu"), (_gpu_precision(lib) if on_gpu else "fp32")
+
+
+def limit_threads(n: int) -> None:
+    """``--threads n``: at most ``n`` threads per library from now on. The BLAS and OpenMP
+    pools already loaded through ``threadpoolctl`` (if installed), torch's intra-op
+    threads (``torch.set_num_threads`` if loaded, else ``OMP_NUM_THREADS``, which it reads
+    on import), the environment variables of the BLAS libraries not yet loaded, and with
+    ``n == 1`` XLA's Eigen pool (``--xla_cpu_multi_thread_eigen=false`` in ``XLA_FLAGS``,
+    if JAX is not yet loaded; XLA has no flag for another count)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if n == 1 and "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    with contextlib.suppress(ImportError):
+        importlib.import_module("threadpoolctl").threadpool_limits(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)

@@ -108,6 +108,17 @@ class NetworkEstimator:
     @classmethod
     def _check_attributes(cls, attributes: dict) -> None:
         """Raise ``ValueError`` if fitted ``attributes`` (each valid alone) disagree."""
+        image = attributes["image_shape_"]
+        if image is not None and math.prod(image) != attributes["n_features_in_"]:
+            raise ValueError(
+                f"image_shape_ {tuple(image)} does not hold n_features_in_ "
+                f"{attributes['n_features_in_']} features"
+            )
+        if attributes["n_iter_"] > len(attributes["loss_curve_"]):
+            raise ValueError(
+                f"n_iter_ {attributes['n_iter_']} is more than the loss curve's "
+                f"{len(attributes['loss_curve_'])} epochs"
+            )
 
     @classmethod
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:

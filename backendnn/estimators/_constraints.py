@@ -19,7 +19,7 @@ from .. import init as _init
 from .. import layers as _layers
 from .._backend import BACKENDS, to_numpy
 from .._cache import freeze
-from .._validation import Constraint, is_int
+from .._validation import Constraint, dtype_name, is_int
 
 
 class ActivationParam(Constraint):
@@ -39,11 +39,15 @@ class ActivationParam(Constraint):
         return self.gated or not _act.is_gated(act)
 
     def to_json(self, value: Any) -> Any:
-        return value if isinstance(value, str) else _act.describe(value)
+        # a built-in name stands for itself; a name you registered is saved with its class,
+        # so a program that registered another class under it cannot load it
+        if isinstance(value, str):
+            return str(value) if value in _act.BUILTIN else _act.describe(value, name=str(value))
+        return _act.describe(value)
 
     def from_json(self, raw: Any) -> Any:
         act = _act.from_description(raw)
-        return raw if isinstance(raw, str) else act
+        return str(raw) if isinstance(raw, str) else act
 
 
 class InitParam(Constraint):
@@ -99,8 +103,8 @@ class DtypeParam(Constraint):
 
     @staticmethod
     def _name(value: Any) -> str | None:
-        text = str(getattr(value, "__name__", value))
-        return next((n for n in ("float32", "float64") if text.endswith(n)), None)
+        name = dtype_name(value)
+        return name if name in ("float32", "float64") else None
 
     def ok(self, value: Any) -> bool:
         return value is None or self._name(value) is not None
@@ -129,8 +133,8 @@ class LayerSizes(Constraint):
     def ok(self, value: Any) -> bool:
         if is_int(value):
             return value > 0
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            return False
+        if not isinstance(value, (list, tuple)) and getattr(value, "ndim", None) != 1:
+            return False  # a generator would be used up by this check
         return all(is_int(h) and h > 0 for h in value)
 
     def to_json(self, value: Any) -> Any:
@@ -168,7 +172,7 @@ class ClassLabels(Constraint):
             raise ValueError(f"must be a list of labels and a dtype string; got {raw!r}")
         try:
             host = to_numpy(values).astype(dtype)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"labels {values!r} do not fit dtype {dtype!r}: {exc}") from None
         if host.ndim != 1 or host.dtype.kind not in "iufbU" or len(set(host.tolist())) != len(host):
             raise ValueError(f"must be {self.expected}; got {raw!r}")
@@ -203,19 +207,26 @@ def _describe_layer(layer: Any) -> dict[str, Any]:
             f"layer {layer!r} of class {cls.__module__}.{cls.__qualname__} cannot be written "
             "to a file: only the layers of backendnn.layers can"
         )
-    spec: dict[str, Any] = {"layer": cls.__name__}
+    spec: dict[str, Any] = {"layer": cls.__name__, **_arguments(layer)}
+    if freeze(_build_layer(spec)) != freeze(layer):
+        raise ValueError(f"layer {layer!r} cannot be rebuilt from its arguments {spec}")
+    return spec
+
+
+def _arguments(layer: Any) -> dict[str, Any]:
+    """The JSON form of ``layer``'s constructor arguments, read from its attributes of the
+    same names (activations as descriptions, tuples as lists)."""
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    arguments = inspect.signature(cls.__init__).parameters.values()
-    for name in [p.name for p in arguments if p.kind in named][1:]:
+    parameters = inspect.signature(type(layer).__init__).parameters.values()
+    out: dict[str, Any] = {}
+    for name in [p.name for p in parameters if p.kind in named][1:]:
         value = getattr(layer, name)
         if isinstance(value, (_act.Activation, _act.GLU)):
             value = _act.describe(value)
         elif isinstance(value, tuple):
             value = list(value)
-        spec[name] = value
-    if freeze(_build_layer(spec)) != freeze(layer):
-        raise ValueError(f"layer {layer!r} cannot be rebuilt from its arguments {spec}")
-    return spec
+        out[name] = value
+    return out
 
 
 def _build_layer(spec: Any) -> Any:
@@ -234,6 +245,9 @@ def _build_layer(spec: Any) -> Any:
             value = tuple(value)
         kwargs[name] = value
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+        layer = cls(**kwargs)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"layer {spec!r}: {exc}") from None
+    if _arguments(layer) != {k: v for k, v in spec.items() if k != "layer"}:
+        raise ValueError(f"layer {spec!r} does not describe itself the same once built")
+    return layer

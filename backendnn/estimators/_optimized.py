@@ -14,7 +14,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from .._validation import AnyOf, Boolean, Constraint, Interval, Options, SequenceOf
+from .._validation import (
+    POSITIVE_INT,
+    VERBOSE,
+    AnyOf,
+    Boolean,
+    Constraint,
+    Interval,
+    Options,
+    SequenceOf,
+)
 from ..network import Network
 from ..optim import SGD, Adam
 from ..train import LearningRateSchedule
@@ -22,7 +31,6 @@ from ._base import NetworkEstimator
 from ._constraints import BackendParam, DtypeParam, InitParam, SeedParam
 from ._targets import Targets
 
-POSITIVE_INT = Interval(1, None, integer=True)
 REAL = Interval(None, None)
 
 #: the loss fused with each output activation
@@ -45,7 +53,7 @@ TRAINING_CONSTRAINTS: dict[str, Constraint] = {
     "shuffle": Boolean(),
     "random_state": SeedParam(),
     "tol": Interval(0, None),
-    "verbose": Boolean(),
+    "verbose": VERBOSE,
     "warm_start": Boolean(),
     "momentum": Interval(0, 1),
     "nesterovs_momentum": Boolean(),

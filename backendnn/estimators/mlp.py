@@ -12,6 +12,7 @@ sibling modules.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 from .. import activations as _act
@@ -121,8 +122,19 @@ class _BaseMLP(OptimizedNetwork):
             "n_layers_": len(hidden) + 2,
             "n_outputs_": dense[-1][0].shape[1],
             "_fitted_hidden": hidden,
-            "_fitted_activation": self.activation,
+            # the function itself, copied: a later edit of the parameter (or of the
+            # registry) must not change the fitted model
+            "_fitted_activation": copy.deepcopy(_act.get(self.activation)),
         }
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        if attributes["n_layers_"] != len(attributes["_fitted_hidden"]) + 2:
+            raise ValueError(
+                f"n_layers_ {attributes['n_layers_']} disagrees with _fitted_hidden "
+                f"{attributes['_fitted_hidden']} (hidden layers + 2)"
+            )
+        super()._check_attributes(attributes)
 
     def _weights(self) -> dict[str, Any]:
         out = {f"coefs.{i}": c for i, c in enumerate(self.coefs_)}

@@ -14,7 +14,7 @@ import math
 from typing import Any, ClassVar
 
 from .._backend import array_namespace, from_numpy, index_dtype
-from .._validation import AnyOf, Boolean, Constraint, Interval, Options
+from .._validation import POSITIVE_INT, VERBOSE, AnyOf, Boolean, Constraint, Interval, Options
 from ..layers import Dense
 from ..network import Network
 from ..optim import SGD
@@ -23,8 +23,6 @@ from ..train import LearningRateSchedule
 from ._base import NetworkEstimator
 from ._constraints import BackendParam, ClassLabels, DtypeParam, SeedParam
 from ._targets import Targets, accuracy, class_labels, host_accuracy, labels_of, one_hot_host
-
-_POSITIVE_INT = Interval(1, None, integer=True)
 
 
 class Perceptron(NetworkEstimator):
@@ -110,16 +108,16 @@ class Perceptron(NetworkEstimator):
         "penalty": Options(None, "l2"),
         "alpha": Interval(0, None),
         "fit_intercept": Boolean(),
-        "max_iter": _POSITIVE_INT,
+        "max_iter": POSITIVE_INT,
         "tol": AnyOf(Options(None), Interval(0, None)),
         "shuffle": Boolean(),
         "eta0": Interval(0, None, closed="neither"),
         "random_state": SeedParam(),
         "early_stopping": Boolean(),
         "validation_fraction": Interval(0, 1, closed="neither"),
-        "n_iter_no_change": _POSITIVE_INT,
-        "batch_size": AnyOf(Options(None), _POSITIVE_INT),
-        "verbose": Boolean(),
+        "n_iter_no_change": POSITIVE_INT,
+        "batch_size": AnyOf(Options(None), POSITIVE_INT),
+        "verbose": VERBOSE,
         "backend": BackendParam(),
         "dtype": DtypeParam(),
     }

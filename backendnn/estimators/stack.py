@@ -28,7 +28,8 @@ from ._outputs import ClassifierOutputs, RegressorOutputs
 
 def output_width(layers: list[Layer], input_shape: tuple[int, ...]) -> int:
     """The width of the 2-D output of ``layers`` for samples of ``input_shape``, found by
-    running one zero sample through them on the host (any layer, no shape rules to write).
+    running an empty batch (no sample: no memory, whatever the image size) through them on
+    the host (any layer, no shape rules to write).
 
     Raises
     ------
@@ -36,7 +37,7 @@ def output_width(layers: list[Layer], input_shape: tuple[int, ...]) -> int:
         If the stack does not accept that input, or does not end in (N, width) rows.
     """
     xp = namespace("numpy")
-    x = xp.zeros((1, *input_shape))
+    x = xp.zeros((0, *input_shape))
     for i, layer in enumerate(layers):
         params = tuple(xp.zeros(s) for s in layer.param_shapes())
         try:
@@ -153,6 +154,7 @@ class _BaseStack(OptimizedNetwork):
 
     @classmethod
     def _check_attributes(cls, attributes: dict) -> None:
+        super()._check_attributes(attributes)  # image_shape_ first: the probe below uses it
         layers = attributes["_fitted_layers"]
         if not layers or not isinstance(layers[-1], Dense):
             raise ValueError("_fitted_layers must end with the output Dense layer")

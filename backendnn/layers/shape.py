@@ -5,6 +5,7 @@ Imports :mod:`backendnn._backend` and :mod:`backendnn.layers.base`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._backend import array_namespace
@@ -55,7 +56,7 @@ class Flatten(Layer):
         ([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]], (2, 2, 3))
         """
         xp = array_namespace(x)
-        return xp.reshape(x, (x.shape[0], -1)), tuple(x.shape)
+        return xp.reshape(x, (x.shape[0], math.prod(x.shape[1:]))), tuple(x.shape)
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
