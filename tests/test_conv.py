@@ -442,3 +442,25 @@ def test_layouts_round_trip(backend):
             tensors.from_nchw(bad, "NWHC")
     with pytest.raises(ValueError, match="layout"):
         tensors.to_nchw(xb, "HWCN")
+
+
+def test_native_max_pool_equals_portable_path(backend, monkeypatch):
+    """torch's own max-pool (forward and backward) against the portable path, float64,
+    overlapping windows and ties included; other libraries have none."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, size=(2, 3, 7, 6)).astype(np.float64)  # many ties
+    xb = backend.asarray(x)
+    if _backend.native_max_pool2d(xb, (2, 2), (2, 2)) is None:
+        pytest.skip(f"{backend.name} has no native max-pool")
+    for layer in (MaxPool2d(2), MaxPool2d(3, stride=1), MaxPool2d((2, 3), stride=(1, 2))):
+        y, cache = layer.forward((), xb)
+        assert cache[2] is not None  # the native path ran
+        dy = backend.asarray(rng.normal(size=tuple(y.shape)))
+        dx, _ = layer.backward((), cache, dy)
+        with monkeypatch.context() as m:
+            m.setattr(_backend, "native_max_pool2d", lambda *args: None)
+            y_p, cache_p = layer.forward((), xb)
+            dx_p, _ = layer.backward((), cache_p, dy)
+        assert cache_p[2] is None
+        _close(y, _backend.to_numpy(y_p), backend, tol=0.0)
+        _close(dx, _backend.to_numpy(dx_p), backend, tol=1e-12)

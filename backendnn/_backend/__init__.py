@@ -5,7 +5,7 @@ gets its namespace ``xp`` from its input arrays through :func:`array_namespace`.
 What the standard lacks and every algorithm needs lives here, behind one
 function each: choosing a backend by name, moving arrays between libraries,
 host random numbers, compilation (``jax.jit``), device synchronisation and matmul
-precision here; the libraries' native fast paths (normal CDF, convolutions) in
+precision here; the libraries' native fast paths (normal CDF, convolutions, max-pool) in
 :mod:`backendnn._backend.native`.
 
 Imports array libraries (by name, lazily) and nothing from backendnn.
@@ -427,6 +427,12 @@ from .native import (  # noqa: E402
 )
 from .native import (  # noqa: E402
     native_conv2d_weight_grad as native_conv2d_weight_grad,
+)
+from .native import (  # noqa: E402
+    native_max_pool2d as native_max_pool2d,
+)
+from .native import (  # noqa: E402
+    native_max_pool2d_backward as native_max_pool2d_backward,
 )
 from .native import (  # noqa: E402
     native_ndtr as native_ndtr,

@@ -1,7 +1,7 @@
 """Native fast paths of the array libraries, each behind one function that returns
 ``None`` where a library has none, so the caller falls back to its portable Array API code:
-the normal CDF (``special.ndtr``'s fast path) and the 2-d convolution with both of its
-gradient convolutions (``layers.Conv2d``).
+the normal CDF (``special.ndtr``'s fast path), the 2-d convolution with both of its
+gradient convolutions (``layers.Conv2d``) and the max-pool (``layers.MaxPool2d``).
 
 Part of the backend layer: it may import array libraries by name (lazily). Imports
 :mod:`backendnn._backend` only.
@@ -164,3 +164,29 @@ def native_conv2d_weight_grad(
 
 
 _NCHW = ("NCHW", "OIHW", "NCHW")
+
+
+# --------------------------------------------------------------------------- native max-pool
+
+# torch's own max-pool and its backward (one kernel each, where the portable path makes a
+# pass per window offset); ``None`` elsewhere. Both keep the first maximum of a window in
+# row-major order, as the portable ``MaxPool2d`` does (tests/test_conv.py checks they agree),
+# and the backward accumulates where overlapping windows share their maximum.
+
+
+def native_max_pool2d(x: Any, kernel: Sequence[int], stride: Sequence[int]) -> Any:
+    """``(y, indices)`` from the library's max-pool of NCHW ``x`` (no padding), or ``None``."""
+    if _library_name(x) != "torch":
+        return None
+    functional = importlib.import_module("torch.nn.functional")
+    return functional.max_pool2d(x, tuple(kernel), tuple(stride), return_indices=True)
+
+
+def native_max_pool2d_backward(
+    dy: Any, x: Any, indices: Any, kernel: Sequence[int], stride: Sequence[int]
+) -> Any:
+    """dL/dx of :func:`native_max_pool2d` from dL/dy ``dy`` and its ``indices``."""
+    aten = importlib.import_module("torch").ops.aten
+    return aten.max_pool2d_with_indices_backward(
+        dy, x, list(kernel), list(stride), [0, 0], [1, 1], False, indices
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _backend
 from .._backend import array_namespace, device
 from .base import Layer
 from .conv import Pair, _pair, _short, _sum, add_windows, check_images, windows
@@ -88,8 +89,10 @@ class MaxPool2d(_Pool2d):
         y : array of shape (n_samples, C, H', W')
             H' = (H - kh) // sh + 1, W' = (W - kw) // sw + 1.
         cache : tuple
-            ``(k_star, x.shape)``, k_star the arg-max within each window, an integer
-            array of shape (n_samples, C, H', W').
+            ``(k_star, x.shape, None)``, k_star the arg-max within each window, an integer
+            array of shape (n_samples, C, H', W'); where the library has its own max-pool
+            (torch, through ``_backend.native_max_pool2d``), ``(None, x.shape, (x,
+            indices))`` for its backward.
 
         Raises
         ------
@@ -105,6 +108,10 @@ class MaxPool2d(_Pool2d):
         ((2, 4, 3, 4), (2, 4, 3, 4))
         """
         check_images(self, x, None, self.kernel_size)
+        native = _backend.native_max_pool2d(x, self.kernel_size, self.stride)
+        if native is not None:  # the library's own kernel; backward needs x and its indices
+            y, indices = native
+            return y, (None, tuple(x.shape), (x, indices))
         xp = array_namespace(x)
         # a running maximum over the window offsets, row-major: element-wise passes over
         # strided slices (no (kh kw)-fold copy, no reduction over a middle axis); ">" keeps
@@ -114,7 +121,7 @@ class MaxPool2d(_Pool2d):
         for k, part in enumerate(parts[1:], start=1):
             k_star = xp.where(part > best, k, k_star)
             best = xp.maximum(best, part)
-        return best, (k_star, tuple(x.shape))
+        return best, (k_star, tuple(x.shape), None)
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
@@ -149,7 +156,11 @@ class MaxPool2d(_Pool2d):
         >>> dx.tolist()  # the 1 is the maximum of both windows
         [[[[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]]]
         """
-        k_star, shape = cache
+        k_star, shape, native = cache
+        if native is not None:
+            x, indices = native
+            dx = _backend.native_max_pool2d_backward(dy, x, indices, self.kernel_size, self.stride)
+            return dx, ()
         xp = array_namespace(dy)
         kh, kw = self.kernel_size
         # a multiply by the 0/1 mask: the fastest select in NumPy (see activations.ReLU)
