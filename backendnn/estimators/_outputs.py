@@ -83,10 +83,10 @@ class ClassifierOutputs:
             raise ValueError("classes must be passed on the first call to partial_fit")
         classes_, codes = class_labels(host, classes, known)
         if len(classes_) == 2:
-            Y, out = codes[:, None].astype("float64"), "logistic"
+            Y, output = codes[:, None].astype("float64"), "logistic"
         else:
-            Y, out = one_hot_host(codes, len(classes_)), "softmax"
-        fitted = {"classes_": classes_, "out_activation_": out, "_multilabel": False}
+            Y, output = one_hot_host(codes, len(classes_)), "softmax"
+        fitted = {"classes_": classes_, "out_activation_": output, "_multilabel": False}
         return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), codes, fitted)
 
     def _score_device(self, Y: Any, out: Any) -> Any:

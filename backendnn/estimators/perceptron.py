@@ -278,8 +278,8 @@ class Perceptron(NetworkEstimator):
     def decision_function(self, X: Any) -> Any:
         """w.x + b per sample (n_samples,) for two classes, else (n_samples, n_classes),
         in the library of X."""
-        xp, out = self._decision(X)
-        return xp.reshape(out, (out.shape[0],)) if out.shape[1] == 1 else out
+        xp, scores = self._decision(X)
+        return xp.reshape(scores, (scores.shape[0],)) if scores.shape[1] == 1 else scores
 
     def predict(self, X: Any) -> Any:
         """Predicted labels in the library of X."""
