@@ -169,6 +169,96 @@ def check_lengths(X: Any, y: Any) -> None:
         )
 
 
+def check_sample_weight(sample_weight: Any, n_samples: int) -> Any:
+    """``sample_weight`` as a host float64 array of shape (n_samples,), or None.
+
+    A number weighs every sample alike (scikit-learn's convention). The weights must be
+    finite and non-negative with a positive sum: a negative weight would ascend the loss,
+    and weights summing to zero leave the weighted mean undefined.
+    """
+    if sample_weight is None:
+        return None
+    if is_real(sample_weight):
+        sample_weight = [float(sample_weight)] * n_samples
+    try:
+        host = to_numpy(sample_weight)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sample_weight must be an array of numbers ({exc})") from None
+    if host.dtype.kind not in "iufb":
+        try:
+            host = host.astype("float64")
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"sample_weight must hold real numbers; got dtype {host.dtype}"
+            ) from None
+    host = host.astype("float64")
+    if host.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1-D, one weight per sample; got shape {host.shape}"
+        )
+    if host.shape[0] != n_samples:
+        raise ValueError(f"sample_weight has {host.shape[0]} weights but X has {n_samples} samples")
+    if not bool((host == host).all()) or not bool(abs(host).max() < float("inf")):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if bool((host < 0).any()):
+        raise ValueError("sample_weight contains negative weights; weights must be >= 0")
+    if not float(host.sum()) > 0:
+        raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
+    return host
+
+
+def feature_names(X: Any) -> tuple[str, ...] | None:
+    """The column names of a DataFrame ``X`` when all are strings (scikit-learn's
+    ``feature_names_in_``); None for arrays and for integer column names.
+    ``TypeError`` for a mix of strings and other names."""
+    columns = getattr(X, "columns", None)
+    if columns is None or is_array(X):
+        return None
+    names = list(columns)
+    kinds = {isinstance(c, str) for c in names}
+    if kinds == {True}:
+        return tuple(str(c) for c in names)
+    if kinds == {True, False}:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but X has feature names of types {sorted({type(c).__name__ for c in names})}; "
+            "convert them all to strings, e.g. X.columns = X.columns.astype(str)"
+        )
+    return None
+
+
+def check_feature_names(owner: Any, X: Any) -> None:
+    """scikit-learn's check of the feature names of ``X`` at prediction against those
+    seen in ``fit``: different names or order is a ``ValueError``; names on one side only
+    a ``UserWarning``."""
+    fitted = getattr(owner, "feature_names_in_", None)
+    names = feature_names(X)
+    kind = type(owner).__name__
+    if fitted is None and names is not None:
+        warnings.warn(
+            f"X has feature names, but {kind} was fitted without feature names",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif fitted is not None and names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {kind} was fitted with feature names",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif fitted is not None and names is not None and tuple(fitted) != names:
+        unseen = [n for n in names if n not in set(fitted)]
+        missing = [n for n in fitted if n not in set(names)]
+        detail = (
+            f"unseen at fit time: {unseen[:5]}; seen at fit time, now missing: {missing[:5]}"
+            if unseen or missing
+            else "the same names in another order; reorder the columns as in fit"
+        )
+        raise ValueError(
+            f"The feature names should match those that were passed during fit: {detail}"
+        )
+
+
 def check_param(name: str, value: Any, ok: bool, expected: str) -> None:
     """Raise a ``ValueError`` naming hyper-parameter ``name`` unless ``ok``."""
     if not ok:
@@ -282,6 +372,18 @@ class Boolean(Constraint):
 
     def to_json(self, value: Any) -> Any:
         return bool(value)
+
+
+class Text(Constraint):
+    """A string."""
+
+    expected = "a string"
+
+    def ok(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def to_json(self, value: Any) -> Any:
+        return str(value)
 
 
 class AnyOf(Constraint):

@@ -1,8 +1,14 @@
 """Loss functions, each returning the loss and its gradient with respect to the network output.
 
-Every loss has the signature ``value, dh = loss(y, h)`` with ``h`` the network output
-(logits for the classification losses) of shape (n_samples, n_outputs) and ``value`` a
-0-d array left on the device (read it with ``float`` once per epoch, not per batch).
+Every loss has the signature ``value, dh = loss(y, h, sample_weight=None)`` with ``h``
+the network output (logits for the classification losses) of shape (n_samples,
+n_outputs) and ``value`` a 0-d array left on the device (read it with ``float`` once per
+epoch, not per batch).
+
+Sample weights s_i (scikit-learn's ``sample_weight``) turn each mean over samples into a
+weighted mean: L = sum_i s_i l_i / sum_i s_i and dL/dh_i = s_i dl_i/dh_i / sum_i s_i
+(the perceptron criterion, a sum, becomes sum_i s_i l_i). Without weights every s_i is 1
+and the formulas below are computed as written, with no extra pass.
 The output activation is fused into each classification loss, so its gradient is the
 simple, stable ``p - y`` form rather than a Jacobian product.
 
@@ -27,7 +33,20 @@ def _as_2d(y: Any, h: Any, xp: Any) -> Any:
     return xp.astype(y, h.dtype, copy=False)
 
 
-def squared_error(y: Any, h: Any) -> tuple[Any, Any]:
+def _weights(sample_weight: Any, h: Any, xp: Any) -> tuple[Any, Any]:
+    """(s as an (n, 1) column of ``h``'s dtype, sum_i s_i), or (None, n) without weights."""
+    if sample_weight is None:
+        return None, h.shape[0]
+    s = xp.astype(xp.reshape(sample_weight, (h.shape[0], 1)), h.dtype, copy=False)
+    return s, xp.sum(s)
+
+
+def _weighted(terms: Any, s: Any) -> Any:
+    """Per-sample ``terms`` (n, k) times the weights' column ``s`` (unchanged without)."""
+    return terms if s is None else terms * s
+
+
+def squared_error(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
     """Half mean squared error over all elements (notes eq. 25, averaged; scikit-learn's
     ``squared_error``).
 
@@ -38,9 +57,27 @@ def squared_error(y: Any, h: Any) -> tuple[Any, Any]:
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
-    count = h.shape[0] * (h.shape[1] if h.ndim == 2 else 1)
+    s, n = _weights(sample_weight, h, xp)
+    count = n * (h.shape[1] if h.ndim == 2 else 1)
     diff = h - y
-    return xp.sum(diff * diff) / (2.0 * count), diff / count
+    return xp.sum(_weighted(diff * diff, s)) / (2.0 * count), _weighted(diff, s) / count
+
+
+def poisson(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
+    """Half Poisson deviance with the log link (scikit-learn's ``MLPRegressor(loss="poisson")``):
+    the mean mu = exp(h) of counts y >= 0 is predicted through its log h.
+
+    L = 1/n sum_ij [y_ij log(y_ij / mu_ij) - y_ij + mu_ij],   dL/dh = (mu - y)/n
+
+    summed over outputs (as scikit-learn's), with y log y = 0 at y = 0. Written with
+    log mu = h, so neither a large h nor mu near 0 takes a log of a rounded value.
+    """
+    xp = array_namespace(y, h)
+    y = _as_2d(y, h, xp)
+    s, n = _weights(sample_weight, h, xp)
+    mu = xp.exp(h)
+    y_log_y = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1.0)), 0.0)
+    return xp.sum(_weighted(y_log_y - y * h - y + mu, s)) / n, _weighted(mu - y, s) / n
 
 
 def log_softmax(h: Any, xp: Any) -> Any:
@@ -64,7 +101,7 @@ def one_hot(y: Any, n_classes: int, dtype: Any) -> Any:
     return xp.astype(y[:, None] == classes[None, :], dtype)
 
 
-def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
+def softmax_cross_entropy(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
     """Softmax cross-entropy on logits ``h`` with integer labels (n,) or one-hot targets (n, k).
 
     L = -1/n sum_i sum_c y_ic log softmax(h_i)_c,   dL/dh = (softmax(h) - y)/n
@@ -73,7 +110,7 @@ def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
     produce log(0).
     """
     xp = array_namespace(y, h)
-    n = h.shape[0]
+    s, n = _weights(sample_weight, h, xp)
     if y.ndim == 1:
         if xp.isdtype(y.dtype, "real floating"):
             raise TypeError(
@@ -83,10 +120,10 @@ def softmax_cross_entropy(y: Any, h: Any) -> tuple[Any, Any]:
     else:
         y = _as_2d(y, h, xp)
     logp, p = log_softmax_and_softmax(h, xp)
-    return xp.sum(y * logp) * (-1.0 / n), (p - y) / n
+    return xp.sum(_weighted(y * logp, s)) * (-1.0 / n), _weighted(p - y, s) / n
 
 
-def binary_log_loss(y: Any, h: Any) -> tuple[Any, Any]:
+def binary_log_loss(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
     """Binary (or multi-label) log-loss on logits ``h``, the sigmoid fused in.
 
     L = -1/n sum [y log s + (1-y) log(1-s)] = 1/n sum [y softplus(-h) + (1-y) softplus(h)],
@@ -97,17 +134,17 @@ def binary_log_loss(y: Any, h: Any) -> tuple[Any, Any]:
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
-    n = h.shape[0]
+    s, n = _weights(sample_weight, h, xp)
     e = xp.exp(-xp.abs(h))
     log1p_e = xp.log1p(e)
     r = 1.0 / (1.0 + e)
     s_pos, s_neg = xp.where(h >= 0, r, e * r), xp.where(h >= 0, e * r, r)  # sigmoid(h), (-h)
     sp_pos, sp_neg = xp.maximum(h, 0.0) + log1p_e, xp.maximum(-h, 0.0) + log1p_e
-    value = xp.sum(y * sp_neg + (1.0 - y) * sp_pos) / n
-    return value, ((1.0 - y) * s_pos - y * s_neg) / n
+    value = xp.sum(_weighted(y * sp_neg + (1.0 - y) * sp_pos, s)) / n
+    return value, _weighted((1.0 - y) * s_pos - y * s_neg, s) / n
 
 
-def perceptron_criterion(y: Any, h: Any) -> tuple[Any, Any]:
+def perceptron_criterion(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
     """The perceptron criterion (notes eq. 1) with labels y in {-1, +1}:
 
     J = sum over misclassified i of -y_i h_i  (misclassified: y_i h_i <= 0),
@@ -117,9 +154,13 @@ def perceptron_criterion(y: Any, h: Any) -> tuple[Any, Any]:
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
+    s, _ = _weights(sample_weight, h, xp)
     margin = y * h
     wrong = margin <= 0
-    return xp.sum(xp.where(wrong, -margin, 0.0)), xp.where(wrong, -y, 0.0)
+    return (
+        xp.sum(_weighted(xp.where(wrong, -margin, 0.0), s)),
+        _weighted(xp.where(wrong, -y, 0.0), s),
+    )
 
 
 _LOSSES = {
@@ -127,6 +168,7 @@ _LOSSES = {
     "softmax_cross_entropy": softmax_cross_entropy,
     "binary_log_loss": binary_log_loss,
     "perceptron": perceptron_criterion,
+    "poisson": poisson,
 }
 
 

@@ -338,7 +338,7 @@ class Network:
         return grads
 
     def penalty(
-        self, params: Params, alpha: float, n_samples: int, grad_scale: Any = 1.0
+        self, params: Params, alpha: float, n_samples: Any, grad_scale: Any = 1.0
     ) -> tuple[Any, Params]:
         """L2 penalty alpha/(2 n) sum ||W||_F^2 over weight matrices (not biases), and its
         gradient.
@@ -353,8 +353,9 @@ class Network:
             The parameters, as returned by :meth:`init`.
         alpha : float
             L2 penalty strength (>= 0), scikit-learn's ``alpha``.
-        n_samples : int
-            The n in alpha / n: the number of samples of the batch.
+        n_samples : int or 0-d array
+            The n in alpha / n: the number of samples of the batch (the sum of their
+            weights when weighted).
         grad_scale : float or 0-d array, default 1.0
             Factor applied to the gradient (not to the value).
 
@@ -402,8 +403,12 @@ class Network:
         loss: Any = "squared_error",
         alpha: float = 0.0,
         grad_scale: Any = 1.0,
+        sample_weight: Any = None,
     ) -> tuple[Any, Params]:
         """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient.
+
+        With ``sample_weight`` s the loss is the s-weighted mean over samples and the
+        penalty's n is sum_i s_i (scikit-learn's convention).
 
         The gradient for every parameter is multiplied by ``grad_scale`` (the value is
         not scaled). ``loss`` is a name or function of :mod:`backendnn.losses`.
@@ -428,6 +433,8 @@ class Network:
             L2 penalty strength, see :meth:`penalty`.
         grad_scale : float or 0-d array, default 1.0
             Factor applied to every gradient (not to the value).
+        sample_weight : array of shape (n_samples,), optional
+            Non-negative weight of each sample (same library and device as ``X``).
 
         Returns
         -------
@@ -459,12 +466,18 @@ class Network:
         ((), [[(4, 3), (3,)], [], [(3, 2), (2,)]])
         """
         out, caches = self.forward_train(params, X)
-        value, dout = _losses.get(loss)(y, out)
+        loss_fn = _losses.get(loss)
+        if sample_weight is None:
+            value, dout = loss_fn(y, out)
+            n: Any = X.shape[0]
+        else:
+            value, dout = loss_fn(y, out, sample_weight)
+            n = array_namespace(sample_weight).sum(sample_weight)
         if not _is(grad_scale, 1):
             dout = dout * grad_scale
         grads = self.backward(params, caches, dout)
         if not _is(alpha, 0):
-            pen, pgrads = self.penalty(params, alpha, X.shape[0], grad_scale)
+            pen, pgrads = self.penalty(params, alpha, n, grad_scale)
             value = value + pen
             grads = [
                 tuple(g if pg is None else g + pg for g, pg in zip(gs, pgs))

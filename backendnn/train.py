@@ -163,8 +163,9 @@ def _cached(key: tuple, fn: Callable, xp: Any) -> Callable:
 
 
 def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any) -> Callable:
-    """One training step ``(params, state, X, Y, lr) -> (params, state, batch_loss * n_batch)``,
-    compiled with ``jax.jit`` on JAX. The batch loss includes the L2 penalty.
+    """One training step ``(params, state, X, Y, lr, W=None) -> (params, state,
+    batch_loss * n_batch)``, compiled with ``jax.jit`` on JAX. The batch loss includes the
+    L2 penalty; ``W`` holds the batch's sample weights (None: unweighted).
 
     An optimiser with ``scaled_gradients`` (SGD) is given lr g from backpropagation
     (``Network.loss_and_grad``'s ``grad_scale``): one pass less per parameter. Compiled
@@ -172,12 +173,16 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
     """
     fold_lr = bool(optimizer.scaled_gradients)
 
-    def step(params: Params, state: Any, X: Any, Y: Any, lr: Any) -> tuple[Params, Any, Any]:
+    def step(
+        params: Params, state: Any, X: Any, Y: Any, lr: Any, W: Any = None
+    ) -> tuple[Params, Any, Any]:
         if fold_lr:
-            value, lr_g = network.loss_and_grad(params, X, Y, loss, alpha, grad_scale=lr)
+            value, lr_g = network.loss_and_grad(
+                params, X, Y, loss, alpha, grad_scale=lr, sample_weight=W
+            )
             params, state = optimizer.update(params, lr_g, state, lr, scaled=True)
         else:
-            value, grads = network.loss_and_grad(params, X, Y, loss, alpha)
+            value, grads = network.loss_and_grad(params, X, Y, loss, alpha, sample_weight=W)
             params, state = optimizer.update(params, grads, state, lr)
         return params, state, value * X.shape[0]
 
@@ -189,11 +194,13 @@ def make_objective(
     network: Network, template: Params, loss: Any, alpha: float, xp: Any
 ) -> Callable:
     """The penalised loss as a function of one flat parameter vector, for L-BFGS:
-    ``(vector, X, Y) -> (value, flat gradient)``, compiled (and reused) on JAX.
-    ``template`` gives the parameter shapes."""
+    ``(vector, X, Y, W=None) -> (value, flat gradient)`` (``W``: sample weights),
+    compiled (and reused) on JAX. ``template`` gives the parameter shapes."""
 
-    def objective(vector: Any, X: Any, Y: Any) -> tuple[Any, Any]:
-        value, grads = network.loss_and_grad(unflatten_params(vector, template), X, Y, loss, alpha)
+    def objective(vector: Any, X: Any, Y: Any, W: Any = None) -> tuple[Any, Any]:
+        value, grads = network.loss_and_grad(
+            unflatten_params(vector, template), X, Y, loss, alpha, sample_weight=W
+        )
         return value, flatten_params(grads)
 
     shapes = tuple(tuple(tuple(a.shape) for a in p) for p in template)
@@ -349,7 +356,7 @@ def run_lbfgs(
             print(f"Iteration {it}, loss = {f:.8f}")
 
     res = lbfgs(
-        lambda v: compiled(v, data.X, data.Y),
+        lambda v: compiled(v, data.X, data.Y, data.W),
         flatten_params(params),
         max_iter=max_iter,
         max_fun=max_fun,

@@ -86,7 +86,7 @@ class TwiceTanh(activations.Tanh):
 
 def _regressor(activation, solver="sgd"):
     return bn.MLPRegressor(
-        (4,), activation=activation, solver=solver, max_iter=3, shuffle=False,
+        hidden_layer_sizes=(4,), activation=activation, solver=solver, max_iter=3, shuffle=False,
         learning_rate_init=0.05, random_state=0,
     )  # fmt: skip
 
@@ -130,7 +130,8 @@ def test_compiled_cache_is_bounded(backend):
     """Fits of many different architectures keep at most the cache's size compiled."""
     before = len(train._COMPILED)
     for width in range(1, train._COMPILED.size + 8):
-        bn.MLPRegressor((width,), max_iter=1).fit(backend.asarray(X[:8]), backend.asarray(Y[:8]))
+        bn.MLPRegressor(hidden_layer_sizes=(width,), max_iter=1).fit(backend.asarray(X[:8]),
+                backend.asarray(Y[:8]))
     assert len(train._COMPILED) <= train._COMPILED.size
     assert before <= train._COMPILED.size
 
@@ -146,7 +147,7 @@ def _other(backend):
 def test_weights_edited_in_place_are_moved_again(backend):
     """On a22ab53, predictions on JAX input kept using the weights from before the edit."""
     fit_lib = _other(backend)
-    model = bn.MLPRegressor((5,), max_iter=5, random_state=0, dtype="float64")
+    model = bn.MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0, dtype="float64")
     model.fit(bn.to_backend(X, fit_lib), bn.to_backend(Y, fit_lib))
     model.predict(backend.asarray(X))  # moves and keeps the weights for the backend
     model.coefs_[0] *= -3.0  # in place, in the fitting library
@@ -158,7 +159,7 @@ def test_weights_edited_in_place_are_moved_again(backend):
 
 
 def test_unchanged_weights_are_moved_once(backend):
-    model = bn.MLPRegressor((5,), max_iter=2, random_state=0, dtype="float64")
+    model = bn.MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0, dtype="float64")
     model.fit(bn.to_backend(X, _other(backend)), bn.to_backend(Y, _other(backend)))
     first = model._params_on(backend.asarray(X))
     assert model._params_on(backend.asarray(X)) is first
@@ -176,8 +177,10 @@ def registry(monkeypatch):
 def test_custom_activation_objects_train_everywhere(backend):
     """On a22ab53, MLPRegressor(activation=Cube()) raised "unknown activation 'cube'"."""
     Xb, Yb = backend.asarray(X), backend.asarray(Y)
-    ours = bn.MLPRegressor((4,), activation=Cube(), solver="lbfgs", max_iter=5, random_state=0)
-    ref = bn.MLPRegressor((4,), activation=Cube(), solver="lbfgs", max_iter=5, random_state=0)
+    ours = bn.MLPRegressor(hidden_layer_sizes=(4,), activation=Cube(), solver="lbfgs",
+            max_iter=5, random_state=0)
+    ref = bn.MLPRegressor(hidden_layer_sizes=(4,), activation=Cube(), solver="lbfgs", max_iter=5,
+            random_state=0)
     ours.fit(Xb, Yb)
     ref.fit(X, Y)
     assert_close(ours.predict(Xb), ref.predict(X), backend=backend, dtype="float64", rtol=1e-8)
@@ -263,7 +266,8 @@ def test_every_field_is_checked_before_a_model_is_built(backend, tmp_path, edit,
 
 
 def test_save_refuses_what_a_file_cannot_hold(tmp_path):
-    model = bn.MLPRegressor((3,), max_iter=2, random_state=np.random.RandomState(0)).fit(X, Y)
+    model = bn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2,
+            random_state=np.random.RandomState(0)).fit(X, Y)
     with pytest.raises(ValueError, match="random_state"):
         bn.save(model, tmp_path / "m.safetensors")
     with pytest.raises(TypeError, match="backendnn estimator"):
@@ -294,13 +298,13 @@ def test_reference_documentation_is_complete(obj):
 
 def test_fit_documents_every_callback_record_key():
     records = []
-    bn.MLPRegressor((3,), max_iter=1).fit(X, Y, callbacks=[records.append])
+    bn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, Y, callbacks=[records.append])
     for key in records[0]:
         assert f"``{key}``" in bn.MLPRegressor.fit.__doc__, key
 
 
 def test_callbacks_are_checked_before_training(backend):
-    model = bn.MLPRegressor((3,), max_iter=1)
+    model = bn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=1)
     with pytest.raises(TypeError, match="list of callables"):
         model.fit(backend.asarray(X), backend.asarray(Y), callbacks=print)
     assert not hasattr(model, "coefs_")

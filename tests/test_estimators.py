@@ -150,13 +150,15 @@ def test_regressor_arrays_in_same_arrays_out(backend):
     X, y = make_regression(60, 4, noise=1.0, random_state=0)
     y = y / y.std()
     Xb = backend.asarray(X, "float64")
-    reg = MLPRegressor((6,), max_iter=20, random_state=0).fit(Xb, backend.asarray(y, "float64"))
+    reg = MLPRegressor(hidden_layer_sizes=(6,), max_iter=20, random_state=0).fit(Xb,
+            backend.asarray(y, "float64"))
     pred = reg.predict(Xb)
     _assert_on(pred, backend)
     assert pred.dtype == backend.dtype("float64") and tuple(pred.shape) == (60,)
     assert_close(pred, reg.predict(X), backend=backend, rtol=1e-12, atol=1e-14)
     Y2 = np.stack([y, -y], axis=1)
-    reg2 = MLPRegressor((6,), max_iter=5, random_state=0).fit(Xb, backend.asarray(Y2, "float64"))
+    reg2 = MLPRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(Xb,
+            backend.asarray(Y2, "float64"))
     assert tuple(reg2.predict(Xb).shape) == (60, 2) and reg2.n_outputs_ == 2
 
 
@@ -187,8 +189,8 @@ def test_string_labels_on_numpy():
 
 def test_string_labels_and_other_backends(backend):
     """String labels are a NumPy feature: a model fitted on them predicts strings for NumPy
-    input and raises a TypeError that says why for another library's input; X and y from
-    two libraries in one call are refused."""
+    input and raises a TypeError that says why for another library's input; labels on the
+    host train with X on any library (the README's "Choosing a backend")."""
     X, y = _blobs3()
     names = np.array(["emu", "cat", "dog"])[y]
     clf = MLPClassifier((6,), max_iter=5, random_state=0).fit(X, names)
@@ -198,8 +200,11 @@ def test_string_labels_and_other_backends(backend):
         clf.predict(backend.asarray(X, "float64"))
     proba = clf.predict_proba(backend.asarray(X, "float64"))  # numbers: fine anywhere
     _assert_on(proba, backend)
-    with pytest.raises(TypeError, match="two libraries"):
-        MLPClassifier((6,), max_iter=5).fit(backend.asarray(X, "float64"), y)
+    # labels kept on the host go with X anywhere: the same model as with X on the host
+    on_device = MLPClassifier((6,), max_iter=5, random_state=0, dtype="float64")
+    on_device.fit(backend.asarray(X, "float64"), names)
+    np.testing.assert_allclose(on_device.loss_curve_, clf.loss_curve_, rtol=1e-9)
+    np.testing.assert_array_equal(on_device.classes_, clf.classes_)
 
 
 def test_lists_are_accepted():
@@ -210,7 +215,8 @@ def test_lists_are_accepted():
     assert isinstance(pred, np.ndarray)
     np.testing.assert_array_equal(pred, b.predict(X))
     np.testing.assert_allclose(a.predict_proba(X.tolist()), b.predict_proba(X), rtol=1e-12)
-    reg = MLPRegressor((4,), max_iter=5, random_state=0).fit(X.tolist(), X[:, 0].tolist())
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X.tolist(), X[:,
+            0].tolist())
     assert isinstance(reg.predict(X.tolist()), np.ndarray)
     p = Perceptron().fit(X.tolist(), y.tolist())
     assert isinstance(p.predict(X.tolist()), np.ndarray)
@@ -336,7 +342,7 @@ def test_partial_fit_classes_may_be_absent_from_a_batch():
     clf.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
     assert clf.out_activation_ == "softmax" and clf.predict_proba(X).shape == (90, 3)
     clf.partial_fit(X, y)
-    reg = MLPRegressor((5,), random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), random_state=0)
     reg.partial_fit(X, X[:, 0])
     reg.partial_fit(X, X[:, 0])
     assert len(reg.loss_curve_) == 2 and reg.t_ == 2 * X.shape[0]
@@ -432,7 +438,8 @@ def test_early_stopping(metric):
 
 def test_early_stopping_regressor_and_bad_metric():
     X, y = make_regression(200, 5, noise=1.0, random_state=0)
-    reg = MLPRegressor((8,), early_stopping=True, max_iter=30, random_state=0, n_iter_no_change=3)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=30, random_state=0,
+            n_iter_no_change=3)
     reg.fit(X, y / y.std())
     assert len(reg.validation_scores_) == reg.n_iter_
     assert reg.best_validation_score_ == max(reg.validation_scores_) <= 1.0
@@ -452,7 +459,8 @@ def test_glu_hidden_layers_have_doubled_fan_out(activation):
     assert clf.n_layers_ == 4
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
-    reg = MLPRegressor((3,), activation=activation, max_iter=3, random_state=0).fit(X, X[:, 0])
+    reg = MLPRegressor(hidden_layer_sizes=(3,), activation=activation, max_iter=3,
+            random_state=0).fit(X, X[:, 0])
     assert reg.coefs_[0].shape == (5, 6) and reg.coefs_[1].shape == (3, 1)
 
 
@@ -556,7 +564,7 @@ def test_callbacks_once_per_epoch_and_stop(backend):
         return record["epoch"] == 3
 
     seen = []
-    clf2 = MLPRegressor((5,), max_iter=50, random_state=0)
+    clf2 = MLPRegressor(hidden_layer_sizes=(5,), max_iter=50, random_state=0)
     clf2.fit(Xb, backend.asarray(X[:, 0], "float64"), callbacks=[seen.append, stop_at_three])
     assert clf2.n_iter_ == 3 and len(clf2.loss_curve_) == 3 and len(seen) == 3
     # L-BFGS calls back once per iteration
@@ -575,7 +583,7 @@ _DIVERGE = dict(solver="sgd", learning_rate_init=1e6, max_iter=50, n_iter_no_cha
 
 
 def _diverging(Est, **kw):
-    return Est((5,), random_state=0, **_DIVERGE, **kw)
+    return Est(hidden_layer_sizes=(5,), random_state=0, **_DIVERGE, **kw)
 
 
 def _fitted_state(est) -> dict:
@@ -622,7 +630,7 @@ def test_divergence_keeps_the_previous_fit(kind):
     X, y = _blobs3()
     Est = MLPClassifier if kind == "classifier" else MLPRegressor
     target = y if kind == "classifier" else X[:, 0]
-    est = Est((5,), solver="sgd", max_iter=5, random_state=0).fit(X, target)
+    est = Est(hidden_layer_sizes=(5,), solver="sgd", max_iter=5, random_state=0).fit(X, target)
     before, pred = _fitted_state(est), est.predict(X)
     est.set_params(**_DIVERGE)
     with pytest.raises(ConvergenceError):
@@ -696,7 +704,7 @@ def test_clone_pipeline_gridsearch_pickle():
     assert len(grid.cv_results_["mean_test_score"]) == 2
     assert grid.score(X, y) > 0.8
 
-    reg = MLPRegressor((4,), max_iter=20, random_state=0).fit(X, X[:, 0])
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, X[:, 0])
     perc = Perceptron().fit(X, y)
     for est in (clf, pipe, reg, perc):
         again = pickle.loads(pickle.dumps(est))

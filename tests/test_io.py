@@ -37,7 +37,8 @@ MODELS = {
     "classifier-binary-gelu": lambda: bn.MLPClassifier(
         (4, 3), activation="gelu", max_iter=5, random_state=0
     ),
-    "regressor-tanh": lambda: bn.MLPRegressor((6,), activation="tanh", max_iter=5, random_state=0),
+    "regressor-tanh": lambda: bn.MLPRegressor(hidden_layer_sizes=(6,), activation="tanh",
+            max_iter=5, random_state=0),
     "perceptron": lambda: bn.Perceptron(max_iter=5),
     "cnn-classifier": lambda: bn.NeuralNetClassifier(
         [
@@ -108,7 +109,7 @@ def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
 
 
 def test_loaded_model_continues_training(tmp_path):
-    model = bn.MLPRegressor((4,), max_iter=5, random_state=0).fit(X, Y_REG)
+    model = bn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, Y_REG)
     bn.save(model, tmp_path / "r.safetensors")
     loaded = bn.load(tmp_path / "r.safetensors").set_params(warm_start=True, max_iter=3)
     loaded.fit(X, Y_REG)

@@ -269,7 +269,8 @@ def test_lbfgs_estimators_run_on_every_backend(backend):
     pred = clf.predict(Xb)
     assert _backend.namespace_name(_backend.array_namespace(pred)) == backend.name
     Xr, yr = _dataset("diabetes")
-    reg = backendnn.MLPRegressor((8,), solver="lbfgs", max_iter=15, random_state=0)
+    reg = backendnn.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=15,
+            random_state=0)
     reg.fit(backend.asarray(Xr, "float64"), backend.asarray(yr, "float64"))
     assert math.isfinite(reg.loss_) and reg.loss_ < reg.loss_curve_[0]
     assert reg.score(Xr, yr) > 0.3

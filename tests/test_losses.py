@@ -264,6 +264,7 @@ def test_names_and_unknown_loss():
         "softmax_cross_entropy",
         "binary_log_loss",
         "perceptron",
+        "poisson",
     ]
     for name in losses.names():
         assert callable(losses.get(name))
@@ -300,8 +301,71 @@ def test_loss_value_is_a_0d_array_of_the_backend(request, backend, name, dtype):
         "softmax_cross_entropy": np.array([0, 1]),
         "binary_log_loss": np.array([[1.0, 0.0], [0.0, 1.0]]),
         "perceptron": np.array([[1.0, -1.0], [-1.0, 1.0]]),
+        "poisson": np.array([[1.0, 0.0], [3.0, 2.0]]),
     }[name]
     yb = backend.asarray(y) if y.dtype.kind == "i" else backend.asarray(y, dtype=dtype)
     value, _ = losses.get(name)(yb, backend.asarray(h, dtype=dtype))
     assert_close(value, _backend.to_numpy(value), backend=backend, dtype=dtype)
     assert value.ndim == 0
+
+
+# ---------------------------------------------------------------------------- weights, Poisson
+
+_WEIGHTED_CASES = {
+    "squared_error": np.array([[1.0, 0.0], [0.0, 1.0], [2.0, -1.0]]),
+    "softmax_cross_entropy": np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]),
+    "binary_log_loss": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+    "perceptron": np.array([[1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]]),
+    "poisson": np.array([[1.0, 0.0], [3.0, 2.0], [0.0, 5.0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_WEIGHTED_CASES))
+def test_integer_sample_weights_equal_repeated_rows(backend, name):
+    """Weights 2, 0, 3 give the value and the gradient of the batch with row 0 twice,
+    row 1 dropped and row 2 three times (computed without weights)."""
+    h = np.array([[0.5, -1.0], [2.0, 0.0], [-0.3, 0.8]])
+    y = _WEIGHTED_CASES[name]
+    w = np.array([2.0, 0.0, 3.0])
+    rows = np.repeat(np.arange(3), w.astype(int))
+    fn = losses.get(name)
+    value, grad = fn(backend.asarray(y), backend.asarray(h), backend.asarray(w))
+    ref_value, ref_grad = fn(backend.asarray(y[rows]), backend.asarray(h[rows]))
+    assert float(value) == pytest.approx(float(ref_value), rel=1e-12)
+    ref_grad = _backend.to_numpy(ref_grad)
+    summed = np.zeros_like(h)
+    np.add.at(summed, rows, ref_grad)  # each repeated row's gradient goes to its source row
+    np.testing.assert_allclose(_backend.to_numpy(grad), summed, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_poisson_matches_sklearn_half_deviance_and_central_differences(backend, dtype):
+    """Value: half of scikit-learn's mean Poisson deviance of mu = exp(h) per output,
+    summed over outputs; gradient: (exp(h) - y)/n, checked by central differences."""
+    from sklearn.metrics import mean_poisson_deviance
+
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(6, 2))
+    y = rng.poisson(2.0, size=(6, 2)).astype(float)
+    y[0, 0] = 0.0  # y log y at y = 0
+    w = rng.uniform(0.5, 2.0, size=6)
+    value, grad = losses.poisson(
+        backend.asarray(y, dtype=dtype), backend.asarray(h, dtype=dtype), backend.asarray(w,
+                dtype=dtype)
+    )
+    ref = sum(0.5 * mean_poisson_deviance(y[:, j], np.exp(h[:, j]),
+            sample_weight=w) for j in range(2))
+    assert float(value) == pytest.approx(ref, rel=RTOL[dtype] * 10)
+
+    def f(hh):
+        return float(losses.poisson(y, hh, w)[0])
+
+    eps = 1e-6
+    numeric = np.zeros_like(h)
+    for idx in np.ndindex(h.shape):
+        up, down = h.copy(), h.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (f(up) - f(down)) / (2 * eps)
+    tol = 1e-7 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(_backend.to_numpy(grad), numeric, rtol=tol, atol=tol)

@@ -86,13 +86,14 @@ def test_meaningless_arguments_are_refused_by_name(backend, kwargs, name):
 def test_overflow_on_cast_is_named(backend):
     Xb = backend.asarray(X * 1e300)
     with pytest.raises(ValueError, match="X is finite but overflows float32"):
-        bn.MLPRegressor((3,), dtype="float32").fit(Xb, backend.asarray(X[:, 0]))
+        bn.MLPRegressor(hidden_layer_sizes=(3,), dtype="float32").fit(Xb, backend.asarray(X[:, 0]))
     with pytest.raises(ValueError, match="y is finite but overflows float32"):
-        bn.MLPRegressor((3,), dtype="float32").fit(
+        bn.MLPRegressor(hidden_layer_sizes=(3,), dtype="float32").fit(
             backend.asarray(X), backend.asarray(X[:, 0] * 1e300)
         )
     with pytest.raises(ValueError, match="X contains NaN or infinity"):
-        bn.MLPRegressor((3,)).fit(backend.asarray(X * np.inf), backend.asarray(X[:, 0]))
+        bn.MLPRegressor(hidden_layer_sizes=(3,)).fit(backend.asarray(X * np.inf),
+                backend.asarray(X[:, 0]))
 
 
 def test_object_labels_with_nan_or_none():
@@ -161,7 +162,8 @@ def test_numpy_scalar_hyperparameters_round_trip(backend, tmp_path, value):
 
 
 def test_generator_random_state_is_refused_at_save(tmp_path):
-    model = bn.MLPRegressor((3,), max_iter=2, random_state=np.random.RandomState(0)).fit(X, X[:, 0])
+    model = bn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2,
+            random_state=np.random.RandomState(0)).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="random_state"):
         bn.save(model, tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
@@ -252,7 +254,8 @@ def saved_models(tmp_path_factory):
         "classifier": bn.MLPClassifier((3,), activation="swish", max_iter=3, random_state=0).fit(
             X, Y
         ),
-        "regressor": bn.MLPRegressor((3,), max_iter=3, random_state=0).fit(X, X[:, :2]),
+        "regressor": bn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=0).fit(X,
+                X[:, :2]),
         "perceptron": bn.Perceptron(max_iter=3).fit(X, Y),
     }
     return {k: (m, _save(m, folder / f"{k}.safetensors")) for k, m in models.items()}
@@ -338,7 +341,7 @@ def registry(monkeypatch):
 
 def test_a_registered_name_is_saved_with_its_class(backend, tmp_path, registry):
     activations.register("poly", Cube)
-    model = bn.MLPRegressor((3,), activation="poly", max_iter=2, random_state=0)
+    model = bn.MLPRegressor(hidden_layer_sizes=(3,), activation="poly", max_iter=2, random_state=0)
     path = _save(
         model.fit(backend.asarray(X), backend.asarray(X[:, 0])), tmp_path / "m.safetensors"
     )
@@ -352,7 +355,7 @@ def test_a_registered_name_is_saved_with_its_class(backend, tmp_path, registry):
 
 def test_editing_the_activation_object_after_fit_changes_nothing(backend):
     act = activations.get("swish", beta=1.0)
-    model = bn.MLPRegressor((3,), activation=act, max_iter=2, random_state=0)
+    model = bn.MLPRegressor(hidden_layer_sizes=(3,), activation=act, max_iter=2, random_state=0)
     model.fit(backend.asarray(X), backend.asarray(X[:, 0]))
     before = _backend.to_numpy(model.predict(backend.asarray(X)))
     act.beta = 5.0

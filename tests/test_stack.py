@@ -90,7 +90,7 @@ def test_a_dense_only_stack_equals_the_mlp(backend):
     X2 = IMAGES.reshape(24, -1)
     kwargs = dict(solver="sgd", max_iter=3, shuffle=False, random_state=0, dtype="float64")
     stack = bn.NeuralNetRegressor([Dense(60, 5), Activation("relu")], **kwargs)
-    mlp = bn.MLPRegressor((5,), **kwargs)
+    mlp = bn.MLPRegressor(hidden_layer_sizes=(5,), **kwargs)
     y = IMAGES[:, 0, 0, 0]
     stack.fit(backend.asarray(X2), backend.asarray(y))
     mlp.fit(backend.asarray(X2), backend.asarray(y))

@@ -18,6 +18,7 @@ sibling modules ``_targets`` and ``_training``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from typing import Any, ClassVar
@@ -40,8 +41,12 @@ from .._validation import (
     NotFittedError,
     Options,
     SequenceOf,
+    Text,
+    check_feature_names,
     check_lengths,
+    check_sample_weight,
     check_X,
+    feature_names,
     float_dtype,
     resolve_array,
     validate_params,
@@ -60,11 +65,22 @@ INPUT_ATTRIBUTES: dict[str, Constraint] = {
     "t_": Interval(0, None, integer=True),
     "loss_curve_": SequenceOf(Interval(None, None), as_list=True),
     "_dtype_name": Options("float32", "float64"),
+    "_feature_names": AnyOf(Options(None), SequenceOf(Text())),
 }
 
 
-class NetworkEstimator:
-    """Base class of backendnn's estimators (see the module docstring)."""
+try:  # where scikit-learn is installed: its metadata routing (set_fit_request, ...), HTML repr
+    from sklearn.base import BaseEstimator as _SklearnEstimator
+
+    _BASES: tuple[type, ...] = (_SklearnEstimator,)
+except ImportError:  # pragma: no cover - depends on the environment
+    _BASES = ()
+
+
+class NetworkEstimator(*_BASES):  # type: ignore[misc]
+    """Base class of backendnn's estimators (see the module docstring). Where scikit-learn
+    is installed it derives from scikit-learn's ``BaseEstimator`` for metadata routing
+    (``set_fit_request(sample_weight=True)``); its own methods below take precedence."""
 
     _estimator_type: ClassVar[str] = ""
     #: hyper-parameter name -> constraint (validation, model files)
@@ -208,19 +224,30 @@ class NetworkEstimator:
         incremental: bool,
         classes: Any = None,
         callbacks: Any = (),
+        sample_weight: Any = None,
     ) -> Any:
-        """Train on (X, y) and commit every fitted attribute at once, or change nothing.
-        ``incremental``: one epoch from the current state (``partial_fit``)."""
+        """Train on (X, y) with ``sample_weight`` and commit every fitted attribute at
+        once, or change nothing. ``incremental``: one epoch from the current state
+        (``partial_fit``)."""
         self._validate_params()
         callbacks = _check_callbacks(callbacks)
+        raw, names = X, feature_names(X)
         xp, dev, X_in, X = self._fit_input(X, y)
         dtype = X_in.dtype
         # continue from the fitted (or user-assigned) weights: warm start, partial_fit
         reuse = self._has_weights() and (getattr(self, "warm_start", False) or incremental)
         if reuse and hasattr(self, "n_features_in_"):
             self._check_shape(X_in)
+        if incremental and hasattr(self, "n_features_in_"):
+            check_feature_names(self, raw)  # partial_fit: the names of the first call
         y_arr = as_target(y, self)
         check_lengths(X, y_arr)
+        host_weights = check_sample_weight(sample_weight, int(X.shape[0]))
+        weights = (
+            None
+            if host_weights is None
+            else from_numpy(host_weights, xp=xp, device=dev, dtype=dtype)
+        )
         targets = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes)
         network = self._build_network(tuple(X.shape[1:]), targets.Y.shape[1])
         rng = host_rng(self.random_state)  # type: ignore[attr-defined]
@@ -228,18 +255,48 @@ class NetworkEstimator:
             params = self._reused_params(network, xp, dev, dtype)
         else:
             params = self._init_params(network, rng, xp, dev, dtype)
-        params, record = train_network(
-            self, network, params, X, targets, rng, incremental, reuse, callbacks
+        params, record = self._train(
+            network, params, X, targets, weights, rng, incremental, reuse, callbacks
         )
         new = dict(targets.fitted, **record, **self._fitted_from_params(network, params))
         new.update(
             n_features_in_=math.prod(X_in.shape[1:]),
             image_shape_=tuple(X_in.shape[1:]) if X_in.ndim == 4 else None,
             _dtype_name="float64" if dtype == xp.float64 else "float32",
+            _feature_names=names,
             _cache={},  # networks and weights moved for prediction: rebuilt on use
         )
         self.__dict__.update(new)  # the commit: only after training succeeded
         return self
+
+    def _train(
+        self,
+        network: Network,
+        params: Params,
+        X: Any,
+        targets: Targets,
+        weights: Any,
+        rng: Any,
+        incremental: bool,
+        reuse: bool,
+        callbacks: list,
+    ) -> tuple[Params, dict[str, Any]]:
+        """Train ``network`` from ``params``; returns the trained parameters and the fitted
+        attributes the training defines. The shared driver, unless a model has its own."""
+        return train_network(
+            self, network, params, X, targets, weights, rng, incremental, reuse, callbacks
+        )
+
+    @property
+    def feature_names_in_(self) -> Any:
+        """The column names of the DataFrame given to ``fit`` (absent without names)."""
+        names = self.__dict__.get("_feature_names")
+        if names is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no feature_names_in_: it was not fitted on a "
+                "DataFrame with string column names"
+            )
+        return to_numpy(list(names)).astype(object)
 
     def _has_weights(self) -> bool:
         try:
@@ -275,9 +332,11 @@ class NetworkEstimator:
 
     def _fit_input(self, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
         """(xp, device, X as checked, X as a 2-D float array) for ``fit``: on ``backend``
-        if set, else where X lives; X and y must not come from two libraries."""
-        if is_array(X) and is_array(y):
-            array_namespace(X, y)  # TypeError for two libraries or devices in one call
+        if set, else where X lives. Targets kept on the host (a list, a NumPy array, a
+        pandas Series) go with X on any library and device; a target array of another
+        library or device than X's is a ``TypeError``."""
+        if is_array(X) and is_array(y) and namespace_name(array_namespace(y)) != "numpy":
+            _same_place(X, y)
         xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
         X_in = check_X(X_raw, xp, float_dtype(xp, getattr(self, "dtype", None), X_raw))
         return xp, dev, X_in, (_flat(X_in) if self._flatten_input else X_in)
@@ -285,6 +344,7 @@ class NetworkEstimator:
     def _predict_input(self, X: Any) -> tuple[Any, Any]:
         """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
         self._check_fitted()
+        check_feature_names(self, X)
         xp, _, X = resolve_array(X, None)
         name = self._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
         X = check_X(X, xp, getattr(xp, name))
@@ -394,6 +454,26 @@ class NetworkEstimator:
         return model
 
 
+class available_if:  # noqa: N801 - a decorator, named as scikit-learn's
+    """A method that exists only while ``check(self)`` passes: ``check`` raises
+    ``AttributeError`` (with the reason) when it does not, so ``hasattr`` is False
+    there -- scikit-learn's ``available_if`` (``partial_fit`` of non-stochastic solvers)."""
+
+    def __init__(self, check: Any):
+        self.check = check
+
+    def __call__(self, fn: Any) -> Any:
+        self.fn = fn
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        return self
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self.fn
+        self.check(obj)
+        return self.fn.__get__(obj, owner)
+
+
 def _fill(network: Network, pairs: list) -> Params:
     """Parameters of ``network`` from one tuple of arrays per layer that has parameters."""
     it = iter(pairs)
@@ -432,6 +512,20 @@ def _check_callbacks(callbacks: Any) -> list:
         if not callable(cb):
             raise TypeError(f"every callback must be callable; got {cb!r}")
     return listed
+
+
+def _same_place(X: Any, y: Any) -> None:
+    """``TypeError`` unless arrays ``X`` and ``y`` share a library and device, with the
+    call that moves y to X's."""
+    try:
+        array_namespace(X, y)
+    except TypeError as exc:
+        lib = namespace_name(array_namespace(X))
+        raise TypeError(
+            f"{exc}. Targets y may be a list or NumPy array with X anywhere; an array y of "
+            f"another library must be where X is: backendnn.to_backend(y, {lib!r}, "
+            "device=<X's device>) moves it"
+        ) from None
 
 
 def _flat(X: Any) -> Any:

@@ -36,6 +36,7 @@ REAL = Interval(None, None)
 #: the loss fused with each output activation
 LOSS_OF_OUTPUT = {
     "identity": "squared_error",
+    "exp": "poisson",
     "logistic": "binary_log_loss",
     "softmax": "softmax_cross_entropy",
 }
@@ -140,9 +141,19 @@ class OptimizedNetwork(NetworkEstimator):
     def _stopping_rules(self, network: Network, data: Any) -> list:
         return []
 
-    def _partial_fit_check(self) -> None:
-        self._validate_params()
+    def _check_partial_fit_available(self) -> None:
+        """``AttributeError`` where ``partial_fit`` does not exist: L-BFGS needs all the
+        data at once (scikit-learn hides the method there too)."""
         if self.solver not in ("sgd", "adam", "gd"):
             raise AttributeError(
-                f"partial_fit is only available for stochastic optimizers; solver={self.solver!r}"
+                "partial_fit is only available for the stochastic optimizers sgd and adam "
+                f"(and gd); {self.solver!r} is not one"
+            )
+
+    def _partial_fit_check(self) -> None:
+        self._validate_params()
+        if self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no held-out set "
+                "across calls; set early_stopping=False"
             )

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import activations as _act
-from .._backend import from_numpy, index_dtype, to_numpy
+from .._backend import array_namespace, from_numpy, index_dtype, to_numpy
 from .._validation import Boolean, Constraint, column_or_1d
 from ..losses import log_softmax, log_softmax_and_softmax
+from ._base import available_if
 from ._constraints import ClassLabels
 from ._docs import FIT_DOC
 from ._targets import (
@@ -89,22 +90,28 @@ class ClassifierOutputs:
         fitted = {"classes_": classes_, "out_activation_": output, "_multilabel": False}
         return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), codes, fitted)
 
-    def _score_device(self, Y: Any, out: Any) -> Any:
-        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1 or one-hot)."""
-        return accuracy(Y, out, 0.5)
+    def _score_device(self, Y: Any, out: Any, W: Any = None) -> Any:
+        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1 or one-hot),
+        weighted by sample weights ``W`` if given."""
+        return accuracy(Y, out, 0.5, W)
 
-    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> Any:
-        return self._fit(X, y, incremental=False, callbacks=callbacks)  # type: ignore[attr-defined]
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = ()) -> Any:
+        return self._fit(  # type: ignore[attr-defined]
+            X, y, incremental=False, callbacks=callbacks, sample_weight=sample_weight
+        )
 
     fit.__doc__ = "Fit the model to X and class labels y." + FIT_DOC
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Any:
+    @available_if(lambda self: self._check_partial_fit_available())
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> Any:
         """One epoch over (X, y), continuing from the current state.
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features) or (N, C, H, W)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample in the loss (see :meth:`fit`).
         classes : array-like, optional
             Every label that will ever appear; required on the first call.
 
@@ -113,7 +120,9 @@ class ClassifierOutputs:
         self
         """
         self._partial_fit_check()  # type: ignore[attr-defined]
-        return self._fit(X, y, incremental=True, classes=classes)  # type: ignore[attr-defined]
+        return self._fit(  # type: ignore[attr-defined]
+            X, y, incremental=True, classes=classes, sample_weight=sample_weight
+        )
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape (n_samples, n_classes), in the library of X."""
@@ -148,24 +157,28 @@ class ClassifierOutputs:
         )
         return labels_of(self.classes_, idx)
 
-    def score(self, X: Any, y: Any) -> float:
-        """Mean accuracy on (X, y)."""
-        return host_accuracy(self.predict(X), y)
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on (X, y) (weighted by ``sample_weight``; subset accuracy for
+        multi-label targets)."""
+        return host_accuracy(self.predict(X), y, sample_weight)
 
 
 class RegressorOutputs:
     """A mixin, placed before the network estimator's class in the bases: identity
-    outputs and the squared error; R^2 as the score."""
+    outputs and the squared error, or (``loss="poisson"``) the Poisson deviance with the
+    log link, predicting exp of the network output; R^2 as the score."""
 
     _estimator_type = "regressor"
     _y_1d: bool
+    out_activation_: str
     OUTPUT_ATTRIBUTES: ClassVar[dict[str, Constraint]] = {"_y_1d": Boolean()}
 
     @classmethod
     def _check_attributes(cls, attributes: dict) -> None:
-        if attributes["out_activation_"] != "identity":
+        if attributes["out_activation_"] not in ("identity", "exp"):
             raise ValueError(
-                f"out_activation_ must be 'identity'; got {attributes['out_activation_']!r}"
+                "out_activation_ must be 'identity' or 'exp'; got "
+                f"{attributes['out_activation_']!r}"
             )
         if attributes["_y_1d"] and attributes["n_outputs_"] != 1:
             raise ValueError(f"1-D targets need 1 output; the model has {attributes['n_outputs_']}")
@@ -175,38 +188,57 @@ class RegressorOutputs:
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
     ) -> Targets:
         y = regression_targets(y, xp, dev, dtype)
+        poisson = getattr(self, "loss", "squared_error") == "poisson"
+        if poisson and bool(xp.any(y < 0)):
+            raise ValueError(
+                "Some value(s) of y are negative which is not allowed for Poisson regression: "
+                "loss='poisson' models counts or rates y >= 0"
+            )
         Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
-        return Targets(Y, None, {"out_activation_": "identity", "_y_1d": y.ndim == 1})
+        output = "exp" if poisson else "identity"
+        return Targets(Y, None, {"out_activation_": output, "_y_1d": y.ndim == 1})
 
-    def _score_device(self, Y: Any, out: Any) -> Any:
-        """R^2 (averaged over outputs) on the device."""
-        return r2_device(Y, out)
+    def _score_device(self, Y: Any, out: Any, W: Any = None) -> Any:
+        """R^2 (averaged over outputs) on the device, weighted by ``W`` if given, of the
+        predictions the network output ``out`` gives."""
+        poisson = getattr(self, "loss", "squared_error") == "poisson"  # training: the parameter
+        return r2_device(Y, array_namespace(out).exp(out) if poisson else out, W)
 
-    def fit(self, X: Any, y: Any, *, callbacks: Any = ()) -> Any:
-        return self._fit(X, y, incremental=False, callbacks=callbacks)  # type: ignore[attr-defined]
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = ()) -> Any:
+        return self._fit(  # type: ignore[attr-defined]
+            X, y, incremental=False, callbacks=callbacks, sample_weight=sample_weight
+        )
 
     fit.__doc__ = "Fit the model to X and real targets y." + FIT_DOC
 
-    def partial_fit(self, X: Any, y: Any) -> Any:
+    @available_if(lambda self: self._check_partial_fit_available())
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """One epoch over (X, y), continuing from the current state.
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features) or (N, C, H, W)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample in the loss (see :meth:`fit`).
 
         Returns
         -------
         self
         """
         self._partial_fit_check()  # type: ignore[attr-defined]
-        return self._fit(X, y, incremental=True)  # type: ignore[attr-defined]
+        return self._fit(  # type: ignore[attr-defined]
+            X, y, incremental=True, sample_weight=sample_weight
+        )
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs) in the library of X."""
         xp, outputs = self._decision(X)  # type: ignore[attr-defined]
+        if self.out_activation_ == "exp":  # the Poisson loss's log link
+            outputs = xp.exp(outputs)
         return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
 
-    def score(self, X: Any, y: Any) -> float:
-        """Coefficient of determination R^2 (averaged over outputs)."""
-        return r2_host(self.predict(X), y)
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination R^2 (averaged over outputs; weighted by
+        ``sample_weight``)."""
+        return r2_host(self.predict(X), y, sample_weight)

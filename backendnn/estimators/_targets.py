@@ -22,7 +22,7 @@ from .._backend import (
     namespace_name,
     to_numpy,
 )
-from .._validation import check_finite, column_or_1d
+from .._validation import check_finite, check_sample_weight, column_or_1d
 
 
 @dataclass
@@ -142,22 +142,31 @@ def labels_of(classes_: Any, idx: Any) -> Any:
     return xp.take(table, idx, axis=0)
 
 
-def accuracy(Y: Any, out: Any, threshold: float) -> Any:
-    """Accuracy of network outputs ``out`` against encoded targets ``Y``, on the device:
-    one column, the sign of ``out`` against ``Y > threshold``; several, arg-max against
-    arg-max."""
+def accuracy(Y: Any, out: Any, threshold: float, W: Any = None) -> Any:
+    """Accuracy of network outputs ``out`` against encoded targets ``Y``, on the device
+    (weighted by sample weights ``W`` if given): one column, the sign of ``out`` against
+    ``Y > threshold``; several, arg-max against arg-max."""
     xp = array_namespace(out)
     if Y.shape[1] == 1:
         hits = (out[:, 0] > 0) == (Y[:, 0] > threshold)
     else:
         hits = xp.argmax(out, axis=1) == xp.argmax(Y, axis=1)
-    return xp.mean(xp.astype(hits, out.dtype))
+    hits = xp.astype(hits, out.dtype)
+    return xp.mean(hits) if W is None else xp.sum(hits * W) / xp.sum(W)
 
 
-def host_accuracy(pred: Any, y: Any) -> float:
-    """Mean of ``pred == y`` on the host (any label type)."""
+def host_accuracy(pred: Any, y: Any, sample_weight: Any = None) -> float:
+    """Mean of ``pred == y`` on the host (any label type), weighted by ``sample_weight``.
+    A 2-D ``pred`` (multi-label) counts a sample right only when every label is: the
+    subset accuracy, as scikit-learn's ``accuracy_score``."""
     pred = to_numpy(pred)
-    return float((pred == to_numpy(y).reshape(pred.shape)).mean())
+    hits = pred == to_numpy(y).reshape(pred.shape)
+    if hits.ndim == 2:
+        hits = hits.all(axis=1)
+    weights = check_sample_weight(sample_weight, hits.shape[0])
+    if weights is None:
+        return float(hits.mean())
+    return float((hits * weights).sum() / weights.sum())
 
 
 # ---------------------------------------------------------------------- regression
@@ -187,22 +196,37 @@ def regression_targets(y: Any, xp: Any, dev: Any, dtype: Any) -> Any:
     return cast
 
 
-def r2_device(Y: Any, out: Any) -> Any:
-    """R^2 (averaged over outputs) of ``out`` against ``Y``, on the device."""
+def r2_device(Y: Any, out: Any, W: Any = None) -> Any:
+    """R^2 (averaged over outputs) of ``out`` against ``Y``, on the device, with the
+    sums weighted by sample weights ``W`` if given (scikit-learn's ``r2_score``)."""
     xp = array_namespace(out)
-    ss_res = xp.sum((Y - out) ** 2, axis=0)
-    ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
-    return xp.mean(1.0 - ss_res / xp.where(ss_tot == 0, 1.0, ss_tot))
+    w = 1.0 if W is None else xp.reshape(W, (W.shape[0], 1))
+    mean = xp.mean(Y, axis=0) if W is None else xp.sum(w * Y, axis=0) / xp.sum(W)
+    ss_res = xp.sum(w * (Y - out) ** 2, axis=0)
+    ss_tot = xp.sum(w * (Y - mean) ** 2, axis=0)
+    # a constant target: 1 for a perfect fit, else 0 (scikit-learn's force_finite)
+    constant = xp.astype(ss_res == 0, out.dtype)
+    return xp.mean(
+        xp.where(ss_tot == 0, constant, 1.0 - ss_res / xp.where(ss_tot == 0, 1.0, ss_tot))
+    )
 
 
-def r2_host(pred: Any, y: Any) -> float:
-    """Coefficient of determination R^2 (averaged over outputs), in float64 on the host."""
+def r2_host(pred: Any, y: Any, sample_weight: Any = None) -> float:
+    """Coefficient of determination R^2 (averaged over outputs), in float64 on the host,
+    the sums weighted by ``sample_weight`` if given."""
     pred = to_numpy(pred).astype("float64")
     y = to_numpy(y).astype("float64").reshape(pred.shape)
-    ss_res = ((y - pred) ** 2).sum(axis=0)
-    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    ok = ss_tot > 0
-    r2 = 1.0 - ss_res[ok] / ss_tot[ok] if ok.any() else [1.0 if (ss_res == 0).all() else 0.0]
+    weights = check_sample_weight(sample_weight, pred.shape[0])
+    w = 1.0 if weights is None else weights.reshape((-1,) + (1,) * (pred.ndim - 1))
+    mean = y.mean(axis=0) if weights is None else (w * y).sum(axis=0) / weights.sum()
+    ss_res = (w * (y - pred) ** 2).sum(axis=0)
+    ss_tot = (w * (y - mean) ** 2).sum(axis=0)
+    # per output; a constant target scores 1 for a perfect fit, else 0 (force_finite)
+    constant = (ss_res == 0).astype("float64")
+    r2 = [
+        c if t == 0 else 1.0 - r / t
+        for r, t, c in zip(ss_res.ravel(), ss_tot.ravel(), constant.ravel())
+    ]
     return float(sum(r2) / len(r2))
 
 

@@ -30,18 +30,20 @@ def train_network(
     params: Params,
     X: Any,
     targets: Targets,
+    weights: Any,
     rng: Any,
     incremental: bool,
     reuse: bool,
     callbacks: list,
 ) -> tuple[Params, dict[str, Any]]:
-    """Train ``network`` from ``params`` on (X, targets.Y) as estimator ``est`` is set up.
+    """Train ``network`` from ``params`` on (X, targets.Y) with sample ``weights`` (a
+    device array, or None) as estimator ``est`` is set up.
 
     Returns the trained parameters and the fitted attributes the training defines
     (``loss_``, ``loss_curve_``, ``n_iter_``, ``t_``, ...). Raises
     :class:`backendnn.ConvergenceError` if the loss stops being finite.
     """
-    data = as_source(X, targets.Y)
+    data = as_source(X, targets.Y, weights)
     loss = est._loss(targets)
     alpha = float(est._alpha())
     if getattr(est, "solver", None) == "lbfgs":
@@ -161,17 +163,18 @@ def _validation_fn(
 ) -> Callable[[Params], float]:
     """The early-stopping score of parameters on the held-out data (higher is better):
     the estimator's score, or minus the validation loss."""
-    X_val, Y_val = held_out.X, held_out.Y
+    X_val, Y_val, W_val = held_out.X, held_out.Y, held_out.W
     if getattr(est, "early_stopping_metric", "score") == "loss":
         loss_fn = _losses.get(loss)
 
         def negative_loss(params: Params) -> float:
-            value, _ = loss_fn(Y_val, network.forward(params, X_val))
+            out = network.forward(params, X_val)
+            value, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
             return -float(value)
 
         return negative_loss
 
     def score(params: Params) -> float:
-        return float(est._score_device(Y_val, network.forward(params, X_val)))
+        return float(est._score_device(Y_val, network.forward(params, X_val), W_val))
 
     return score

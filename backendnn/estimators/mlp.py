@@ -16,7 +16,7 @@ import copy
 from typing import Any, ClassVar
 
 from .. import activations as _act
-from .._validation import Constraint, Interval, SequenceOf, is_int
+from .._validation import Constraint, Interval, Options, SequenceOf, is_int
 from ..network import Network
 from ..params import Params
 from ._constraints import ActivationParam, LayerSizes
@@ -193,9 +193,18 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
 class MLPRegressor(RegressorOutputs, _BaseMLP):
     __doc__ = (
         """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` on any backend
-    (identity output, squared error). Results come back in the library of the input.
+    (identity output and squared error, or the Poisson deviance with a log link). Results
+    come back in the library of the input.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        ``"squared_error"``: half the mean squared error of an identity output.
+        ``"poisson"``: half the Poisson deviance of counts y >= 0 with mean exp(h) for
+        network output h (predictions are exp(h)), as scikit-learn's. The first
+        parameter, as in scikit-learn: pass ``hidden_layer_sizes`` by name.
 """
-        + MLP_PARAMETERS_DOC
+        + MLP_PARAMETERS_DOC.replace("    Parameters\n    ----------\n", "", 1)
         + """
     Attributes
     ----------
@@ -213,13 +222,55 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
     >>> import numpy as np
     >>> from backendnn import MLPRegressor
     >>> X = np.linspace(-1, 1, 50)[:, None]
-    >>> reg = MLPRegressor((16,), solver="lbfgs", random_state=0).fit(X, X[:, 0] ** 2)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> reg = reg.fit(X, X[:, 0] ** 2)
     >>> round(reg.score(X, X[:, 0] ** 2), 2) > 0.9
     True
     """
     )
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "loss": Options("squared_error", "poisson"),
+        **_BaseMLP._parameter_constraints,
+    }
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseMLP._fitted_constraints,
         **RegressorOutputs.OUTPUT_ATTRIBUTES,
     }
+
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        hidden_layer_sizes: Any = (100,),
+        activation: Any = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        backend: str | None = None,
+        dtype: Any = None,
+        init: Any = None,
+        early_stopping_metric: str = "score",
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self._set_training_params(locals())

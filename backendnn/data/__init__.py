@@ -1,0 +1,34 @@
+"""Where training batches come from: the data sources the training loop iterates.
+
+A data source holds a data set (inputs X, encoded targets Y, optional sample weights W)
+and offers what the loop asks of it:
+
+- ``xp``: the compute namespace; ``n_samples``;
+- ``subset(rows)``: the samples ``rows`` (host indices) as a new source (the
+  early-stopping split);
+- ``permutation(rng)``: a random order of the rows from the host ``rng``;
+- ``epoch(step, params, state, rates, batch_size, order)``: one pass of the compiled
+  ``step(params, state, Xb, Yb, lr, Wb)`` over the batches, returning
+  (params, state, summed loss as a device scalar).
+
+:class:`ArrayData` (``arrays.py``) holds arrays in the compute device's memory. A new
+kind of data (sharded over devices, streamed from host chunks) is one more class with
+these members, recognised by :func:`as_source`, so the estimators need no change.
+
+Imports the modules of this package only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .arrays import ArrayData, compiled_epoch
+
+__all__ = ["ArrayData", "as_source", "compiled_epoch"]
+
+
+def as_source(X: Any, Y: Any, W: Any = None) -> ArrayData:
+    """The data source that trains on inputs ``X``, encoded targets ``Y`` and sample
+    weights ``W`` (None: unweighted): arrays in the compute library's memory become an
+    :class:`ArrayData`."""
+    return ArrayData(X, Y, W)
