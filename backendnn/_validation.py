@@ -435,8 +435,9 @@ class SequenceOf(Constraint):
 
 
 POSITIVE_INT = Interval(1, None, integer=True)
-#: scikit-learn's ``verbose``: a boolean or a non-negative integer
-VERBOSE = AnyOf(Boolean(), Interval(0, None, integer=True))
+#: scikit-learn's ``verbose`` (a boolean or a non-negative integer: one line per epoch on
+#: stdout), or "progress" (a tqdm progress bar)
+VERBOSE = AnyOf(Boolean(), Interval(0, None, integer=True), Options("progress"))
 
 
 def validate_params(owner: Any, table: dict[str, Constraint]) -> None:

@@ -267,7 +267,9 @@ def lbfgs(
     iterations, ``max_fun`` function evaluations (tested between iterations, so the last
     line search may pass it, as in L-BFGS-B), ``tol`` on max |g_i|
     (SciPy's ``gtol``), and ``ftol`` on the relative decrease
-    (f_k - f_k+1)/max(|f_k|, |f_k+1|, 1). ``success`` is True only for the last two.
+    (f_k - f_k+1)/max(|f_k|, |f_k+1|, 1). ``success`` is True only for the last two. As in
+    SciPy, the two limits are tested before the two convergence tests after an iteration:
+    an iteration that meets a limit and converges reports the limit.
 
     Hand-written rather than SciPy's because it must run on every array library and device.
     """
@@ -285,9 +287,6 @@ def lbfgs(
     if gmax <= tol:
         return LBFGSResult(x, f, 0, nfev, converged[0], True)
     while nit < max_iter:
-        if nfev > max_fun:  # as L-BFGS-B: checked between iterations, a search is never cut
-            message = "maximum number of function evaluations reached"
-            break
         d = _two_loop(xp, g, s_hist, y_hist, rho_hist)
         slope, dd = _host(xp, xp.vecdot(g, d), xp.vecdot(d, d))
         accepted = False
@@ -326,6 +325,12 @@ def lbfgs(
         x, g, f = x_new, g_new, f_new
         if callback is not None:
             callback(nit, f)
+        # SciPy's order: the limits are tested first (a search is never cut), then convergence
+        if nit >= max_iter:
+            break
+        if nfev > max_fun:
+            message = "maximum number of function evaluations reached"
+            break
         if gmax <= tol:
             message = converged[0]
             break

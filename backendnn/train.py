@@ -30,8 +30,10 @@ from .network import Network
 from .params import Params, flatten_params, unflatten_params
 
 
-class ConvergenceError(ArithmeticError):
-    """Training diverged: the loss became NaN or infinite.
+class ConvergenceError(ValueError, ArithmeticError):
+    """Training diverged: the loss became NaN or infinite. A ``ValueError`` (what
+    scikit-learn raises for non-finite weights, so its callers' handlers catch it) and an
+    ``ArithmeticError``.
 
     Parameters
     ----------
@@ -262,16 +264,23 @@ def run_epochs(
             )
             epoch_loss = float(synchronize(total)) / n  # the epoch's one host synchronisation
             seconds = time.perf_counter() - tic
-            if not math.isfinite(epoch_loss):
+            diverged = not math.isfinite(epoch_loss)
+            if diverged and (validation is None or history.best_params is None):
                 raise ConvergenceError(
-                    f"the training loss became {epoch_loss} at epoch {history.n_iter + 1}: "
-                    "lower learning_rate_init, scale the inputs, or add an L2 penalty (alpha)",
+                    "Solver produced non-finite parameter weights. The input data may contain "
+                    f"large values and need to be preprocessed: the training loss became "
+                    f"{epoch_loss} at epoch {history.n_iter + 1}; lower learning_rate_init, "
+                    "scale the inputs, or add an L2 penalty (alpha)",
                     start_params,
                 )
             history.n_iter += 1
             history.t += n
             history.loss_curve.append(epoch_loss)
-            score = _update_no_improvement(history, params, epoch_loss, tol, validation)
+            # diverged with early stopping: the best weights so far are kept (scikit-learn's
+            # rule); the epoch scores NaN and counts as no improvement
+            score = _update_no_improvement(
+                history, params, epoch_loss, tol, _nan_score if diverged else validation
+            )
             opt.schedule.epoch_end(history.t)
             record = {
                 "epoch": history.n_iter,
@@ -297,6 +306,11 @@ def run_epochs(
     return params, converged
 
 
+def _nan_score(params: Params) -> float:
+    """The validation score of non-finite weights."""
+    return math.nan
+
+
 def _update_no_improvement(
     history: History,
     params: Params,
@@ -308,7 +322,7 @@ def _update_no_improvement(
     if validation is not None:
         score = float(validation(params))
         history.validation_scores.append(score)
-        if score < history.best_validation_score + tol:
+        if not score >= history.best_validation_score + tol:  # NaN counts as no improvement
             history.no_improvement += 1
         else:
             history.no_improvement = 0
@@ -371,8 +385,9 @@ def run_lbfgs(
 # ---------------------------------------------------------------------- progress
 
 
-def _progress(verbose: bool, max_iter: int) -> Any:
-    if not verbose:
+def _progress(verbose: Any, max_iter: int) -> Any:
+    """A tqdm bar for ``verbose="progress"`` (None otherwise, or without tqdm)."""
+    if verbose != "progress":
         return None
     try:
         from tqdm.auto import tqdm
@@ -381,7 +396,7 @@ def _progress(verbose: bool, max_iter: int) -> Any:
     return tqdm(total=max_iter, unit="epoch", leave=True)
 
 
-def _report(bar: Any, verbose: bool, record: dict) -> None:
+def _report(bar: Any, verbose: Any, record: dict) -> None:
     if not verbose:
         return
     extra = (

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         hidden_layer_sizes=(64,),
         max_iter=args.epochs,
         random_state=0,
-        verbose=True,  # a tqdm progress bar, one tick per epoch
+        verbose="progress",  # a tqdm progress bar, one tick per epoch
         backend=args.backend,
     )
     tic = time.perf_counter()

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     y_train_b = backendnn.to_backend(y_train, args.backend)
     X_test_b = backendnn.to_backend(X_test, args.backend)
 
-    model = backendnn.NeuralNetClassifier(LAYERS, max_iter=args.epochs, verbose=True, **SETTINGS)
+    model = backendnn.NeuralNetClassifier(
+        LAYERS, max_iter=args.epochs, verbose="progress", **SETTINGS
+    )
     tic = time.perf_counter()
     with warnings.catch_warnings():  # --epochs is a budget
         warnings.simplefilter("ignore", backendnn.ConvergenceWarning)

@@ -29,8 +29,10 @@ TRAINING_PARAMETERS_DOC = """
         integer gives the same weights on every backend.
     tol : float, default=1e-4
         Improvement of the loss (or validation score) below which an epoch counts as none.
-    verbose : bool, default=False
-        Show a progress bar (with tqdm; else one line per epoch) with the loss and samples/s.
+    verbose : bool, int or "progress", default=False
+        True (or an integer > 0): print scikit-learn's line per epoch on stdout
+        ("Iteration N, loss = ..."), with the samples/s; ``"progress"``: a tqdm progress
+        bar instead (one line per epoch where tqdm is not installed).
     warm_start : bool, default=False
         Start ``fit`` from the current weights (fitted, loaded or assigned).
     momentum : float, default=0.9
@@ -47,8 +49,9 @@ TRAINING_PARAMETERS_DOC = """
         Adam's decay rates, in [0, 1).
     epsilon : float, default=1e-8
         Adam's denominator offset, > 0.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping (or adapting the rate).
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without improvement before stopping (or adapting the rate); ``np.inf``
+        never stops early.
     max_fun : int, default=15000
         Loss evaluations at most for ``lbfgs``.
     backend : str or None, default=None

@@ -11,6 +11,7 @@ Imports :mod:`backendnn.optim`, ``train``, ``_validation`` and the sibling modul
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -63,7 +64,8 @@ TRAINING_CONSTRAINTS: dict[str, Constraint] = {
     "beta_1": Interval(0, 1, closed="left"),
     "beta_2": Interval(0, 1, closed="left"),
     "epsilon": Interval(0, None, closed="neither"),
-    "n_iter_no_change": POSITIVE_INT,
+    # np.inf: never stop early (scikit-learn's convention)
+    "n_iter_no_change": AnyOf(POSITIVE_INT, Interval(math.inf, math.inf)),
     "max_fun": POSITIVE_INT,
     "backend": BackendParam(),
     "dtype": DtypeParam(),
@@ -92,7 +94,7 @@ class OptimizedNetwork(NetworkEstimator):
     alpha: float
     batch_size: Any
     tol: float
-    n_iter_no_change: int
+    n_iter_no_change: float
     shuffle: bool
     init: Any
 
@@ -133,7 +135,7 @@ class OptimizedNetwork(NetworkEstimator):
         return optimizer, schedule
 
     def _stopping(self) -> tuple[float, float]:
-        return float(self.tol), int(self.n_iter_no_change)
+        return float(self.tol), float(self.n_iter_no_change)
 
     def _shuffle(self) -> bool:
         return bool(self.shuffle)

@@ -29,6 +29,7 @@ from ._targets import (
     r2_device,
     r2_host,
     regression_targets,
+    unique_labels,
 )
 
 
@@ -67,9 +68,27 @@ class ClassifierOutputs:
         self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
     ) -> Targets:
         host = column_or_1d(to_numpy(y))
+        # continuing from fitted weights (partial_fit, warm start): the same kind of
+        # targets and the same classes, as scikit-learn requires -- the weights' outputs
+        # stand for those classes
+        fitted = hasattr(self, "classes_") and hasattr(self, "_multilabel")
+        continuing = fitted and (incremental or getattr(self, "warm_start", False))
+        if continuing and (host.ndim == 2) != self._multilabel:
+            raise ValueError(
+                "y is "
+                + ("a multi-label indicator matrix" if host.ndim == 2 else "1-D class labels")
+                + " but this model was fitted on "
+                + ("multi-label targets" if self._multilabel else "class labels")
+                + "; fit a new model (warm_start=False) to change the kind of target"
+            )
         if host.ndim == 2:  # multi-label indicator matrix
             if not ((host == 0) | (host == 1)).all():
                 raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
+            if continuing and host.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {host.shape[1]} labels but this model was fitted on "
+                    f"{len(self.classes_)}; fit a new model (warm_start=False) to change them"
+                )
             Y, fitted = (
                 host.astype("float64"),
                 {
@@ -79,9 +98,17 @@ class ClassifierOutputs:
                 },
             )
             return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), None, fitted)
-        known = self.classes_ if incremental and hasattr(self, "classes_") else None
+        known = self.classes_ if continuing else None
         if incremental and classes is None and known is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
+        if continuing and not incremental:
+            seen = set(unique_labels(host).tolist())
+            if seen != set(known.tolist()):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {list(known)}, `y` has "
+                    f"{sorted(seen)}; set warm_start=False to fit new classes"
+                )
         classes_, codes = class_labels(host, classes, known)
         if len(classes_) == 2:
             Y, output = codes[:, None].astype("float64"), "logistic"
