@@ -1,6 +1,7 @@
 """Weight initialisers, drawn on the host from a seed.
 
-Each takes a host ``numpy.random.Generator`` (see ``_backend.host_rng``), the layer's
+Each takes a host generator (a ``numpy.random.Generator``, or the ``RandomState`` the
+estimators draw from, see ``_backend.host_rng`` and ``check_random_state``), the layer's
 fan-in and fan-out, and returns host float64 arrays ``(W, b)`` with W of shape
 (fan_in, fan_out) (``b = None`` for zeros); the
 network casts them on the host and moves them to the device, so one seed gives

@@ -149,7 +149,9 @@ class Network:
         Parameters
         ----------
         seed : int, numpy.random.Generator, numpy.random.RandomState or None, default None
-            Seed of the host random numbers; ``None`` draws fresh entropy.
+            Seed of the host random numbers; ``None`` draws fresh entropy. A Generator or
+            a RandomState is drawn from directly (from scikit-learn's ``RandomState``, the
+            Glorot-uniform draws are scikit-learn's MLP initial weights).
         xp : array namespace, optional
             Namespace of the returned arrays; default: the current backend's
             (see ``backendnn.set_backend``).

@@ -255,10 +255,11 @@ def run_epochs(
     n_updates = -(-n // batch_size)
     bar = _progress(verbose, 1 if incremental else max_iter)
     converged = False
+    order = None  # each epoch shuffles the last order again (scikit-learn's draws)
     try:
         for _ in range(1 if incremental else max_iter):
             start_params, tic = params, time.perf_counter()
-            order = data.permutation(rng) if shuffle else None
+            order = data.permutation(rng, order) if shuffle else None
             params, opt.arrays, total = data.epoch(
                 step, params, opt.arrays, opt.rates(n_updates), batch_size, order
             )

@@ -232,12 +232,25 @@ def test_host_rng_seeds():
     gen = np.random.default_rng(3)
     assert _backend.host_rng(gen) is gen
     assert isinstance(_backend.host_rng(None), np.random.Generator)
-    a = _backend.host_rng(np.random.RandomState(5)).random(4)
-    b = _backend.host_rng(np.random.RandomState(5)).random(4)
-    np.testing.assert_array_equal(a, b)  # a RandomState seeds deterministically
+    legacy = np.random.RandomState(5)
+    assert _backend.host_rng(legacy) is legacy  # drawn from directly: scikit-learn's draws
     c = _backend.host_rng(7).random(4)
     np.testing.assert_array_equal(c, np.random.default_rng(7).random(4))
     assert not np.array_equal(c, _backend.host_rng(8).random(4))
+
+
+def test_check_random_state_is_sklearns():
+    """The estimators' generator: scikit-learn's ``check_random_state`` (and a Generator)."""
+    from sklearn.utils import check_random_state
+
+    for seed in (0, 7, np.int64(3)):
+        ours = _backend.check_random_state(seed)
+        assert isinstance(ours, np.random.RandomState)
+        theirs = check_random_state(seed)
+        np.testing.assert_array_equal(ours.uniform(size=5), theirs.uniform(size=5))
+    assert _backend.check_random_state(None) is check_random_state(None)
+    for rng in (np.random.RandomState(1), np.random.default_rng(1)):
+        assert _backend.check_random_state(rng) is rng
 
 
 # --------------------------------------------------------------------------- matmul precision

@@ -178,7 +178,8 @@ def test_string_labels_on_numpy():
     pred = clf.predict(X)
     assert isinstance(pred, np.ndarray) and pred.dtype.kind == "U"
     assert set(pred) <= {"cat", "dog", "emu"}
-    assert clf.score(X, names) > 0.8
+    # chance is 1/3; scikit-learn's MLPClassifier from this seed (the same draws) scores 0.744
+    assert clf.score(X, names) > 0.7
     # predict_proba's columns follow classes_
     np.testing.assert_array_equal(clf.classes_[clf.predict_proba(X).argmax(axis=1)], pred)
     binary = MLPClassifier((4,), max_iter=50, random_state=0)

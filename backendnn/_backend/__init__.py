@@ -303,18 +303,33 @@ def to_namespace_of(x: Any, like: Any) -> Any:
 # --------------------------------------------------------------------------- random numbers
 
 
-def host_rng(seed: Any = None) -> np.random.Generator:
-    """A host ``numpy.random.Generator`` from an int seed, a Generator or ``None``.
+def host_rng(seed: Any = None) -> Any:
+    """A host random generator from an int seed, a Generator, a RandomState or ``None``.
 
     The standard has no random numbers: backendnn draws on the host and moves the
     draws with :func:`from_numpy`, so one seed gives the same numbers on every backend.
-    A legacy ``numpy.random.RandomState`` (scikit-learn's) seeds a new Generator.
+    An int or ``None`` gives a new ``numpy.random.Generator``; a ``Generator`` or a
+    legacy ``numpy.random.RandomState`` (scikit-learn's) is drawn from directly.
     """
-    if isinstance(seed, np.random.Generator):
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
         return seed
-    if isinstance(seed, np.random.RandomState):
-        return np.random.default_rng(seed.randint(0, 2**31 - 1))
     return np.random.default_rng(seed)
+
+
+def check_random_state(seed: Any = None) -> Any:
+    """The host random generator of an estimator's ``random_state``, by scikit-learn's
+    rule (``sklearn.utils.check_random_state``): an int seeds a new legacy
+    ``numpy.random.RandomState``, ``None`` is NumPy's global RandomState (the one
+    ``numpy.random.seed`` seeds), a RandomState is itself. A ``numpy.random.Generator``
+    (which scikit-learn refuses) is drawn from directly. The estimators then draw the
+    initial weights, the early-stopping split and the epoch shuffles with scikit-learn's
+    calls in scikit-learn's order, so an integer seed gives scikit-learn's numbers.
+    """
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand  # what numpy.random.seed/random draw from
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    return np.random.RandomState(seed)
 
 
 # --------------------------------------------------------------------------- compilation, sync

@@ -6,7 +6,8 @@ and offers what the loop asks of it:
 - ``xp``: the compute namespace; ``n_samples``;
 - ``subset(rows)``: the samples ``rows`` (host indices) as a new source (the
   early-stopping split);
-- ``permutation(rng)``: a random order of the rows from the host ``rng``;
+- ``permutation(rng, previous=None)``: a random order of the rows from the host ``rng``
+  (with ``previous``, that order permuted again: scikit-learn's epoch reshuffle);
 - ``epoch(step, params, state, rates, batch_size, order)``: one pass of the compiled
   ``step(params, state, Xb, Yb, lr, Wb)`` over the batches, returning
   (params, state, summed loss as a device scalar).

@@ -57,9 +57,13 @@ class ArrayData:
         W = None if self.W is None else xp.take(self.W, idx, axis=0)
         return ArrayData(xp.take(self.X, idx, axis=0), xp.take(self.Y, idx, axis=0), W)
 
-    def permutation(self, rng: Any) -> Any:
-        """A random order of the rows drawn on the host from ``rng``, moved to the device."""
-        return from_numpy(rng.permutation(self.n_samples), xp=self.xp, device=device(self.X))
+    def permutation(self, rng: Any, previous: Any = None) -> Any:
+        """A random order of the rows drawn on the host from ``rng``, moved to the device;
+        with ``previous`` (an order this method returned) that order permuted again, as
+        scikit-learn reshuffles its index array every epoch (the same draws)."""
+        xp = self.xp
+        perm = from_numpy(rng.permutation(self.n_samples), xp=xp, device=device(self.X))
+        return perm if previous is None else xp.take(previous, perm, axis=0)
 
     def epoch(
         self,

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 from .._backend import (
     array_namespace,
+    check_random_state,
     device,
     from_numpy,
     has_64bit,
-    host_rng,
     is_array,
     namespace_name,
     to_namespace_of,
@@ -250,7 +250,9 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         )
         targets = self._encode_targets(y_arr, xp, dev, dtype, incremental, classes)
         network = self._build_network(tuple(X.shape[1:]), targets.Y.shape[1])
-        rng = host_rng(self.random_state)  # type: ignore[attr-defined]
+        # scikit-learn's generator, made anew on every fit/partial_fit call; draws in its
+        # order: the initial weights, the early-stopping split, the epoch shuffles
+        rng = check_random_state(self.random_state)  # type: ignore[attr-defined]
         if reuse:
             params = self._reused_params(network, xp, dev, dtype)
         else:

@@ -25,8 +25,13 @@ TRAINING_PARAMETERS_DOC = """
     shuffle : bool, default=True
         Shuffle the samples every epoch.
     random_state : int, RandomState, Generator or None, default=None
-        Seeds the initial weights, the shuffling and the early-stopping split; the same
-        integer gives the same weights on every backend.
+        Seeds the initial weights, the early-stopping split and the shuffling, drawn on
+        the host as scikit-learn draws them: an int seeds a new ``numpy.random.RandomState``
+        on every ``fit``/``partial_fit`` call, None is NumPy's global RandomState, a
+        RandomState is used (and advanced) as is; a ``numpy.random.Generator`` is drawn from
+        directly. With an int on float64 data the MLPs' initial weights, split, batch order
+        and ``loss_curve_`` (``sgd``, ``adam``) equal scikit-learn's, on every backend;
+        ``lbfgs`` starts from scikit-learn's weights.
     tol : float, default=1e-4
         Improvement of the loss (or validation score) below which an epoch counts as none.
     verbose : bool, int or "progress", default=False
@@ -40,9 +45,9 @@ TRAINING_PARAMETERS_DOC = """
     nesterovs_momentum : bool, default=True
         Nesterov's momentum for ``sgd``.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified for a classifier) and stop
-        when its score has not improved by ``tol`` for ``n_iter_no_change`` epochs; the
-        best weights are kept.
+        Hold out ``validation_fraction`` of the data (stratified for a binary classifier,
+        as scikit-learn) and stop when its score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the best weights are kept.
     validation_fraction : float, default=0.1
         The held-out share for ``early_stopping``, in (0, 1).
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -62,7 +67,8 @@ TRAINING_PARAMETERS_DOC = """
     init : str, callable or None, default=None
         Initial weights: None is scikit-learn's Glorot-uniform scheme, ``"normal"`` the
         notes' N(0, 0.01^2), ``"he_normal"`` He's; or a function (rng, fan_in, fan_out,
-        activation=...) -> (W, b) of host arrays.
+        activation=...) -> (W, b) of host arrays, ``rng`` the generator ``random_state``
+        gives (a ``numpy.random.RandomState`` unless it is a Generator).
     early_stopping_metric : {"score", "loss"}, default="score"
         What early stopping watches on the held-out data: the estimator's score
         (scikit-learn's choice) or the validation loss.

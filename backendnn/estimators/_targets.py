@@ -5,7 +5,8 @@ Labels live on the host (NumPy; any label type there, strings included) and are 
 once; the encoded targets are moved to the compute device once per fit. Predicted class
 indices are mapped back to labels in the caller's own library.
 
-Imports :mod:`backendnn._backend` and :mod:`backendnn._validation`.
+Imports :mod:`backendnn._backend` and :mod:`backendnn._validation` (and NumPy, for the
+host-drawn early-stopping split).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .._backend import (
     array_namespace,
@@ -234,17 +237,48 @@ def r2_host(pred: Any, y: Any, sample_weight: Any = None) -> float:
 
 
 def split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
-    """Host-drawn (train, validation) row indices; stratified when class ``labels`` are given."""
+    """Host-drawn (train, validation) row indices, stratified by the class indices
+    ``labels`` when given: scikit-learn's ``train_test_split(test_size=fraction,
+    random_state=rng, stratify=labels)``, the same draws from ``rng`` in the same order
+    and the rows in the same order (with a ``RandomState``, the same indices)."""
     n_val = int(math.ceil(fraction * n))
     if n_val < 1 or n - n_val < 1:
         raise ValueError(
             f"early_stopping needs at least 2 samples to split off a validation set; got {n}"
         )
-    order = rng.permutation(n).tolist()
-    if labels is not None:  # stratify: every (n/n_val)-th row of the class-sorted order
-        order = sorted(order, key=lambda i: labels[i])
-        val = sorted(order[int(j * n / n_val)] for j in range(n_val))
-    else:
-        val = sorted(order[:n_val])
-    chosen = set(val)
-    return [i for i in range(n) if i not in chosen], val
+    n_train = n - n_val
+    if labels is None:  # ShuffleSplit: one permutation, the validation rows first
+        order = rng.permutation(n)
+        return order[n_val:].tolist(), order[:n_val].tolist()
+    # StratifiedShuffleSplit: per-class counts by the approximate mode, then each class's
+    # rows permuted and cut, then the train and validation rows each permuted
+    _, codes, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_val, rng)
+    train: list = []
+    val: list = []
+    for rows, a, b in zip(by_class, n_i, t_i):
+        shuffled = rows.take(rng.permutation(len(rows)), mode="clip")
+        train.extend(shuffled[:a])
+        val.extend(shuffled[a : a + b])
+    return rng.permutation(train).tolist(), rng.permutation(val).tolist()
+
+
+def _approximate_mode(counts: Any, n_draws: int, rng: Any) -> Any:
+    """scikit-learn's ``utils.extmath._approximate_mode``: how many of ``n_draws`` draws
+    each class gets, proportional to ``counts`` and floored, the rest going to the
+    largest remainders (ties broken by ``rng``)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need -= add_now
+            if need == 0:
+                break
+    return floored.astype(int)

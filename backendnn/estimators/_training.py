@@ -98,12 +98,14 @@ def _fit_epochs(
     reuse: bool,
     callbacks: list,
 ) -> tuple[Params, dict[str, Any]]:
-    """Epochs of minibatches (or full batches); ``codes`` are class indices to stratify
-    the early-stopping split (None for regression)."""
+    """Epochs of minibatches (or full batches); ``codes`` are class indices (None for
+    regression and multi-label) that stratify the early-stopping split of a binary
+    classifier, as scikit-learn does (it stratifies only single-column targets)."""
     early = est.early_stopping and not incremental
     validation = None
     if early:
-        train_idx, val_idx = split_indices(data.n_samples, est.validation_fraction, rng, codes)
+        stratify = codes if codes is not None and data.Y.shape[1] == 1 else None
+        train_idx, val_idx = split_indices(data.n_samples, est.validation_fraction, rng, stratify)
         held_out, data = data.subset(val_idx), data.subset(train_idx)
         validation = _validation_fn(est, network, held_out, loss)
     batch = est._batch_size(data.n_samples)

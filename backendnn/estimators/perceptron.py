@@ -56,8 +56,8 @@ class Perceptron(NetworkEstimator):
     random_state : int, RandomState, Generator or None, default=0
         Seeds the shuffling and the early-stopping split.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified) and keep the weights
-        with the best held-out accuracy.
+        Hold out ``validation_fraction`` of the data (stratified for two classes) and keep
+        the weights with the best held-out accuracy.
     validation_fraction : float, default=0.1
         The held-out share, in (0, 1).
     n_iter_no_change : int, default=5
