@@ -71,8 +71,8 @@ class ClassifierOutputs:
         # continuing from fitted weights (partial_fit, warm start): the same kind of
         # targets and the same classes, as scikit-learn requires -- the weights' outputs
         # stand for those classes
-        fitted = hasattr(self, "classes_") and hasattr(self, "_multilabel")
-        continuing = fitted and (incremental or getattr(self, "warm_start", False))
+        was_fitted = hasattr(self, "classes_") and hasattr(self, "_multilabel")
+        continuing = was_fitted and (incremental or getattr(self, "warm_start", False))
         if continuing and (host.ndim == 2) != self._multilabel:
             raise ValueError(
                 "y is "
@@ -101,7 +101,7 @@ class ClassifierOutputs:
         known = self.classes_ if continuing else None
         if incremental and classes is None and known is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
-        if continuing and not incremental:
+        if known is not None and not incremental:
             seen = set(unique_labels(host).tolist())
             if seen != set(known.tolist()):
                 raise ValueError(
