@@ -29,9 +29,10 @@ as ``global_random_seed``) still loads, as in scikit-learn's CI.
   ``<file name>::<test name>[<parameters>]`` (``*`` matches anything; the pattern does not
   depend on where scikit-learn is installed) to its reason; each matching test is marked
   ``xfail(strict=True)``, so a test that starts passing fails the session until its entry
-  is removed, and entries that match no test are listed at the end of the run. Issue 14's
-  rule: in the end the only entries allowed are tests that read a scikit-learn *private*
-  attribute (``PRIVATE_ATTRIBUTE``, each also naming the exception it must fail with).
+  is removed (one entry, a test whose unseeded fit fails by chance, is not strict).
+  Entries that match no test are listed at the end of the run. Issue 14's rule: in the
+  end the only entries allowed are tests that read a scikit-learn *private* attribute
+  (``PRIVATE_ATTRIBUTE``, each also naming the exception it must fail with).
   ``OPEN_IN_ISSUE_14`` lists the real differences still open, to be emptied entry by
   entry as they are fixed.
 - scikit-learn's own expected failures for these estimators (its
@@ -44,8 +45,18 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+
+
+class Expect(NamedTuple):
+    """An expected failure: why; the exception(s) it must fail with (None: any); strict
+    (False only where the test passes or fails by chance: an unseeded fit)."""
+
+    reason: str
+    raises: type[BaseException] | tuple[type[BaseException], ...] | None = None
+    strict: bool = True
 
 # scikit-learn module -> names replaced there by backendnn's class of the same name.
 SUBSTITUTED = {
@@ -56,31 +67,30 @@ SUBSTITUTED = {
 }
 
 # Tests that read a scikit-learn private attribute: allowed to fail for good (issue 14).
-# pattern -> (reason, the exception it must fail with: any other is a real failure)
-_Raises = type[BaseException] | tuple[type[BaseException], ...]
-PRIVATE_ATTRIBUTE: dict[str, tuple[str, _Raises]] = {
-    "test_mlp.py::test_gradient": (
+# Each names the exception it must fail with: any other is a real failure.
+PRIVATE_ATTRIBUTE: dict[str, Expect] = {
+    "test_mlp.py::test_gradient": Expect(
         "calls scikit-learn's private _loss_grad_lbfgs(packed, X, Y, ...) with its private "
         "buffers; our gradients are checked by backendnn.check_gradients",
-        AttributeError,
+        raises=AttributeError,
     ),
-    "test_mlp.py::test_learning_rate_warmstart": (
+    "test_mlp.py::test_learning_rate_warmstart": Expect(
         "reads _optimizer.learning_rate, scikit-learn's private optimizer object",
-        AttributeError,
+        raises=AttributeError,
     ),
-    "test_mlp.py::test_adaptive_learning_rate": (
+    "test_mlp.py::test_adaptive_learning_rate": Expect(
         "reads _optimizer.learning_rate, scikit-learn's private optimizer object "
         "(its public assertion, n_iter_ < max_iter, passes first)",
-        AttributeError,
+        raises=AttributeError,
     ),
-    "test_mlp.py::test_n_iter_no_change": (
+    "test_mlp.py::test_n_iter_no_change": Expect(
         "reads _no_improvement_count, a private counter of scikit-learn's fit loop",
-        AttributeError,
+        raises=AttributeError,
     ),
-    "common_checks.py::test_check_param_validation[*]": (
+    "common_checks.py::test_check_param_validation[*]": Expect(
         "check_param_validation reads _parameter_constraints in scikit-learn's format "
         "(its Interval/StrOptions objects); ours is backendnn's own constraint table",
-        (TypeError, AttributeError, KeyError),
+        raises=(TypeError, AttributeError, KeyError),
     ),
 }
 
@@ -98,7 +108,7 @@ _MAXFUN = (
     "counts as converged, no warning; SciPy's L-BFGS-B checks the limits first"
 )
 _NAMES = "no feature_names_in_ from a DataFrame, no feature-name check at predict"
-OPEN_IN_ISSUE_14: dict[str, str] = {
+OPEN_IN_ISSUE_14: dict[str, str | Expect] = {
     # sample_weight
     "test_mlp.py::test_mlp_sample_weight_with_early_stopping": _SW,
     "common_checks.py::test_check_all_zero_sample_weights_error[*]": _SW,
@@ -161,10 +171,11 @@ OPEN_IN_ISSUE_14: dict[str, str] = {
         "y with a single class is refused ('a classifier needs at least 2 classes'); "
         "scikit-learn's MLPClassifier fits it"
     ),
-    "test_mlp.py::test_preserve_feature_names[MLPRegressor]": (
-        "early stopping never stops on a constant y: the validation R^2 divides by 1 where "
-        "ss_tot == 0 (scikit-learn's r2_score: 0.0 unless perfect), so max_iter is reached "
-        "and its ConvergenceWarning is an error under the test's UserWarning filter"
+    "test_mlp.py::test_preserve_feature_names[MLPRegressor]": Expect(
+        "early stopping rarely stops on a constant y: the validation R^2 divides by 1 where "
+        "ss_tot == 0 (scikit-learn's r2_score: 0.0 unless perfect), so max_iter is often "
+        "reached and its ConvergenceWarning is an error under the test's UserWarning filter",
+        strict=False,  # no random_state: fails in about 2 fits of 5 (scikit-learn: 0 of 20)
     ),
     # verbose
     "test_mlp.py::test_verbose_sgd": (
@@ -173,7 +184,7 @@ OPEN_IN_ISSUE_14: dict[str, str] = {
     ),
 }
 
-EXPECTED_FAILURES: dict[str, str | tuple] = {**PRIVATE_ATTRIBUTE, **OPEN_IN_ISSUE_14}
+EXPECTED_FAILURES: dict[str, str | Expect] = {**PRIVATE_ATTRIBUTE, **OPEN_IN_ISSUE_14}
 
 # scikit-learn's originals, kept for reference (e.g. to compare against them).
 ORIGINALS: dict[tuple[str, str], type] = {}
@@ -233,8 +244,12 @@ def pytest_collection_modifyitems(
         for pattern, entry in EXPECTED_FAILURES.items():
             if _matches(pattern, key):
                 used.add(pattern)
-                reason, raises = entry if isinstance(entry, tuple) else (entry, None)
-                item.add_marker(pytest.mark.xfail(reason=reason, raises=raises, strict=True))
+                expect = entry if isinstance(entry, Expect) else Expect(entry)
+                item.add_marker(
+                    pytest.mark.xfail(
+                        reason=expect.reason, raises=expect.raises, strict=expect.strict
+                    )
+                )
                 break
     config.stash[_UNUSED] = sorted(set(EXPECTED_FAILURES) - used)
 
