@@ -8,7 +8,9 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "numpy", "array_api_strict", "jax", "torch", "cupy"]
+nox.options.sessions = [
+    "lint", "numpy", "array_api_strict", "jax", "torch", "cupy", "sklearn_suite",
+]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
@@ -49,6 +51,15 @@ def cupy(session: nox.Session) -> None:
     if shutil.which("nvidia-smi") is None:
         session.skip("no CUDA device here (nvidia-smi not found): the cupy backend needs a GPU")
     _test(session, "cupy", "cupy-cuda12x")
+
+
+@nox.session
+def sklearn_suite(session: nox.Session) -> None:
+    """The installed scikit-learn's own MLP and Perceptron tests (and its common checks for
+    them) run against backendnn's estimators: see tests/sklearn_suite/plugin.py."""
+    session.install("-e", ".[test]", "pandas")  # pandas: the feature-name checks
+    session.run("python", "-m", "tests.sklearn_suite", *session.posargs,
+                env={"BACKENDNN_BACKENDS": "numpy"})
 
 
 @nox.session
