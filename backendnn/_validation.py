@@ -247,16 +247,19 @@ def check_feature_names(owner: Any, X: Any) -> None:
             stacklevel=4,
         )
     elif fitted is not None and names is not None and tuple(fitted) != names:
-        unseen = [n for n in names if n not in set(fitted)]
-        missing = [n for n in fitted if n not in set(names)]
-        detail = (
-            f"unseen at fit time: {unseen[:5]}; seen at fit time, now missing: {missing[:5]}"
-            if unseen or missing
-            else "the same names in another order; reorder the columns as in fit"
-        )
-        raise ValueError(
-            f"The feature names should match those that were passed during fit: {detail}"
-        )
+        unseen = sorted(set(names) - set(fitted))
+        missing = sorted(set(fitted) - set(names))
+        message = "The feature names should match those that were passed during fit.\n"
+        for title, group in (
+            ("Feature names unseen at fit time:", unseen),
+            ("Feature names seen at fit time, yet now missing:", missing),
+        ):
+            if group:
+                message += title + "\n" + "".join(f"- {n}\n" for n in group[:5])
+                message += "- ...\n" if len(group) > 5 else ""
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
 
 
 def check_param(name: str, value: Any, ok: bool, expected: str) -> None:

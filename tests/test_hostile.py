@@ -17,7 +17,7 @@
 | strings or objects in X (NumPy)                  | TypeError / ValueError naming the dtype |
 | integer or boolean X                             | accepted, converted to float32          |
 | complex X                                        | ValueError "Complex data not supported" |
-| a single class in y                              | ValueError "1 class"                    |
+| a single class in y                              | MLP: predicts it; Perceptron: "1 class" |
 | label unknown to partial_fit's classes           | ValueError "not in classes"             |
 | y an array of another library than X's         | TypeError "two libraries", with the fix |
 | arrays on two devices                            | TypeError "two devices"                 |
@@ -100,8 +100,10 @@ def test_empty_X(backend, kind):
 
 
 def test_single_sample_with_early_stopping(backend):
-    with pytest.raises(ValueError, match="at least 2 samples"):
+    with pytest.raises(ValueError, match="train set will be empty"):
         _fit(backend, "regressor", X_OK[:1], Y_REG[:1], early_stopping=True)
+    with pytest.raises(ValueError, match="validation set is too small"):
+        _fit(backend, "regressor", X_OK[:3], Y_REG[:3], early_stopping=True)
 
 
 def test_zero_features(backend, kind):
@@ -180,10 +182,19 @@ def test_sparse_X(kind):
 
 
 def test_single_class(backend, kind):
+    """The Perceptron needs two classes; an MLP fitted on one predicts it (scikit-learn's
+    behaviour), with probability 1."""
     if kind == "regressor":
         pytest.skip("regression has no classes")
-    with pytest.raises(ValueError, match="1 class"):
-        _fit(backend, kind, X_OK, np.zeros(12, dtype=np.int64))
+    y = np.full(12, 7, dtype=np.int64)
+    if kind == "perceptron":
+        with pytest.raises(ValueError, match="1 class"):
+            _fit(backend, kind, X_OK, y)
+        return
+    model = _fit(backend, kind, X_OK, y)
+    Xb = backend.asarray(X_OK)
+    assert bn.to_numpy(model.predict(Xb)).tolist() == [7] * 12
+    assert bn.to_numpy(model.predict_proba(Xb)).tolist() == [[1.0]] * 12
 
 
 def test_unknown_label_for_partial_fit(backend):

@@ -28,8 +28,8 @@ from sklearn.utils import shuffle as sk_shuffle
 
 import backendnn
 from backendnn import _backend
+from backendnn._backend.splits import split_indices
 from backendnn.data import ArrayData
-from backendnn.estimators._targets import split_indices
 from backendnn.network import Network
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 

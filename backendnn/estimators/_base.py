@@ -232,14 +232,14 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         self._validate_params()
         callbacks = _check_callbacks(callbacks)
         raw, names = X, feature_names(X)
+        if incremental and hasattr(self, "n_features_in_"):
+            check_feature_names(self, raw)  # partial_fit: the names of the first call
         xp, dev, X_in, X = self._fit_input(X, y)
         dtype = X_in.dtype
         # continue from the fitted (or user-assigned) weights: warm start, partial_fit
         reuse = self._has_weights() and (getattr(self, "warm_start", False) or incremental)
         if reuse and hasattr(self, "n_features_in_"):
             self._check_shape(X_in)
-        if incremental and hasattr(self, "n_features_in_"):
-            check_feature_names(self, raw)  # partial_fit: the names of the first call
         y_arr = as_target(y, self)
         check_lengths(X, y_arr)
         host_weights = check_sample_weight(sample_weight, int(X.shape[0]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import activations as _act
-from .._backend import array_namespace, from_numpy, index_dtype, to_numpy
+from .._backend import array_namespace, device, from_numpy, index_dtype, to_numpy
 from .._validation import Boolean, Constraint, column_or_1d
 from ..losses import log_softmax, log_softmax_and_softmax
 from ._base import available_if
@@ -54,7 +54,7 @@ class ClassifierOutputs:
         k, n_out = len(attributes["classes_"]), attributes["n_outputs_"]
         multilabel = attributes["_multilabel"]
         expected = k if multilabel or k > 2 else 1
-        if k < 2 or n_out != expected:
+        if k < (2 if multilabel else 1) or n_out != expected:
             raise ValueError(f"{k} classes need {expected} outputs; the model has {n_out}")
         activation = "logistic" if expected == 1 or multilabel else "softmax"
         if attributes["out_activation_"] != activation:
@@ -102,15 +102,16 @@ class ClassifierOutputs:
         if incremental and classes is None and known is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         if known is not None and not incremental:
-            seen = set(unique_labels(host).tolist())
-            if seen != set(known.tolist()):
+            seen = unique_labels(host)
+            if set(seen.tolist()) != set(known.tolist()):
                 raise ValueError(
                     "warm_start can only be used where `y` has the same classes as in the "
-                    f"previous call to fit. Previously got {list(known)}, `y` has "
-                    f"{sorted(seen)}; set warm_start=False to fit new classes"
+                    f"previous call to fit. Previously got {known}, `y` has {seen}; set "
+                    "warm_start=False to fit new classes"
                 )
-        classes_, codes = class_labels(host, classes, known)
-        if len(classes_) == 2:
+        # one class: trained towards output 0 and always predicted (scikit-learn's)
+        classes_, codes = class_labels(host, classes, known, min_classes=1)
+        if len(classes_) <= 2:
             Y, output = codes[:, None].astype("float64"), "logistic"
         else:
             Y, output = one_hot_host(codes, len(classes_)), "softmax"
@@ -159,16 +160,23 @@ class ClassifierOutputs:
         sigmoid = _act.get("sigmoid")
         if self._multilabel:
             return sigmoid.forward(logits)
+        if len(self.classes_) == 1:
+            return xp.ones_like(logits)
         return xp.concat([sigmoid.forward(-logits), sigmoid.forward(logits)], axis=1)
 
     def predict_log_proba(self, X: Any) -> Any:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        """Log of :meth:`predict_proba`, computed stably from the logits (multi-label:
+        the log of the probabilities, as scikit-learn's)."""
         xp, logits = self._decision(X)  # type: ignore[attr-defined]
         if self.out_activation_ == "softmax":
             return log_softmax(logits, xp)
         sp = _act.get("softplus")
         if self._multilabel:
-            return -sp.forward(-logits)
+            # log of predict_proba, as scikit-learn: the stable -softplus(-h) can order
+            # labels whose probabilities round to 1 differently from predict_proba
+            return xp.log(_act.get("sigmoid").forward(logits))
+        if len(self.classes_) == 1:
+            return xp.zeros_like(logits)
         return xp.concat([-sp.forward(logits), -sp.forward(-logits)], axis=1)
 
     def predict(self, X: Any) -> Any:
@@ -177,6 +185,9 @@ class ClassifierOutputs:
         xp, logits = self._decision(X)  # type: ignore[attr-defined]
         if self._multilabel:
             return xp.astype(logits > 0, index_dtype(xp))
+        if len(self.classes_) == 1:
+            zeros = xp.zeros(logits.shape[0], dtype=index_dtype(xp), device=device(logits))
+            return labels_of(self.classes_, zeros)
         idx = (
             xp.argmax(logits, axis=1)
             if logits.shape[1] > 1

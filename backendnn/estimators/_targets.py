@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .._backend import (
     array_namespace,
     device,
@@ -107,7 +105,7 @@ def one_hot_host(codes: Any, k: int) -> Any:
     return (codes[:, None] == to_numpy(list(range(k)))[None, :]).astype("float64")
 
 
-def class_labels(y: Any, classes: Any, known: Any) -> tuple[Any, Any]:
+def class_labels(y: Any, classes: Any, known: Any, min_classes: int = 2) -> tuple[Any, Any]:
     """(classes_, codes) for 1-D labels ``y``. ``classes`` (given to ``partial_fit``) or
     ``known`` (the classes of an earlier call, or None) fix the label set; else it is
     the labels found in ``y``."""
@@ -127,7 +125,8 @@ def class_labels(y: Any, classes: Any, known: Any) -> tuple[Any, Any]:
         classes_ = fixed
     else:
         classes_ = unique_labels(host)
-    check_two_classes(classes_)
+    if len(classes_) < min_classes:
+        check_two_classes(classes_)
     return classes_, class_codes(classes_, host)
 
 
@@ -231,54 +230,3 @@ def r2_host(pred: Any, y: Any, sample_weight: Any = None) -> float:
         for r, t, c in zip(ss_res.ravel(), ss_tot.ravel(), constant.ravel())
     ]
     return float(sum(r2) / len(r2))
-
-
-# ---------------------------------------------------------------------- splits
-
-
-def split_indices(n: int, fraction: float, rng: Any, labels: Any = None) -> tuple[list, list]:
-    """Host-drawn (train, validation) row indices, stratified by the class indices
-    ``labels`` when given: scikit-learn's ``train_test_split(test_size=fraction,
-    random_state=rng, stratify=labels)``, the same draws from ``rng`` in the same order
-    and the rows in the same order (with a ``RandomState``, the same indices)."""
-    n_val = int(math.ceil(fraction * n))
-    if n_val < 1 or n - n_val < 1:
-        raise ValueError(
-            f"early_stopping needs at least 2 samples to split off a validation set; got {n}"
-        )
-    n_train = n - n_val
-    if labels is None:  # ShuffleSplit: one permutation, the validation rows first
-        order = rng.permutation(n)
-        return order[n_val:].tolist(), order[:n_val].tolist()
-    # StratifiedShuffleSplit: per-class counts by the approximate mode, then each class's
-    # rows permuted and cut, then the train and validation rows each permuted
-    _, codes, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
-    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
-    n_i = _approximate_mode(counts, n_train, rng)
-    t_i = _approximate_mode(counts - n_i, n_val, rng)
-    train: list = []
-    val: list = []
-    for rows, a, b in zip(by_class, n_i, t_i):
-        shuffled = rows.take(rng.permutation(len(rows)), mode="clip")
-        train.extend(shuffled[:a])
-        val.extend(shuffled[a : a + b])
-    return rng.permutation(train).tolist(), rng.permutation(val).tolist()
-
-
-def _approximate_mode(counts: Any, n_draws: int, rng: Any) -> Any:
-    """scikit-learn's ``utils.extmath._approximate_mode``: how many of ``n_draws`` draws
-    each class gets, proportional to ``counts`` and floored, the rest going to the
-    largest remainders (ties broken by ``rng``)."""
-    continuous = counts / counts.sum() * n_draws
-    floored = np.floor(continuous)
-    need = int(n_draws - floored.sum())
-    if need > 0:
-        remainder = continuous - floored
-        for value in np.sort(np.unique(remainder))[::-1]:
-            (inds,) = np.where(remainder == value)
-            add_now = min(len(inds), need)
-            floored[rng.choice(inds, size=add_now, replace=False)] += 1
-            need -= add_now
-            if need == 0:
-                break
-    return floored.astype(int)

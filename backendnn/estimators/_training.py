@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import losses as _losses
+from .._backend.splits import split_indices
 from ..data import ArrayData, as_source
 from ..network import Network
 from ..params import Params
 from ..train import ConvergenceWarning, History, OptimizerState, make_step, run_epochs, run_lbfgs
-from ._targets import Targets, split_indices
+from ._targets import Targets
 
 
 def train_network(

@@ -87,6 +87,11 @@ PRIVATE_ATTRIBUTE: dict[str, Expect] = {
         "reads _no_improvement_count, a private counter of scikit-learn's fit loop",
         raises=AttributeError,
     ),
+    "test_mlp.py::test_n_iter_no_change_inf": Expect(
+        "reads _no_improvement_count, a private counter of scikit-learn's fit loop "
+        "(n_iter_no_change=np.inf itself trains)",
+        raises=AttributeError,
+    ),
     "common_checks.py::test_check_param_validation[*]": Expect(
         "check_param_validation reads _parameter_constraints in scikit-learn's format "
         "(its Interval/StrOptions objects); ours is backendnn's own constraint table",
@@ -102,16 +107,9 @@ _PERCEPTRON = (
     "Perceptron is full-batch gradient descent on the perceptron criterion, not "
     "scikit-learn's sample-by-sample updates: different coef_, lower accuracy"
 )
-_INF = "n_iter_no_change=np.inf rejected (POSITIVE_INT constraint)"
-_MAXFUN = (
-    "max_fun: an iteration that ends past max_fun (or at max_iter) and also meets ftol "
-    "counts as converged, no warning; SciPy's L-BFGS-B checks the limits first"
-)
-_NAMES = "no feature_names_in_ from a DataFrame, no feature-name check at predict"
 OPEN_IN_ISSUE_14: dict[str, str | Expect] = {
     # sample_weight
-    "test_mlp.py::test_mlp_sample_weight_with_early_stopping": _SW,
-    "common_checks.py::test_check_all_zero_sample_weights_error[*]": _SW,
+    "common_checks.py::test_check_all_zero_sample_weights_error[Perceptron*]": _SW,
     # sparse input
     "test_mlp.py::test_sparse_matrices[*]": _SPARSE,
     "test_perceptron.py::test_perceptron_accuracy[csr_*]": _SPARSE,
@@ -119,69 +117,6 @@ OPEN_IN_ISSUE_14: dict[str, str | Expect] = {
     "test_perceptron.py::test_perceptron_accuracy[array]": _PERCEPTRON,
     "test_perceptron.py::test_perceptron_correctness": _PERCEPTRON,
     "test_perceptron.py::test_perceptron_l1_ratio": "Perceptron has no l1_ratio/penalty",
-    # max_fun: L-BFGS tests convergence before its limits at the end of an iteration
-    "test_mlp.py::test_lbfgs_classification_maxfun[X1-y1]": _MAXFUN,
-    "test_mlp.py::test_lbfgs_regression_maxfun[X0-y0]": _MAXFUN,
-    # random_state parity: other initial weights than scikit-learn's from the same seed
-    "test_mlp.py::test_partial_fit_unseen_classes": (
-        "random_state parity: after one step from our initial weights the model scores "
-        "0/4 (scikit-learn's: 1/4)"
-    ),
-    "test_mlp.py::test_predict_proba_multilabel": (
-        "argmax(predict_log_proba) != argmax(predict_proba) where sigmoid outputs round to "
-        "1.0 (ties): predict_log_proba is computed stably, not as log(predict_proba)"
-    ),
-    # loss="poisson"
-    "test_mlp.py::test_mlp_vs_poisson_glm_equivalent[*]": "no MLPRegressor(loss=...)",
-    # partial_fit availability
-    "test_mlp.py::test_partial_fit_errors": "partial_fit exists on solver='lbfgs' models",
-    "test_mlp.py::test_mlp_partial_fit_after_fit[*]": (
-        "partial_fit with early_stopping=True is not refused"
-    ),
-    # n_iter_no_change=np.inf
-    "test_mlp.py::test_n_iter_no_change_inf": (
-        _INF + "; fixed, the test still reads _no_improvement_count: move it to "
-        "PRIVATE_ATTRIBUTE then"
-    ),
-    "test_mlp.py::test_mlp_warm_start_no_convergence[*]": _INF,
-    # early stopping: errors and divergence
-    "test_mlp.py::test_early_stopping_stratified": (
-        "a class with one member under the stratified split is not rejected"
-    ),
-    "test_mlp.py::test_minimum_input_sample_size": (
-        "a one-sample validation set is accepted (scikit-learn: 'The validation set is "
-        "too small')"
-    ),
-    "test_mlp.py::test_mlp_diverging_loss": (
-        "a non-finite loss raises ConvergenceError even with early_stopping=True "
-        "(scikit-learn records nan validation scores and keeps the best weights)"
-    ),
-    "test_mlp.py::test_nonfinite_params": (
-        "non-finite weights raise ConvergenceError (not a ValueError; scikit-learn's "
-        "message: 'Solver produced non-finite parameter weights...')"
-    ),
-    # changed classes
-    "test_mlp.py::test_warm_start": (
-        "warm_start with other classes: a shape error or silent reuse, not scikit-learn's "
-        "'warm_start can only be used where `y` has the same classes...'"
-    ),
-    # feature names (these need pandas, which the nox session installs)
-    "common_checks.py::test_pandas_column_name_consistency[*]": _NAMES,
-    "test_mlp.py::test_preserve_feature_names[MLPClassifier]": (
-        "y with a single class is refused ('a classifier needs at least 2 classes'); "
-        "scikit-learn's MLPClassifier fits it"
-    ),
-    "test_mlp.py::test_preserve_feature_names[MLPRegressor]": Expect(
-        "early stopping rarely stops on a constant y: the validation R^2 divides by 1 where "
-        "ss_tot == 0 (scikit-learn's r2_score: 0.0 unless perfect), so max_iter is often "
-        "reached and its ConvergenceWarning is an error under the test's UserWarning filter",
-        strict=False,  # no random_state: fails in about 2 fits of 5 (scikit-learn: 0 of 20)
-    ),
-    # verbose
-    "test_mlp.py::test_verbose_sgd": (
-        "verbose draws a tqdm bar on stderr when tqdm is installed, not scikit-learn's "
-        "'Iteration N, loss = ...' lines on stdout"
-    ),
 }
 
 EXPECTED_FAILURES: dict[str, str | Expect] = {**PRIVATE_ATTRIBUTE, **OPEN_IN_ISSUE_14}
