@@ -360,7 +360,6 @@ def run_lbfgs(
     on the device. Each callback is called once per iteration with a record dict (epoch,
     loss). Returns (params, the L-BFGS result, the loss after each iteration); raises
     :class:`ConvergenceError` if the loss is not finite."""
-    compiled = make_objective(network, params, loss, alpha, data.xp)
     curve: list[float] = []
 
     def on_iter(it: int, f: float) -> None:
@@ -370,8 +369,17 @@ def run_lbfgs(
         if verbose:
             print(f"Iteration {it}, loss = {f:.8f}")
 
+    def objective(a: float) -> Callable:
+        return make_objective(network, params, loss, a, data.xp)
+
+    blocked = getattr(data, "objective", None)  # a source that sums over row blocks (sparse)
+    if blocked is not None:
+        fun = blocked(objective, alpha)
+    else:
+        compiled = objective(alpha)
+        fun = lambda v: compiled(v, data.X, data.Y, data.W)  # noqa: E731
     res = lbfgs(
-        lambda v: compiled(v, data.X, data.Y, data.W),
+        fun,
         flatten_params(params),
         max_iter=max_iter,
         max_fun=max_fun,

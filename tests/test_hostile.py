@@ -7,7 +7,7 @@
 | empty X (0 samples)                              | ValueError "0 sample(s)"                |
 | continuous y for a classifier                    | ValueError "Unknown label type"         |
 | y missing (None)                                 | ValueError "requires y to be passed"    |
-| sparse X (scipy.sparse)                          | TypeError "sparse input is not supported" |
+| NaN / inf stored in a sparse X (scipy.sparse)    | ValueError "X contains NaN or infinity" |
 | one sample with early_stopping                   | ValueError "at least 2 samples"         |
 | 0-feature X                                      | ValueError "0 feature(s)"               |
 | 1-D or 3-D X                                     | ValueError "must be 2-D ... or 4-D"     |
@@ -175,10 +175,13 @@ def test_missing_y(kind):
         ESTIMATORS[kind]().fit(X_OK, None)
 
 
-def test_sparse_X(kind):
-    sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="sparse input is not supported"):
-        ESTIMATORS[kind]().fit(sparse.csr_matrix(X_OK), TARGETS[kind])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_sparse_X(kind, bad):
+    sparse = pytest.importorskip("scipy.sparse")  # sparse input is accepted: test_sparse.py
+    X = X_OK.copy()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        ESTIMATORS[kind]().fit(sparse.csr_matrix(X), TARGETS[kind])
 
 
 def test_single_class(backend, kind):

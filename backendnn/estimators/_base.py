@@ -51,6 +51,7 @@ from .._validation import (
     resolve_array,
     validate_params,
 )
+from ..data.sparse import SparseRows, is_sparse, sparse_input
 from ..network import Network
 from ..params import Params
 from ..train import compiled_forward
@@ -206,7 +207,7 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
             if classifier
             else None,
             regressor_tags=None if classifier else RegressorTags(),
-            input_tags=InputTags(),
+            input_tags=InputTags(sparse=True),
         )
 
     _multi_label_tag: ClassVar[bool] = False
@@ -336,7 +337,11 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         """(xp, device, X as checked, X as a 2-D float array) for ``fit``: on ``backend``
         if set, else where X lives. Targets kept on the host (a list, a NumPy array, a
         pandas Series) go with X on any library and device; a target array of another
-        library or device than X's is a ``TypeError``."""
+        library or device than X's is a ``TypeError``. A scipy.sparse X stays on the host
+        (a :class:`SparseRows`, densified a batch at a time)."""
+        if is_sparse(X):
+            X = sparse_input(X, getattr(self, "backend", None), getattr(self, "dtype", None))
+            return X.xp, X.device, X, X
         if is_array(X) and is_array(y) and namespace_name(array_namespace(y)) != "numpy":
             _same_place(X, y)
         xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
@@ -344,9 +349,14 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         return xp, dev, X_in, (_flat(X_in) if self._flatten_input else X_in)
 
     def _predict_input(self, X: Any) -> tuple[Any, Any]:
-        """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives."""
+        """(xp, X as a 2-D array of the fitted dtype) for prediction, where X lives (a
+        scipy.sparse X: on the host with NumPy, as a :class:`SparseRows`)."""
         self._check_fitted()
         check_feature_names(self, X)
+        if is_sparse(X):
+            X = sparse_input(X, None, self._dtype_name)
+            self._check_shape(X)
+            return X.xp, X
         xp, _, X = resolve_array(X, None)
         name = self._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
         X = check_X(X, xp, getattr(xp, name))
@@ -408,6 +418,8 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
 
     def _forward(self, X: Any) -> Any:
         """The network's output for 2-D ``X``, computed where X lives."""
+        if isinstance(X, SparseRows):  # one block of rows densified at a time
+            return X.map_blocks(self._forward)
         network = self._network()
         return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
 
