@@ -38,10 +38,6 @@ class NotFittedError(*_NOT_FITTED_BASES):  # type: ignore[misc]
 def resolve_array(X: Any, backend: str | None, name: str = "X") -> tuple[Any, Any, Any]:
     """``(xp, device, X)`` where the computation runs: backend ``backend`` if given
     (``X`` moved there once), else where ``X`` lives; lists and scalars become NumPy."""
-    if "scipy.sparse" in type(X).__module__:
-        raise TypeError(
-            f"{name} is a sparse matrix; sparse input is not supported: use {name}.toarray()"
-        )
     if getattr(getattr(X, "dtype", None), "kind", None) == "O":  # NumPy objects holding numbers
         X = X.astype("float64")  # raises TypeError naming any element that is not a number
     if backend is not None:

@@ -158,10 +158,12 @@ class SparseData:
         W = None if self.W is None else self.xp.take(self.W, idx, axis=0)
         return SparseData(self.rows.take(host), self.xp.take(self.Y, idx, axis=0), W)
 
-    def permutation(self, rng: Any) -> Any:
+    def permutation(self, rng: Any, previous: Any = None) -> Any:
         """A random order of the rows drawn on the host from ``rng`` (kept on the host:
-        X's rows are sliced there)."""
-        return rng.permutation(self.n_samples)
+        X's rows are sliced there); with ``previous``, that order permuted again (the
+        draws of :meth:`ArrayData.permutation`)."""
+        perm = rng.permutation(self.n_samples)
+        return perm if previous is None else previous[perm]
 
     def _on_device(self, host_rows: Any) -> Any:
         return from_numpy(

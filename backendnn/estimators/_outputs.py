@@ -16,9 +16,9 @@ from .. import activations as _act
 from .._backend import array_namespace, device, from_numpy, index_dtype, to_numpy
 from .._validation import Boolean, Constraint, column_or_1d
 from ..losses import log_softmax, log_softmax_and_softmax
-from ._base import available_if
 from ._constraints import ClassLabels
 from ._docs import FIT_DOC
+from ._protocol import available_if
 from ._targets import (
     Targets,
     accuracy,

@@ -102,7 +102,6 @@ PRIVATE_ATTRIBUTE: dict[str, Expect] = {
 # Real differences still open in issue 14: remove each entry when its test passes
 # (strict: a passing test fails the session until then). Grouped by theme.
 _SW = "no sample_weight in fit/partial_fit"
-_SPARSE = "sparse X refused (TypeError: 'sparse input is not supported')"
 _PERCEPTRON = (
     "Perceptron is full-batch gradient descent on the perceptron criterion, not "
     "scikit-learn's sample-by-sample updates: different coef_, lower accuracy"
@@ -110,9 +109,7 @@ _PERCEPTRON = (
 OPEN_IN_ISSUE_14: dict[str, str | Expect] = {
     # sample_weight
     "common_checks.py::test_check_all_zero_sample_weights_error[Perceptron*]": _SW,
-    # sparse input
-    "test_mlp.py::test_sparse_matrices[*]": _SPARSE,
-    "test_perceptron.py::test_perceptron_accuracy[csr_*]": _SPARSE,
+    "test_perceptron.py::test_perceptron_accuracy[csr_*]": _PERCEPTRON,
     # Perceptron algorithm
     "test_perceptron.py::test_perceptron_accuracy[array]": _PERCEPTRON,
     "test_perceptron.py::test_perceptron_correctness": _PERCEPTRON,
