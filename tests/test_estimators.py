@@ -659,11 +659,20 @@ def test_failed_fit_leaves_no_private_state_behind():
 # ====================================================================== scikit-learn compatibility
 
 # Every scikit-learn estimator check passes; a check that starts failing is a regression.
-_CHECKS_EXPECTED_TO_FAIL: dict[str, str] = {}
+# The exceptions are scikit-learn's own for the same estimator: its online Perceptron's
+# sample weights scale updates, which is not the same as repeating samples.
+_CHECKS_EXPECTED_TO_FAIL: dict[str, dict[str, str]] = {
+    "Perceptron": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "sample_weight is not equivalent to removing/repeating samples (online "
+            "updates; scikit-learn expects this failure of its own Perceptron)"
+        ),
+    },
+}
 
 
 def _expected_failures(estimator) -> dict:
-    return _CHECKS_EXPECTED_TO_FAIL
+    return _CHECKS_EXPECTED_TO_FAIL.get(type(estimator).__name__, {})
 
 
 with warnings.catch_warnings():  # "does not inherit from BaseEstimator": by design

@@ -254,7 +254,7 @@ def test_invalid_hyper_parameters_checked_at_fit(param, value):
     assert not hasattr(model, "coefs_")
 
 
-@pytest.mark.parametrize(("param", "value"), [("eta0", 0.0), ("penalty", "l1"), ("alpha", -1)])
+@pytest.mark.parametrize(("param", "value"), [("eta0", 0.0), ("penalty", "l3"), ("alpha", -1)])
 def test_invalid_perceptron_parameters(param, value):
     with pytest.raises(ValueError, match=param):
         bn.Perceptron(**{param: value}).fit(X_OK, Y_CLS)

@@ -1,0 +1,461 @@
+"""scikit-learn's online perceptron (``SGDClassifier(loss="perceptron",
+learning_rate="constant")``, its Cython ``_plain_sgd``) written against the Array API.
+
+Each one-vs-rest problem is scikit-learn's binary SGD: per sample p = w.x + b, and if
+y p <= 0 (y = +1/-1) the update eta0 * y * class_weight * sample_weight is added to w
+(times x) and to b. ``penalty="l2"``/``"elasticnet"`` shrinks w by
+max(0, 1 - (1 - l1_ratio) eta0 alpha) before each update (kept, as scikit-learn keeps
+it, as a scale factor beside the weights); ``"l1"``/``"elasticnet"`` then applies the
+cumulative truncated-gradient penalty of Tsuruoka et al. (2009). After each epoch a
+problem stops when its mean loss (plus penalty) over the training samples has not
+improved by ``tol`` for ``n_iter_no_change`` epochs, or, with early stopping, its
+held-out accuracy. The same arithmetic in the same order as scikit-learn's, so with
+``shuffle=False`` the weights agree to rounding.
+
+All K problems step together on one sample per step (each problem on its own sample when
+they are shuffled differently: a gather per step), each epoch one ``scan``, compiled on
+JAX; a problem that stopped is frozen by a mask. The epoch order with ``shuffle=True`` is
+scikit-learn's too: its xorshift Fisher-Yates shuffle, re-applied each epoch with a seed
+drawn as scikit-learn draws it (the same seed, and so the same order, when the
+estimator's generator is a ``numpy.random.RandomState`` as scikit-learn's is).
+
+Also the Perceptron's side of it (:func:`train_online`), scikit-learn's class weights and
+the ``class_weight`` parameter's constraint.
+
+Imports :mod:`backendnn._backend`, ``_validation``, ``train`` and the siblings
+``_constraints`` and ``_targets``; host arrays are NumPy arrays made by
+:func:`backendnn._backend.to_numpy`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from .._backend import array_namespace, device, from_numpy, index_dtype, jit, scan, to_numpy
+from .._validation import Constraint, is_int, is_real
+from ..train import ConvergenceError, ConvergenceWarning
+from ._constraints import ClassLabels
+from ._targets import split_indices
+
+MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
+
+
+@dataclass
+class OnlineSetup:
+    """The hyper-parameters of one online fit (scikit-learn's names)."""
+
+    penalty: str | None
+    alpha: float
+    l1_ratio: float
+    eta0: float
+    fit_intercept: bool
+    max_iter: int
+    tol: float | None
+    n_iter_no_change: int
+    shuffle: bool
+    early_stopping: bool
+    validation_fraction: float
+    verbose: Any
+
+
+def fit_online(
+    setup: OnlineSetup,
+    X: Any,
+    signs: Any,
+    sample_weight: Any,
+    class_scale: Any,
+    coef: Any,
+    intercept: Any,
+    rng: Any,
+    random_state: Any,
+    strata: Any,
+) -> tuple[Any, Any, list[int], list[float]]:
+    """Train K one-vs-rest perceptrons online from ``coef`` (K, d) and ``intercept`` (K,)
+    (device arrays of X's library).
+
+    ``signs`` (n, K) host +1/-1 targets; ``sample_weight`` (n,) host weights;
+    ``class_scale`` (n, K) the class weight of each sample in each problem; ``rng`` the
+    host generator drawn from for the shuffle seeds and the early-stopping split
+    (``random_state`` says whether scikit-learn would draw from a new generator each
+    time: an int); ``strata`` the class index of each sample (the split is stratified
+    by it).
+
+    Returns (coef, intercept, n_iter per problem, the loss per epoch: the mean over the
+    problems still running of each one's mean loss plus penalty per training sample).
+    Raises :class:`backendnn.ConvergenceError` if the weights stop being finite.
+    """
+    xp, dev, dtype = array_namespace(X), device(X), X.dtype
+    n, k = signs.shape
+    scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
+    split_rng, seeds = _draws(rng, random_state, k, setup)
+    train = to_numpy([True] * n)
+    if setup.early_stopping:
+        train_idx, val_idx = split_indices(n, setup.validation_fraction, split_rng, strata)
+        train[val_idx] = False
+        if not (sample_weight[val_idx] > 0).any():
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a "
+                "different random state."
+            )
+        val = _validation(X, signs, sample_weight, val_idx, xp, dev, dtype)
+    n_train = int(train.sum())
+    steps = _Orders(seeds if setup.shuffle else None, n, k)
+    epoch_fn = _compiled_epoch(
+        setup.penalty, float(setup.alpha), float(setup.l1_ratio), float(setup.eta0),
+        bool(setup.fit_intercept), dtype == xp.float64, xp,
+    )  # fmt: skip
+    state = _initial_state(coef, intercept, xp)
+    active = [True] * k
+    best = [-math.inf if setup.early_stopping else math.inf] * k
+    stale = [0] * k
+    n_iter = [setup.max_iter] * k
+    curve: list[float] = []
+    tol = -math.inf if setup.tol is None else float(setup.tol)
+    device_inputs = None
+    for epoch in range(setup.max_iter):
+        if setup.shuffle or device_inputs is None:
+            order = steps.next_epoch()  # (n, K) sample index per step and problem
+            device_inputs = (
+                from_numpy(order, xp=xp, device=dev, dtype=index_dtype(xp)),
+                from_numpy(_along(signs, order), xp=xp, device=dev, dtype=dtype),
+                from_numpy(_along(scale, order), xp=xp, device=dev, dtype=dtype),
+                from_numpy(train[order], xp=xp, device=dev),
+            )
+        running = from_numpy(to_numpy(active), xp=xp, device=dev)
+        state = epoch_fn(state, X, running, *device_inputs)
+        w, _, b = state[0], state[1], state[2]
+        if not (bool(xp.all(xp.isfinite(w))) and bool(xp.all(xp.isfinite(b)))):
+            raise ConvergenceError(
+                f"Floating-point under-/overflow occurred at epoch #{epoch + 1}. Scaling "
+                "input data with StandardScaler or MinMaxScaler might help."
+            )
+        losses = to_numpy(state[-1]) / max(n_train, 1)
+        running_losses = [float(v) for v, a in zip(losses.tolist(), active) if a]
+        curve.append(sum(running_losses) / len(running_losses))
+        # scikit-learn scores the held-out set with the weights before their scale factor
+        measure = val(w, b) if setup.early_stopping else losses.tolist()
+        for j in range(k):
+            if not active[j]:
+                continue
+            if setup.early_stopping:  # scikit-learn's comparisons, as written there
+                worse = measure[j] < best[j] + tol
+                best[j] = max(best[j], measure[j])
+            else:
+                worse = measure[j] > best[j] - tol
+                best[j] = min(best[j], measure[j])
+            stale[j] = stale[j] + 1 if (tol > -math.inf and worse) else 0
+            if stale[j] >= setup.n_iter_no_change:
+                active[j], n_iter[j] = False, epoch + 1
+        if setup.verbose:
+            print(f"-- Epoch {epoch + 1}: average loss {curve[-1]:.6f}")
+        if not any(active):
+            break
+    w, scale_w, b = state[0], state[1], state[2]
+    return w * scale_w[:, None], b, n_iter, curve
+
+
+# ---------------------------------------------------------------------- the device loop
+
+
+def _initial_state(coef: Any, intercept: Any, xp: Any) -> tuple:
+    """(w, wscale, b, |w|^2, |w|_1, u, q, epoch loss) as scikit-learn's WeightVector
+    starts: w = coef with scale 1 and its norms computed; u and q the L1 penalty's."""
+    k = coef.shape[0]
+    ones = xp.ones((k,), dtype=coef.dtype, device=device(coef))
+    zeros = xp.zeros_like(ones)
+    sq = xp.sum(coef * coef, axis=1)
+    l1 = xp.sum(xp.abs(coef), axis=1)
+    return (coef, ones, intercept, sq, l1, zeros, xp.zeros_like(coef), zeros)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_epoch(
+    penalty: str | None,
+    alpha: float,
+    l1_ratio: float,
+    eta: float,
+    fit_intercept: bool,
+    float64: bool,
+    xp: Any,
+) -> Any:
+    """One epoch, ``epoch(state, X, running, order, signs, scale, train)`` -> state,
+    compiled on JAX (kept per hyper-parameters and library: a fit compiles it once)."""
+    l1_ratio = {None: 0.0, "l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+    shrink = max(0.0, 1.0 - ((1.0 - l1_ratio) * eta * alpha))
+    step_u = l1_ratio * eta * alpha
+    reset_below = 1e-9 if float64 else 1e-6  # scikit-learn's, per precision
+
+    def epoch(state: tuple, X: Any, running: Any, order: Any, signs: Any, scale: Any, train: Any):
+        state = state[:-1] + (xp.zeros_like(state[-1]),)
+
+        def step(state: tuple, inputs: tuple) -> tuple:
+            w, ws, b, sq, l1n, u, q, total = state
+            idx, y, cs, tr = inputs
+            live = tr & running
+            zero = xp.zeros_like(b)
+            x = xp.take(X, idx, axis=0)  # (K, d): each problem's sample
+            z = y * (ws * xp.sum(w * x, axis=1) + b)
+            wrong = z <= 0.0
+            total = total + xp.where(live & wrong, -z, zero)
+            if penalty is not None:  # the objective adds the penalty at the current w
+                norm = xp.sqrt(sq)
+                pen = alpha * ((1.0 - l1_ratio) * 0.5 * (norm * norm) + l1_ratio * l1n)
+                total = total + xp.where(live, pen, zero)
+            update = xp.where(wrong, (eta * y) * cs, zero)
+            new_ws, new_w, new_sq, new_l1 = ws, w, sq, l1n
+            if penalty in ("l2", "elasticnet"):
+                new_ws = ws * shrink
+                new_sq, new_l1 = sq * (shrink * shrink), l1n * abs(shrink)
+                reset = new_ws < reset_below
+                new_w = xp.where(reset[:, None], w * new_ws[:, None], w)
+                new_ws = xp.where(reset, xp.ones_like(ws), new_ws)
+            moved = update != 0.0
+            added = new_w + x * (update / new_ws)[:, None]
+            new_w = xp.where(moved[:, None], added, new_w)
+            new_sq = xp.where(moved, xp.sum(added * added, axis=1) * (new_ws * new_ws), new_sq)
+            new_l1 = xp.where(moved, xp.sum(xp.abs(added), axis=1) * new_ws, new_l1)
+            new_b = b + update if fit_intercept else b
+            new_u, new_q = u, q
+            if penalty in ("l1", "elasticnet"):
+                new_u = u + step_u
+                new_w, new_q = _truncate(new_w, new_ws, new_u, q, xp)
+            keep = live[:, None]
+            return (
+                xp.where(keep, new_w, w),
+                xp.where(live, new_ws, ws),
+                xp.where(live, new_b, b),
+                xp.where(live, new_sq, sq),
+                xp.where(live, new_l1, l1n),
+                xp.where(live, new_u, u),
+                xp.where(keep, new_q, q),
+                total,
+            )
+
+        return scan(step, state, (order, signs, scale, train), xp)
+
+    return jit(epoch, xp)
+
+
+def _truncate(w: Any, ws: Any, u: Any, q: Any, xp: Any) -> tuple[Any, Any]:
+    """scikit-learn's ``l1penalty``: move each weight towards zero by what the cumulative
+    L1 penalty ``u`` has not yet taken (``q``), never across zero (Tsuruoka et al.)."""
+    zero = xp.zeros_like(w)
+    s, uu = ws[:, None], u[:, None]
+    signed = s * w
+    shrunk = xp.where(
+        signed > 0.0,
+        xp.maximum(zero, w - (uu + q) / s),
+        xp.where(signed < 0.0, xp.minimum(zero, w + (uu - q) / s), w),
+    )
+    return shrunk, q + s * (shrunk - w)
+
+
+# ---------------------------------------------------------------------- host side
+
+
+def _along(values: Any, order: Any) -> Any:
+    """``values[order[t, j], j]`` for every step t and problem j (host arrays)."""
+    cols = to_numpy(list(range(values.shape[1])))
+    return values[order, cols[None, :]]
+
+
+class _Orders:
+    """The sample order of each epoch per problem: scikit-learn's index array, shuffled
+    in place at the start of every epoch by the same Fisher-Yates swaps (its seed is
+    passed by value, so the swaps repeat): the order after e epochs is the previous
+    order permuted by one fixed permutation per problem."""
+
+    def __init__(self, seeds: list[int] | None, n: int, k: int):
+        self.order = to_numpy([list(range(n))] * k).T.copy()  # (n, K)
+        self.perms = None if seeds is None else to_numpy([_xorshift_perm(s, n) for s in seeds])
+
+    def next_epoch(self) -> Any:
+        if self.perms is not None:
+            cols = to_numpy(list(range(self.order.shape[1])))
+            self.order = self.order[self.perms.T, cols[None, :]]
+        return self.order
+
+
+def _xorshift_perm(seed: int, n: int) -> list[int]:
+    """The permutation scikit-learn's ``SequentialDataset.shuffle(seed)`` applies: a
+    Fisher-Yates shuffle drawing from its xorshift ``our_rand_r``."""
+    seed &= 0xFFFFFFFF
+    ind = list(range(n))
+    for i in range(n - 1):
+        if seed == 0:
+            seed = 1  # DEFAULT_SEED
+        seed ^= (seed << 13) & 0xFFFFFFFF
+        seed ^= seed >> 17
+        seed ^= (seed << 5) & 0xFFFFFFFF
+        j = i + (seed % 2147483648) % (n - i)
+        ind[i], ind[j] = ind[j], ind[i]
+    return ind
+
+
+def _draw(r: Any, low: int, high: int, size: int | None = None) -> Any:
+    """``randint`` of a legacy ``RandomState`` (scikit-learn's), ``integers`` of a
+    ``Generator``."""
+    if hasattr(r, "randint"):
+        return r.randint(low, high, size=size)
+    return r.integers(low, high, size=size)
+
+
+def _draws(rng: Any, random_state: Any, k: int, setup: OnlineSetup) -> tuple[Any, list[int]]:
+    """(the early-stopping split's generator, one shuffle seed per problem), drawn in
+    scikit-learn's order: for an int ``random_state`` every draw starts a new generator
+    from that seed (a copy of ``rng`` as it came), else all share ``rng``."""
+
+    def fresh() -> Any:
+        return copy.deepcopy(rng) if is_int(random_state) else rng
+
+    if k == 1:  # fit_binary: make_dataset's seed, the split, then the shuffle seed
+        own = fresh()
+        _draw(own, 1, MAX_INT)
+        split = fresh() if setup.early_stopping else None
+        return split, [int(_draw(own, 0, MAX_INT))]
+    split = fresh() if setup.early_stopping else None  # the split comes first here
+    seeds = [int(s) for s in _draw(fresh(), 0, MAX_INT, size=k)]
+    legacy = hasattr(rng, "randint")
+    out = []
+    for s in seeds:  # each problem: RandomState(seed), make_dataset's draw, then its seed
+        if legacy:
+            own = type(rng)(s)
+            _draw(own, 1, MAX_INT)
+            out.append(int(_draw(own, 0, MAX_INT)))
+        else:
+            out.append(s)
+    return split, out
+
+
+def _validation(
+    X: Any, signs: Any, sample_weight: Any, val_idx: list, xp: Any, dev: Any, dtype: Any
+) -> Any:
+    """The held-out accuracy of each problem's weights: scikit-learn's ``score`` of the
+    binary problem (+1/-1 labels) weighted by the sample weights."""
+    rows = from_numpy(to_numpy(val_idx), xp=xp, device=dev, dtype=index_dtype(xp))
+    X_val = xp.take(X, rows, axis=0)
+    Y_val = from_numpy(signs[val_idx], xp=xp, device=dev, dtype=dtype)
+    sw = sample_weight[val_idx]
+    W_val = from_numpy(sw, xp=xp, device=dev, dtype=dtype)
+    total = float(sw.sum())
+
+    def score(w: Any, b: Any) -> list[float]:
+        p = X_val @ xp.permute_dims(w, (1, 0)) + b
+        pred = xp.where(p > 0.0, xp.ones_like(p), -xp.ones_like(p))
+        hits = xp.astype(pred == Y_val, dtype)
+        return (to_numpy(xp.sum(hits * W_val[:, None], axis=0)) / total).tolist()
+
+    return score
+
+
+# ---------------------------------------------------------------------- the estimator's side
+
+
+def train_online(
+    est: Any,
+    params: Any,
+    X: Any,
+    targets: Any,
+    weights: Any,
+    class_w: list[float],
+    rng: Any,
+    incremental: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """Train Perceptron ``est``'s one dense layer ``params`` online on (X, targets.Y: +1/-1
+    per problem) with sample ``weights`` (device, or None) and class weights ``class_w``
+    (one per class); returns the parameters and the fitted attributes it defines."""
+    xp, n, k = array_namespace(X), int(X.shape[0]), int(targets.Y.shape[1])
+    signs = to_numpy(targets.Y).astype("float64")
+    host_w = to_numpy([1.0] * n) if weights is None else to_numpy(weights).astype("float64")
+    cw = to_numpy(class_w)
+    # scikit-learn's weight_pos and weight_neg of each problem
+    pos, neg = (cw[1:], cw[:1]) if k == 1 else (cw, to_numpy([1.0] * k))
+    class_scale = (signs > 0) * pos[None, :] + (signs <= 0) * neg[None, :]
+    coef = xp.permute_dims(params[0][0], (1, 0))
+    intercept = params[0][1] if est.fit_intercept else xp.zeros_like(coef[:, 0])
+    setup = OnlineSetup(
+        penalty=est.penalty, alpha=est.alpha, l1_ratio=est.l1_ratio, eta0=est.eta0,
+        fit_intercept=est.fit_intercept, max_iter=1 if incremental else est.max_iter,
+        tol=est.tol, n_iter_no_change=est.n_iter_no_change, shuffle=est.shuffle,
+        early_stopping=est.early_stopping,  # partial_fit after fit holds out too, as there
+        validation_fraction=est.validation_fraction, verbose=est.verbose,
+    )  # fmt: skip
+    coef, intercept, n_iters, curve = fit_online(
+        setup, X, signs, host_w, class_scale, coef, intercept, rng, est.random_state,
+        targets.codes,
+    )  # fmt: skip
+    n_iter = max(n_iters)
+    if not incremental and est.tol is not None and n_iter == est.max_iter:
+        warnings.warn(
+            "Maximum number of iteration reached before convergence. Consider "
+            "increasing max_iter to improve the fit.",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+    earlier = incremental and hasattr(est, "t_") and hasattr(est, "loss_curve_")
+    W = xp.permute_dims(coef, (1, 0))
+    return [(W, intercept) if est.fit_intercept else (W,)], {
+        "n_iter_": n_iter,
+        "t_": (int(est.t_) if earlier else 1) + n_iter * n,  # scikit-learn's count
+        "loss_curve_": (list(est.loss_curve_) if earlier else []) + curve,
+    }
+
+
+def class_weights(class_weight: Any, classes_: Any, codes: Any) -> list[float]:
+    """scikit-learn's ``compute_class_weight(class_weight, classes=classes_, y=y)`` for
+    class indices ``codes`` of y: None, ``"balanced"`` or a dict {label: weight}."""
+    k, cw = len(classes_), class_weight
+    if cw is None or (isinstance(cw, dict) and not cw):
+        return [1.0] * k
+    if isinstance(cw, str):  # "balanced"
+        counts = [int((codes == i).sum()) for i in range(k)]
+        if min(counts) == 0:
+            raise ValueError("classes should have valid labels that are in y")
+        return [len(codes) / (k * c) for c in counts]
+    weights, missing = [], []
+    for label in classes_.tolist():
+        weights.append(float(cw[label]) if label in cw else 1.0)
+        if label not in cw:
+            missing.append(label)
+    if missing and k - len(missing) != len(cw):
+        raise ValueError(f"The classes, {missing}, are not in class_weight")
+    return weights
+
+
+class ClassWeightParam(Constraint):
+    """None, ``"balanced"`` or a dict {class label: weight}; a model file holds a dict as
+    its labels (as ``classes_`` is held) and its weights."""
+
+    expected = "None, 'balanced' or a dict {class label: weight}"
+
+    def ok(self, value: Any) -> bool:
+        if value is None or (isinstance(value, str) and value == "balanced"):
+            return True
+        return isinstance(value, dict) and all(is_real(v) for v in value.values())
+
+    def to_json(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        host = to_numpy(list(value))
+        if host.tolist() != list(value):  # labels of two kinds become strings: refuse
+            raise ValueError(
+                f"class_weight labels {list(value)!r} are not all of one kind (numbers or "
+                "strings); a file holds labels of one kind"
+            )
+        labels = ClassLabels().to_json(host)
+        return {"labels": labels, "weights": [float(v) for v in value.values()]}
+
+    def from_json(self, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return super().from_json(raw)
+        if set(raw) != {"labels", "weights"} or not isinstance(raw["weights"], list):
+            raise ValueError(f"must be {{'labels': ..., 'weights': [...]}}; got {raw!r}")
+        labels = ClassLabels().from_json(raw["labels"]).tolist()
+        if len(labels) != len(raw["weights"]) or not all(is_real(w) for w in raw["weights"]):
+            raise ValueError(f"must be one number per label; got {raw!r}")
+        return dict(zip(labels, raw["weights"]))
