@@ -14,7 +14,8 @@ from sklearn.utils._seq_dataset import ArrayDataset64
 
 import backendnn as bn
 from backendnn import _backend
-from backendnn.estimators import _online, _targets
+from backendnn._backend.splits import split_indices
+from backendnn.estimators import _online
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -136,7 +137,7 @@ def _split_is_sklearns() -> bool:
     from sklearn.model_selection import StratifiedShuffleSplit
 
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 0, 0, 0, 1, 2, 2, 2, 1, 0] * 3)
-    _, val = _targets.split_indices(len(y), 0.2, np.random.RandomState(0), y)
+    _, val = split_indices(len(y), 0.2, np.random.RandomState(0), y)
     _, theirs = next(StratifiedShuffleSplit(test_size=0.2, random_state=0).split(y, y))
     return sorted(val) == sorted(theirs.tolist())
 

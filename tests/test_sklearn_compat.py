@@ -39,8 +39,6 @@ WEIGHTS = np.tile([2.0, 0.0, 1.0, 3.0], 10)  # integers, zeros included
 def test_integer_weights_equal_repeated_rows(backend, solver, kind):
     """Full batch: weight k is the sample repeated k times (0: left out), for the loss,
     its penalty (alpha / sum of weights) and so every step."""
-    if not backend.has_float64:
-        pytest.skip("needs float64")
     Est = bn.MLPClassifier if kind == "classifier" else bn.MLPRegressor
     X, y = (X_CLS, Y_CLS) if kind == "classifier" else (X_REG, Y_REG)
     rows = np.repeat(np.arange(len(y)), WEIGHTS.astype(int))
@@ -144,7 +142,7 @@ def test_host_targets_with_x_anywhere(backend, kind):
     pd = pytest.importorskip("pandas")
     X, y = (X_CLS, Y_CLS) if kind == "classifier" else (X_REG, Y_REG)
     Est = bn.MLPClassifier if kind == "classifier" else bn.MLPRegressor
-    dtype = "float64" if backend.has_float64 else "float32"
+    dtype = "float64"
     ref = Est(hidden_layer_sizes=(4,), max_iter=5, random_state=0, dtype=dtype).fit(X, y)
     for targets in (y.tolist(), y, pd.Series(y)):
         model = Est(hidden_layer_sizes=(4,), max_iter=5, random_state=0, dtype=dtype)

@@ -19,7 +19,7 @@ from .. import init as _init
 from .. import layers as _layers
 from .._backend import BACKENDS, to_numpy
 from .._cache import freeze
-from .._validation import Constraint, dtype_name, is_int
+from .._validation import Constraint, dtype_name, is_int, is_real
 
 
 class ActivationParam(Constraint):
@@ -251,3 +251,37 @@ def _build_layer(spec: Any) -> Any:
     if _arguments(layer) != {k: v for k, v in spec.items() if k != "layer"}:
         raise ValueError(f"layer {spec!r} does not describe itself the same once built")
     return layer
+
+
+class ClassWeightParam(Constraint):
+    """None, ``"balanced"`` or a dict {class label: weight}; a model file holds a dict as
+    its labels (as ``classes_`` is held) and its weights."""
+
+    expected = "None, 'balanced' or a dict {class label: weight}"
+
+    def ok(self, value: Any) -> bool:
+        if value is None or (isinstance(value, str) and value == "balanced"):
+            return True
+        return isinstance(value, dict) and all(is_real(v) for v in value.values())
+
+    def to_json(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        host = to_numpy(list(value))
+        if host.tolist() != list(value):  # labels of two kinds become strings: refuse
+            raise ValueError(
+                f"class_weight labels {list(value)!r} are not all of one kind (numbers or "
+                "strings); a file holds labels of one kind"
+            )
+        labels = ClassLabels().to_json(host)
+        return {"labels": labels, "weights": [float(v) for v in value.values()]}
+
+    def from_json(self, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return super().from_json(raw)
+        if set(raw) != {"labels", "weights"} or not isinstance(raw["weights"], list):
+            raise ValueError(f"must be {{'labels': ..., 'weights': [...]}}; got {raw!r}")
+        labels = ClassLabels().from_json(raw["labels"]).tolist()
+        if len(labels) != len(raw["weights"]) or not all(is_real(w) for w in raw["weights"]):
+            raise ValueError(f"must be one number per label; got {raw!r}")
+        return dict(zip(labels, raw["weights"]))

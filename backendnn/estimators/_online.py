@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._backend import array_namespace, device, from_numpy, index_dtype, jit, scan, to_numpy
-from .._validation import Constraint, is_int, is_real
+from .._backend.splits import split_indices
+from .._validation import is_int
 from ..train import ConvergenceError, ConvergenceWarning
-from ._constraints import ClassLabels
-from ._targets import split_indices
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -89,7 +88,10 @@ def fit_online(
     problems still running of each one's mean loss plus penalty per training sample).
     Raises :class:`backendnn.ConvergenceError` if the weights stop being finite.
     """
-    xp, dev, dtype = array_namespace(X), device(X), X.dtype
+    sparse = hasattr(X, "dense")  # a scipy.sparse X (data.sparse.SparseRows) stays on the host
+    xp, dev, dtype = (
+        (X.xp, X.device, X.dtype) if sparse else (array_namespace(X), device(X), X.dtype)
+    )
     n, k = signs.shape
     scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
     split_rng, seeds = _draws(rng, random_state, k, setup)
@@ -121,13 +123,20 @@ def fit_online(
         if setup.shuffle or device_inputs is None:
             order = steps.next_epoch()  # (n, K) sample index per step and problem
             device_inputs = (
-                from_numpy(order, xp=xp, device=dev, dtype=index_dtype(xp)),
-                from_numpy(_along(signs, order), xp=xp, device=dev, dtype=dtype),
-                from_numpy(_along(scale, order), xp=xp, device=dev, dtype=dtype),
-                from_numpy(train[order], xp=xp, device=dev),
+                ()
+                if sparse
+                else (
+                    from_numpy(order, xp=xp, device=dev, dtype=index_dtype(xp)),
+                    from_numpy(_along(signs, order), xp=xp, device=dev, dtype=dtype),
+                    from_numpy(_along(scale, order), xp=xp, device=dev, dtype=dtype),
+                    from_numpy(train[order], xp=xp, device=dev),
+                )
             )
         running = from_numpy(to_numpy(active), xp=xp, device=dev)
-        state = epoch_fn(state, X, running, *device_inputs)
+        if sparse:
+            state = _sparse_epoch(epoch_fn, state, X, running, order, signs, scale, train)
+        else:
+            state = epoch_fn(state, X, running, *device_inputs)
         w, _, b = state[0], state[1], state[2]
         if not (bool(xp.all(xp.isfinite(w))) and bool(xp.all(xp.isfinite(b)))):
             raise ConvergenceError(
@@ -160,6 +169,38 @@ def fit_online(
 
 
 # ---------------------------------------------------------------------- the device loop
+
+
+def _sparse_epoch(
+    epoch_fn: Any,
+    state: tuple,
+    X: Any,
+    running: Any,
+    order: Any,
+    signs: Any,
+    scale: Any,
+    train: Any,
+) -> tuple:
+    """The epoch over a sparse X: its steps in chunks, each chunk's rows (those any
+    problem visits in it) densified once on the device and indexed locally; the epoch's
+    loss summed over the chunks. The same updates as the dense epoch, in the same order."""
+    xp, dev, dtype = X.xp, X.device, X.dtype
+    chunk = max(1, X.block_rows() // order.shape[1])
+    total = None
+    for start in range(0, order.shape[0], chunk):
+        part = order[start : start + chunk]
+        rows = to_numpy(sorted(set(part.ravel().tolist())))
+        state = epoch_fn(
+            state,
+            X.dense(rows),
+            running,
+            from_numpy(rows.searchsorted(part), xp=xp, device=dev, dtype=index_dtype(xp)),
+            from_numpy(_along(signs, part), xp=xp, device=dev, dtype=dtype),
+            from_numpy(_along(scale, part), xp=xp, device=dev, dtype=dtype),
+            from_numpy(train[part], xp=xp, device=dev),
+        )
+        total = state[-1] if total is None else total + state[-1]
+    return state[:-1] + (total,)
 
 
 def _initial_state(coef: Any, intercept: Any, xp: Any) -> tuple:
@@ -337,8 +378,11 @@ def _validation(
 ) -> Any:
     """The held-out accuracy of each problem's weights: scikit-learn's ``score`` of the
     binary problem (+1/-1 labels) weighted by the sample weights."""
-    rows = from_numpy(to_numpy(val_idx), xp=xp, device=dev, dtype=index_dtype(xp))
-    X_val = xp.take(X, rows, axis=0)
+    if hasattr(X, "dense"):  # sparse: the held-out rows densified
+        X_val = X.dense(to_numpy(val_idx))
+    else:
+        rows = from_numpy(to_numpy(val_idx), xp=xp, device=dev, dtype=index_dtype(xp))
+        X_val = xp.take(X, rows, axis=0)
     Y_val = from_numpy(signs[val_idx], xp=xp, device=dev, dtype=dtype)
     sw = sample_weight[val_idx]
     W_val = from_numpy(sw, xp=xp, device=dev, dtype=dtype)
@@ -369,7 +413,7 @@ def train_online(
     """Train Perceptron ``est``'s one dense layer ``params`` online on (X, targets.Y: +1/-1
     per problem) with sample ``weights`` (device, or None) and class weights ``class_w``
     (one per class); returns the parameters and the fitted attributes it defines."""
-    xp, n, k = array_namespace(X), int(X.shape[0]), int(targets.Y.shape[1])
+    xp, n, k = array_namespace(params[0][0]), int(X.shape[0]), int(targets.Y.shape[1])
     signs = to_numpy(targets.Y).astype("float64")
     host_w = to_numpy([1.0] * n) if weights is None else to_numpy(weights).astype("float64")
     cw = to_numpy(class_w)
@@ -404,58 +448,3 @@ def train_online(
         "t_": (int(est.t_) if earlier else 1) + n_iter * n,  # scikit-learn's count
         "loss_curve_": (list(est.loss_curve_) if earlier else []) + curve,
     }
-
-
-def class_weights(class_weight: Any, classes_: Any, codes: Any) -> list[float]:
-    """scikit-learn's ``compute_class_weight(class_weight, classes=classes_, y=y)`` for
-    class indices ``codes`` of y: None, ``"balanced"`` or a dict {label: weight}."""
-    k, cw = len(classes_), class_weight
-    if cw is None or (isinstance(cw, dict) and not cw):
-        return [1.0] * k
-    if isinstance(cw, str):  # "balanced"
-        counts = [int((codes == i).sum()) for i in range(k)]
-        if min(counts) == 0:
-            raise ValueError("classes should have valid labels that are in y")
-        return [len(codes) / (k * c) for c in counts]
-    weights, missing = [], []
-    for label in classes_.tolist():
-        weights.append(float(cw[label]) if label in cw else 1.0)
-        if label not in cw:
-            missing.append(label)
-    if missing and k - len(missing) != len(cw):
-        raise ValueError(f"The classes, {missing}, are not in class_weight")
-    return weights
-
-
-class ClassWeightParam(Constraint):
-    """None, ``"balanced"`` or a dict {class label: weight}; a model file holds a dict as
-    its labels (as ``classes_`` is held) and its weights."""
-
-    expected = "None, 'balanced' or a dict {class label: weight}"
-
-    def ok(self, value: Any) -> bool:
-        if value is None or (isinstance(value, str) and value == "balanced"):
-            return True
-        return isinstance(value, dict) and all(is_real(v) for v in value.values())
-
-    def to_json(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        host = to_numpy(list(value))
-        if host.tolist() != list(value):  # labels of two kinds become strings: refuse
-            raise ValueError(
-                f"class_weight labels {list(value)!r} are not all of one kind (numbers or "
-                "strings); a file holds labels of one kind"
-            )
-        labels = ClassLabels().to_json(host)
-        return {"labels": labels, "weights": [float(v) for v in value.values()]}
-
-    def from_json(self, raw: Any) -> Any:
-        if not isinstance(raw, dict):
-            return super().from_json(raw)
-        if set(raw) != {"labels", "weights"} or not isinstance(raw["weights"], list):
-            raise ValueError(f"must be {{'labels': ..., 'weights': [...]}}; got {raw!r}")
-        labels = ClassLabels().from_json(raw["labels"]).tolist()
-        if len(labels) != len(raw["weights"]) or not all(is_real(w) for w in raw["weights"]):
-            raise ValueError(f"must be one number per label; got {raw!r}")
-        return dict(zip(labels, raw["weights"]))

@@ -130,6 +130,27 @@ def class_labels(y: Any, classes: Any, known: Any, min_classes: int = 2) -> tupl
     return classes_, class_codes(classes_, host)
 
 
+def class_weights(class_weight: Any, classes_: Any, codes: Any) -> list[float]:
+    """scikit-learn's ``compute_class_weight(class_weight, classes=classes_, y=y)`` for
+    class indices ``codes`` of y: None, ``"balanced"`` or a dict {label: weight}."""
+    k, cw = len(classes_), class_weight
+    if cw is None or (isinstance(cw, dict) and not cw):
+        return [1.0] * k
+    if isinstance(cw, str):  # "balanced"
+        counts = [int((codes == i).sum()) for i in range(k)]
+        if min(counts) == 0:
+            raise ValueError("classes should have valid labels that are in y")
+        return [len(codes) / (k * c) for c in counts]
+    weights, missing = [], []
+    for label in classes_.tolist():
+        weights.append(float(cw[label]) if label in cw else 1.0)
+        if label not in cw:
+            missing.append(label)
+    if missing and k - len(missing) != len(cw):
+        raise ValueError(f"The classes, {missing}, are not in class_weight")
+    return weights
+
+
 def labels_of(classes_: Any, idx: Any) -> Any:
     """Class labels for indices ``idx`` (an array of the caller's library)."""
     xp = array_namespace(idx)

@@ -30,9 +30,17 @@ from ..optim import SGD
 from ..params import Params
 from ..train import LearningRateSchedule
 from ._base import NetworkEstimator
-from ._constraints import BackendParam, ClassLabels, DtypeParam, SeedParam
-from ._online import ClassWeightParam, class_weights, train_online
-from ._targets import Targets, accuracy, class_labels, host_accuracy, labels_of, one_hot_host
+from ._constraints import BackendParam, ClassLabels, ClassWeightParam, DtypeParam, SeedParam
+from ._online import train_online
+from ._targets import (
+    Targets,
+    accuracy,
+    class_labels,
+    class_weights,
+    host_accuracy,
+    labels_of,
+    one_hot_host,
+)
 from ._training import train_network
 
 

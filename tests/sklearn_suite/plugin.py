@@ -101,20 +101,7 @@ PRIVATE_ATTRIBUTE: dict[str, Expect] = {
 
 # Real differences still open in issue 14: remove each entry when its test passes
 # (strict: a passing test fails the session until then). Grouped by theme.
-_SW = "no sample_weight in fit/partial_fit"
-_PERCEPTRON = (
-    "Perceptron is full-batch gradient descent on the perceptron criterion, not "
-    "scikit-learn's sample-by-sample updates: different coef_, lower accuracy"
-)
-OPEN_IN_ISSUE_14: dict[str, str | Expect] = {
-    # sample_weight
-    "common_checks.py::test_check_all_zero_sample_weights_error[Perceptron*]": _SW,
-    "test_perceptron.py::test_perceptron_accuracy[csr_*]": _PERCEPTRON,
-    # Perceptron algorithm
-    "test_perceptron.py::test_perceptron_accuracy[array]": _PERCEPTRON,
-    "test_perceptron.py::test_perceptron_correctness": _PERCEPTRON,
-    "test_perceptron.py::test_perceptron_l1_ratio": "Perceptron has no l1_ratio/penalty",
-}
+OPEN_IN_ISSUE_14: dict[str, str | Expect] = {}
 
 EXPECTED_FAILURES: dict[str, str | Expect] = {**PRIVATE_ATTRIBUTE, **OPEN_IN_ISSUE_14}
 
