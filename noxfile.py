@@ -9,7 +9,8 @@ import shutil
 import nox
 
 nox.options.sessions = [
-    "lint", "numpy", "array_api_strict", "jax", "torch", "cupy", "sklearn_suite",
+    "lint", "numpy", "array_api_strict", "jax", "jax_multidevice", "torch", "cupy",
+    "sklearn_suite",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -39,6 +40,17 @@ def jax(session: nox.Session) -> None:
 
 
 @nox.session
+def jax_multidevice(session: nox.Session) -> None:
+    # Data parallelism on a mesh of 4 forced CPU devices, and two jax.distributed
+    # processes on 127.0.0.1 (tests/test_distributed.py only: the rest runs in "jax").
+    session.install("-e", ".[test]", "jax")
+    session.run(*PYTEST, "tests/test_distributed.py", *session.posargs, env={
+        "BACKENDNN_BACKENDS": "jax", "JAX_ENABLE_X64": "1",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    })  # fmt: skip
+
+
+@nox.session
 def torch(session: nox.Session) -> None:
     # Pinned: pip finds torch 2.13.0 as a CPU build on this project's machines and CI,
     # while an unpinned "torch" resolves to the multi-GB CUDA build from PyPI.
@@ -65,6 +77,6 @@ def sklearn_suite(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "backendnn", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "backendnn", "tests", "examples", "scripts", "noxfile.py")
     session.run("ruff", "format", "--check", "backendnn")
     session.run("mypy", "backendnn")

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._backend import array_namespace, jit, namespace_name, synchronize
 from ._cache import CompiledCache, freeze
-from .data import ArrayData
+from .data import DataSource
 from .lbfgs import LBFGSResult, lbfgs
 from .network import Network
 from .params import Params, flatten_params, unflatten_params
@@ -222,7 +222,7 @@ def run_epochs(
     step: Callable,
     params: Params,
     opt: OptimizerState,
-    data: ArrayData,
+    data: DataSource,
     *,
     history: History,
     batch_size: int,
@@ -346,7 +346,7 @@ def _update_no_improvement(
 def run_lbfgs(
     network: Network,
     params: Params,
-    data: ArrayData,
+    data: DataSource,
     loss: Any,
     alpha: float,
     *,

@@ -23,6 +23,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import sharding
+
 BACKENDS = ("numpy", "cupy", "jax", "torch", "array_api_strict")
 
 # backendnn is installed from a clone (it is on no registry): the hints name its extras as
@@ -110,7 +112,7 @@ def array_namespace(*arrays: Any) -> Any:
 def _check_devices(found: list) -> None:
     devices: list[Any] = []
     for a in found:
-        d = array_api_compat.device(a)
+        d = device(a)
         if d is not None and all(d != e for e in devices):
             devices.append(d)
     if len(devices) > 1:
@@ -121,8 +123,19 @@ def _check_devices(found: list) -> None:
 
 
 def device(x: Any) -> Any:
-    """The device ``x`` lives on (``None`` for a JAX tracer inside ``jit``)."""
-    return array_api_compat.device(x)
+    """The device ``x`` lives on (``None`` for a JAX tracer inside ``jit``).
+
+    A JAX array spread over several devices (sharded over a ``jax.sharding.Mesh``) lives
+    on the *replicated* sharding over those devices: arrays created there (weights,
+    encoded targets) are replicated on the mesh, and arrays on one mesh count as one
+    place whatever their partitioning (see :mod:`backendnn._backend.sharding`)."""
+    d = array_api_compat.device(x)
+    if hasattr(d, "device_set"):  # a jax.sharding.Sharding, not a Device
+        return sharding.placement(d)
+    return d
+
+
+_device = device  # for functions with a parameter named device
 
 
 def namespace_name(xp: Any) -> str:
@@ -243,6 +256,8 @@ def to_numpy(x: Any) -> np.ndarray:
         strict = importlib.import_module("array_api_strict")
         x = strict.asarray(x, device=strict.Device("CPU_DEVICE"), copy=True)
         return np.from_dlpack(x)
+    if lib == "jax":
+        return sharding.host_copy(x)  # rows held by other processes are gathered
     return np.asarray(x)
 
 
@@ -260,6 +275,8 @@ def from_numpy(a: Any, *, xp: Any, device: Any = None, dtype: Any = None) -> Any
         dtype = getattr(xp, name)
     if namespace_name(xp) == "jax" and device is not None:
         jax = importlib.import_module("jax")
+        if hasattr(device, "device_set"):  # a sharding: straight from the host (processes)
+            return jax.device_put(np.asarray(a, dtype=np.dtype(dtype)), device)
         return jax.device_put(xp.asarray(a, dtype=dtype), device)
     return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device, copy=True)
 
@@ -284,7 +301,7 @@ def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:
     name = _check_name(name or get_backend())
     xp = namespace(name)
     if _is_array(x) and _library_name(x) == name:
-        if device is None or array_api_compat.device(x) == device:
+        if device is None or _device(x) == device:
             return x
         return array_api_compat.to_device(x, device)
     if device is None:
@@ -295,9 +312,9 @@ def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:
 def to_namespace_of(x: Any, like: Any) -> Any:
     """Move ``x`` into the library and onto the device of array ``like``."""
     if _is_array(x) and _library_name(x) == _library_name(like):
-        if array_api_compat.device(x) == array_api_compat.device(like):
+        if _device(x) == _device(like):
             return x
-    return to_backend(x, _library_name(like), array_api_compat.device(like))
+    return to_backend(x, _library_name(like), _device(like))
 
 
 # --------------------------------------------------------------------------- random numbers

@@ -16,29 +16,63 @@ and offers what the loop asks of it:
   function of the parameter vector, from ``make(a)``, the objective of one batch at
   penalty ``a`` (a source that sums over blocks of rows).
 
-:class:`ArrayData` (``arrays.py``) holds arrays in the compute device's memory. A new
-kind of data (sharded over devices, streamed from host chunks) is one more class with
-these members, recognised by :func:`as_source`, so the estimators need no change.
+:class:`ArrayData` (``arrays.py``) holds arrays in the compute device's memory;
 :class:`SparseData` (``sparse.py``) keeps a scipy.sparse X on the host and densifies one
-batch of rows at a time on the device.
+batch of rows at a time on the device; :class:`ShardedData` holds JAX arrays sharded
+along their rows over a mesh (data parallelism, one or many processes; it lives in
+``_backend/sharded_data.py`` as it uses JAX by name). A new kind of data (streamed from
+host chunks) is one more class with these members, recognised by :func:`as_source`, so
+the estimators need no change.
 
 Imports the modules of this package only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
+from .._backend import sharding
+from .._backend.sharded_data import ShardedData
 from .arrays import ArrayData, compiled_epoch
 from .sparse import SparseData, SparseRows
 
-__all__ = ["ArrayData", "SparseData", "as_source", "compiled_epoch"]
+__all__ = ["ArrayData", "DataSource", "ShardedData", "SparseData", "as_source", "compiled_epoch"]
 
 
-def as_source(X: Any, Y: Any, W: Any = None) -> Any:
+class DataSource(Protocol):
+    """What the training loop asks of a data source (see the module docstring)."""
+
+    xp: Any
+
+    @property
+    def X(self) -> Any: ...  # noqa: N802 - the data's own name
+
+    @property
+    def Y(self) -> Any: ...  # noqa: N802
+
+    @property
+    def W(self) -> Any: ...  # noqa: N802
+
+    @property
+    def n_samples(self) -> int: ...
+
+    def subset(self, rows: Any) -> Any: ...
+
+    def permutation(self, rng: Any, previous: Any = None) -> Any: ...
+
+    def epoch(
+        self, step: Any, params: Any, state: Any, rates: Any, batch_size: int, order: Any = None
+    ) -> tuple[Any, Any, Any]: ...
+
+
+def as_source(X: Any, Y: Any, W: Any = None) -> DataSource:
     """The data source that trains on inputs ``X``, encoded targets ``Y`` and sample
-    weights ``W`` (None: unweighted): arrays in the compute library's memory become an
-    :class:`ArrayData`; a checked sparse X (:class:`SparseRows`) a :class:`SparseData`."""
+    weights ``W`` (None: unweighted): a checked sparse X (:class:`SparseRows`) becomes a
+    :class:`SparseData`; a JAX array split along its rows over several devices a
+    :class:`ShardedData`; other arrays in the compute library's memory an
+    :class:`ArrayData`."""
     if isinstance(X, SparseRows):
         return SparseData(X, Y, W)
+    if sharding.spans_devices(X) and not X.sharding.is_fully_replicated:
+        return ShardedData(X, Y, W, n_samples=int(Y.shape[0]))
     return ArrayData(X, Y, W)

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import losses as _losses
 from .._backend.splits import split_indices
-from ..data import ArrayData, as_source
+from ..data import DataSource, as_source
 from ..network import Network
 from ..params import Params
 from ..train import ConvergenceWarning, History, OptimizerState, make_step, run_epochs, run_lbfgs
@@ -58,7 +58,7 @@ def _fit_lbfgs(
     est: Any,
     network: Network,
     params: Params,
-    data: ArrayData,
+    data: DataSource,
     loss: str,
     alpha: float,
     callbacks: list,
@@ -90,7 +90,7 @@ def _fit_epochs(
     est: Any,
     network: Network,
     params: Params,
-    data: ArrayData,
+    data: DataSource,
     loss: str,
     alpha: float,
     codes: Any,
@@ -162,7 +162,7 @@ def _fit_epochs(
 
 
 def _validation_fn(
-    est: Any, network: Network, held_out: ArrayData, loss: str
+    est: Any, network: Network, held_out: DataSource, loss: str
 ) -> Callable[[Params], float]:
     """The early-stopping score of parameters on the held-out data (higher is better):
     the estimator's score, or minus the validation loss."""
