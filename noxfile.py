@@ -69,7 +69,7 @@ def cupy(session: nox.Session) -> None:
 def sklearn_suite(session: nox.Session) -> None:
     """The installed scikit-learn's own MLP and Perceptron tests (and its common checks for
     them) run against backendnn's estimators: see tests/sklearn_suite/plugin.py."""
-    session.install("-e", ".[test]", "pandas")  # pandas: the feature-name checks
+    session.install("-e", ".[test]")
     session.run("python", "-m", "tests.sklearn_suite", *session.posargs,
                 env={"BACKENDNN_BACKENDS": "numpy"})
 

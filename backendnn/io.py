@@ -3,7 +3,7 @@
 This module knows the file format only. A file holds the model's weight arrays as
 safetensors tensors and, under the metadata key ``"backendnn"``, a JSON object::
 
-    {"format": "backendnn", "version": 2, "estimator": "MLPClassifier",
+    {"format": "backendnn", "version": 3, "estimator": "MLPClassifier",
      "params": {...}, "attributes": {...}}
 
 What goes into ``params`` and ``attributes``, and which tensors of which shapes, each
@@ -33,7 +33,8 @@ from safetensors.numpy import save as _st_save
 from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 
-FORMAT_VERSION = 2
+#: 3: feature names, MLPRegressor's loss, scikit-learn's Perceptron parameters (2 lacks them)
+FORMAT_VERSION = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
 

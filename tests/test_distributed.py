@@ -211,3 +211,17 @@ def test_two_processes_equal_one(solver, tmp_path):
     for i in range(2):  # the model each process saved loads here, equal to the fit
         loaded = bn.load(tmp_path / f"model-{i}.safetensors")
         _close(weights[0], loaded.coefs_[0], 1e-10)
+
+
+def test_the_example_runs():
+    """examples/distributed.py (one process on the mesh, then two processes) exits 0 and
+    reports both parts, with replicated weights."""
+    env = dict(os.environ, PYTHONPATH=str(Path(bn.__file__).parents[1]))
+    env.pop("XLA_FLAGS", None)  # the example forces its own 4 CPU devices
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parents[1] / "examples" / "distributed.py")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1. 4 devices" in done.stdout and "weights replicated: True" in done.stdout
+    assert "2. two processes" in done.stdout and "saved by process 0" in done.stdout

@@ -140,7 +140,7 @@ class NetworkEstimator(EstimatorProtocol):
         raw, names = X, feature_names(X)
         if incremental and hasattr(self, "n_features_in_"):
             check_feature_names(self, raw)  # partial_fit: the names of the first call
-        xp, dev, X_in, X = self._fit_input(X, y)
+        xp, dev, X_in, X = self._fit_input(X, y, sample_weight)
         dtype = X_in.dtype
         # continue from the fitted (or user-assigned) weights: warm start, partial_fit
         reuse = self._has_weights() and (getattr(self, "warm_start", False) or incremental)
@@ -238,17 +238,22 @@ class NetworkEstimator(EstimatorProtocol):
                 f"this {type(self).__name__} instance is not fitted yet; call fit first"
             )
 
-    def _fit_input(self, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+    def _fit_input(self, X: Any, y: Any, sample_weight: Any = None) -> tuple[Any, Any, Any, Any]:
         """(xp, device, X as checked, X as a 2-D float array) for ``fit``: on ``backend``
-        if set, else where X lives. Targets kept on the host (a list, a NumPy array, a
-        pandas Series) go with X on any library and device; a target array of another
-        library or device than X's is a ``TypeError``. A scipy.sparse X stays on the host
-        (a :class:`SparseRows`, densified a batch at a time)."""
+        if set, else where X lives. Targets and sample weights kept on the host (lists,
+        NumPy arrays, pandas Series) go with X on any library and device; an array of
+        another library or device than X's is a ``TypeError``. A scipy.sparse X stays on
+        the host (a :class:`SparseRows`, densified a batch at a time)."""
         if is_sparse(X):
             X = sparse_input(X, getattr(self, "backend", None), getattr(self, "dtype", None))
             return X.xp, X.device, X, X
-        if is_array(X) and is_array(y) and namespace_name(array_namespace(y)) != "numpy":
-            _same_place(X, y)
+        for other in (y, sample_weight):
+            if (
+                is_array(X)
+                and is_array(other)
+                and namespace_name(array_namespace(other)) != "numpy"
+            ):
+                _same_place(X, other)
         xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
         X_in = check_X(X_raw, xp, float_dtype(xp, getattr(self, "dtype", None), X_raw))
         return xp, dev, X_in, (_flat(X_in) if self._flatten_input else X_in)
@@ -355,16 +360,16 @@ def _unchanged(snapshot: Params, params: Params) -> bool:
 
 
 def _same_place(X: Any, y: Any) -> None:
-    """``TypeError`` unless arrays ``X`` and ``y`` share a library and device, with the
-    call that moves y to X's."""
+    """``TypeError`` unless arrays ``X`` and ``y`` (targets or sample weights) share a
+    library and device, with the call that moves y to X's."""
     try:
         array_namespace(X, y)
     except TypeError as exc:
         lib = namespace_name(array_namespace(X))
         raise TypeError(
-            f"{exc}. Targets y may be a list or NumPy array with X anywhere; an array y of "
-            f"another library must be where X is: backendnn.to_backend(y, {lib!r}, "
-            "device=<X's device>) moves it"
+            f"{exc}. Targets and sample weights may be lists or NumPy arrays with X anywhere; "
+            f"an array of another library must be where X is: backendnn.to_backend(y, "
+            f"{lib!r}, device=<X's device>) moves it"
         ) from None
 
 
