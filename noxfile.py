@@ -8,7 +8,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "numpy", "array_api_strict", "jax", "torch", "cupy"]
+nox.options.sessions = ["lint", "numpy", "array_api_strict", "jax", "torch", "cupy", "dask"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
@@ -49,6 +49,15 @@ def cupy(session: nox.Session) -> None:
     if shutil.which("nvidia-smi") is None:
         session.skip("no CUDA device here (nvidia-smi not found): the cupy backend needs a GPU")
     _test(session, "cupy", "cupy-cuda12x")
+
+
+@nox.session
+def dask(session: nox.Session) -> None:
+    # dask arrays streamed to NumPy and array-api-strict, a LocalCluster on 127.0.0.1, a fit
+    # under an address-space limit a quarter of the data: tests/test_dask.py only
+    session.install("-e", ".[test,dask]")
+    session.run(*PYTEST, "tests/test_dask.py", *session.posargs,
+                env={"BACKENDNN_BACKENDS": "numpy,array_api_strict", "JAX_ENABLE_X64": "1"})
 
 
 @nox.session

@@ -51,6 +51,7 @@ from .._validation import (
     resolve_array,
     validate_params,
 )
+from ..data import dask_fit_input, dask_predict, is_dask
 from ..network import Network
 from ..params import Params
 from ..train import compiled_forward
@@ -335,6 +336,8 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         if set, else where X lives. Targets kept on the host (a list, a NumPy array, a
         pandas Series) go with X on any library and device; a target array of another
         library or device than X's is a ``TypeError``."""
+        if is_dask(X):  # streamed chunk by chunk (backendnn.data.dask)
+            return dask_fit_input(self, X)
         if is_array(X) and is_array(y) and namespace_name(array_namespace(y)) != "numpy":
             _same_place(X, y)
         xp, dev, X_raw = resolve_array(X, getattr(self, "backend", None))
@@ -410,6 +413,8 @@ class NetworkEstimator(*_BASES):  # type: ignore[misc]
         return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
 
     def _decision(self, X: Any) -> tuple[Any, Any]:
+        if is_dask(X):  # a lazy dask array of outputs, block by block
+            return dask_predict(self, X)
         xp, X2 = self._predict_input(X)
         return xp, self._forward(X2)
 
