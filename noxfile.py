@@ -10,7 +10,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "numpy", "array_api_strict", "jax", "jax_multidevice", "torch", "cupy",
-    "sklearn_suite",
+    "sklearn_suite", "dask",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -72,6 +72,15 @@ def sklearn_suite(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "-m", "tests.sklearn_suite", *session.posargs,
                 env={"BACKENDNN_BACKENDS": "numpy"})
+
+
+@nox.session
+def dask(session: nox.Session) -> None:
+    # dask arrays streamed to NumPy and array-api-strict, a LocalCluster on 127.0.0.1, a fit
+    # under an address-space limit a quarter of the data: tests/test_dask.py only
+    session.install("-e", ".[test,dask]")
+    session.run(*PYTEST, "tests/test_dask.py", *session.posargs,
+                env={"BACKENDNN_BACKENDS": "numpy,array_api_strict", "JAX_ENABLE_X64": "1"})
 
 
 @nox.session

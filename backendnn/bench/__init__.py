@@ -50,6 +50,12 @@ Engines
     a whole :class:`backendnn.MLPClassifier` ``fit`` (``solver="sgd"``, ``momentum=0``,
     ``shuffle=False``, ``max_iter=1``) over the same batches, its time divided by the
     number of batches: the bare loop plus everything the library adds.
+``backendnn-<backend>-dask-fit`` (named in ``--engines`` only; needs dask)
+    the same ``fit`` on ``dask.array.from_array`` of the same rows in 10 row chunks (issue
+    16's streamed epoch: each chunk computed once, two at a time moved to the device while
+    the batches before train), on backend ``<backend>``. The derived ratio
+    ``backendnn-<backend>-fit / backendnn-<backend>-dask-fit`` is its throughput against
+    the in-memory fit's.
 ``sklearn``
     scikit-learn's ``MLPClassifier`` with the same settings, one-epoch ``fit`` time
     divided by the number of batches.

@@ -1,12 +1,13 @@
 """The engine table: :data:`ENGINES` (name -> :class:`Engine`, with the models each trains),
 backendnn's own engines (its training step, the step with the native convolutions
-switched off, and a whole ``MLPClassifier.fit``), which engines can run here
-(:func:`unavailable`, :func:`default_engines`, :func:`gpu_available`) and what each
-imports before its memory baseline is read (:func:`import_libraries`).
+switched off, a whole ``MLPClassifier.fit``, and the same fit on a dask array), which
+engines can run here (:func:`unavailable`, :func:`default_engines`, :func:`gpu_available`)
+and what each imports before its memory baseline is read (:func:`import_libraries`).
 
 Imports: :mod:`.problem`, :mod:`.runner`, :mod:`.peers`, and from the library
 ``_backend``, ``optim.SGD``, ``train.make_step`` and the top-level ``MLPClassifier``.
-Array libraries only through ``_backend`` (or ``importlib`` by the name in the table).
+Array libraries only through ``_backend`` (or ``importlib`` by the name in the table;
+``dask.array`` inside the dask engine).
 """
 
 from __future__ import annotations
@@ -111,6 +112,34 @@ def _backendnn_fit(p: Problem, name: str) -> Runner:
     return Runner(block, precision, label, lambda: float(last[0].loss_), epochs)
 
 
+#: row chunks of the ``-dask-fit`` engines' dask array (issue 16: 10 chunks)
+DASK_CHUNKS = 10
+
+
+def _backendnn_dask_fit(p: Problem, name: str) -> Runner:
+    """The ``-fit`` engine's ``fit`` on a dask array of the same host rows in
+    :data:`DASK_CHUNKS` row chunks (``dask.array.from_array``), trained on backend ``name``:
+    each chunk computed once, moved to the device while the batches before train."""
+    da = importlib.import_module("dask.array")
+    dev = _backend.default_device(name)
+    last: list[Any] = [None]
+
+    def fit(n_batches: int) -> float:
+        n = n_batches * p.batch
+        X = da.from_array(p.X[:n], chunks=(-(-n // DASK_CHUNKS),) + p.X.shape[1:])
+        records: list[dict] = []
+        model = MLPClassifier(**mlp_settings(p), backend=None if name == "numpy" else name)
+        model.fit(X, p.y[:n], callbacks=[records.append])
+        _backend.synchronize(list(model.coefs_))
+        last[0] = model
+        return records[-1]["seconds"]
+
+    epochs: list[float] = []
+    block = fit_runner(fit, p, epochs)
+    label, precision = device_info(name, dev)
+    return Runner(block, precision, label, lambda: float(last[0].loss_), epochs)
+
+
 @dataclass(frozen=True)
 class Engine:
     name: str
@@ -136,6 +165,10 @@ def _engines() -> dict[str, Engine]:
     for b in _backend.BACKENDS:
         table[f"backendnn-{b}-fit"] = Engine(
             f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b, _MLP
+        )
+    for b in ("numpy", "cupy", "jax", "torch"):
+        table[f"backendnn-{b}-dask-fit"] = Engine(
+            f"backendnn-{b}-dask-fit", b, partial(_backendnn_dask_fit, name=b), "module:dask", _MLP
         )
     table["sklearn"] = Engine("sklearn", "numpy", sklearn_fit, "module:sklearn", _MLP)
     table["torch-eager"] = Engine("torch-eager", "torch", torch_eager, "module:torch")

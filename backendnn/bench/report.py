@@ -63,6 +63,16 @@ def derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
             epoch = rows[f"backendnn-{b}-fit"].get("epoch_ms_per_step")
             if epoch:
                 out[f"backendnn-{b}-fit epoch only / backendnn-{b}"] = epoch / bare
+        dask = rows.get(f"backendnn-{b}-dask-fit", {})
+        if fit and dask.get("ms_per_step"):
+            out[f"backendnn-{b}-fit / backendnn-{b}-dask-fit (dask throughput, in-memory = 1)"] = (
+                fit / dask["ms_per_step"]
+            )
+            epochs = rows[f"backendnn-{b}-fit"].get("epoch_ms_per_step")
+            if epochs and dask.get("epoch_ms_per_step"):
+                out[f"backendnn-{b}-dask-fit epoch only (throughput, in-memory = 1)"] = (
+                    epochs / dask["epoch_ms_per_step"]
+                )
     if ms.get("backendnn-jax") and ms.get("jax-grad"):
         out["backendnn-jax / jax-grad (compiled step vs hand-written)"] = (
             ms["backendnn-jax"] / ms["jax-grad"]

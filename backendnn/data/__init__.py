@@ -20,9 +20,11 @@ and offers what the loop asks of it:
 :class:`SparseData` (``sparse.py``) keeps a scipy.sparse X on the host and densifies one
 batch of rows at a time on the device; :class:`ShardedData` holds JAX arrays sharded
 along their rows over a mesh (data parallelism, one or many processes; it lives in
-``_backend/sharded_data.py`` as it uses JAX by name). A new kind of data (streamed from
-host chunks) is one more class with these members, recognised by :func:`as_source`, so
-the estimators need no change.
+``_backend/sharded_data.py`` as it uses JAX by name); ``dask.py``'s ``DaskData`` streams a
+dask array chunk by chunk (imported only when a dask array comes in: dask is optional).
+A new kind of data is one more class with these members, recognised by
+:func:`as_source`, so the estimators need no change: an input object with an
+``as_source(Y, W)`` method names its own source.
 
 Imports the modules of this package only.
 """
@@ -36,7 +38,29 @@ from .._backend.sharded_data import ShardedData
 from .arrays import ArrayData, compiled_epoch
 from .sparse import SparseData, SparseRows
 
-__all__ = ["ArrayData", "DataSource", "ShardedData", "SparseData", "as_source", "compiled_epoch"]
+__all__ = [
+    "ArrayData", "DataSource", "ShardedData", "SparseData", "as_source", "compiled_epoch",
+    "dask_fit_input", "dask_predict", "is_dask",
+]  # fmt: skip
+
+
+def is_dask(x: Any) -> bool:
+    """Whether ``x`` is a dask array (recognised by its module, without importing dask)."""
+    return type(x).__module__.startswith("dask.") and hasattr(x, "map_blocks")
+
+
+def dask_fit_input(est: Any, X: Any) -> tuple[Any, Any, Any, Any]:
+    """``backendnn.data.dask.fit_input`` (imported on first use: dask is optional)."""
+    from .dask import fit_input
+
+    return fit_input(est, X)
+
+
+def dask_predict(est: Any, X: Any) -> tuple[Any, Any]:
+    """``backendnn.data.dask.predict_blocks`` (imported on first use)."""
+    from .dask import predict_blocks
+
+    return predict_blocks(est, X)
 
 
 class DataSource(Protocol):
@@ -68,11 +92,15 @@ class DataSource(Protocol):
 def as_source(X: Any, Y: Any, W: Any = None) -> DataSource:
     """The data source that trains on inputs ``X``, encoded targets ``Y`` and sample
     weights ``W`` (None: unweighted): a checked sparse X (:class:`SparseRows`) becomes a
-    :class:`SparseData`; a JAX array split along its rows over several devices a
+    :class:`SparseData`; an input that names its own source (``X.as_source``, e.g. a
+    checked dask array) gets it; a JAX array split along its rows over several devices a
     :class:`ShardedData`; other arrays in the compute library's memory an
     :class:`ArrayData`."""
     if isinstance(X, SparseRows):
         return SparseData(X, Y, W)
+    own = getattr(X, "as_source", None)
+    if own is not None:
+        return own(Y, W)
     if sharding.spans_devices(X) and not X.sharding.is_fully_replicated:
         return ShardedData(X, Y, W, n_samples=int(Y.shape[0]))
     return ArrayData(X, Y, W)

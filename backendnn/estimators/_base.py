@@ -41,6 +41,7 @@ from .._validation import (
     float_dtype,
     resolve_array,
 )
+from ..data import dask_fit_input, dask_predict, is_dask
 from ..data.sparse import SparseRows, is_sparse, sparse_input
 from ..network import Network
 from ..params import Params
@@ -243,10 +244,13 @@ class NetworkEstimator(EstimatorProtocol):
         if set, else where X lives. Targets and sample weights kept on the host (lists,
         NumPy arrays, pandas Series) go with X on any library and device; an array of
         another library or device than X's is a ``TypeError``. A scipy.sparse X stays on
-        the host (a :class:`SparseRows`, densified a batch at a time)."""
+        the host (a :class:`SparseRows`, densified a batch at a time); a dask X is
+        streamed chunk by chunk (:mod:`backendnn.data.dask`)."""
         if is_sparse(X):
             X = sparse_input(X, getattr(self, "backend", None), getattr(self, "dtype", None))
             return X.xp, X.device, X, X
+        if is_dask(X):
+            return dask_fit_input(self, X)
         for other in (y, sample_weight):
             if (
                 is_array(X)
@@ -334,6 +338,8 @@ class NetworkEstimator(EstimatorProtocol):
         return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
 
     def _decision(self, X: Any) -> tuple[Any, Any]:
+        if is_dask(X):  # a lazy dask array of outputs, block by block
+            return dask_predict(self, X)
         xp, X2 = self._predict_input(X)
         return xp, self._forward(X2)
 

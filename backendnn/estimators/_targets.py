@@ -153,6 +153,8 @@ def class_weights(class_weight: Any, classes_: Any, codes: Any) -> list[float]:
 
 def labels_of(classes_: Any, idx: Any) -> Any:
     """Class labels for indices ``idx`` (an array of the caller's library)."""
+    if type(idx).__module__.startswith("dask."):  # a lazy dask array: looked up per block
+        return idx.map_blocks(classes_.__getitem__, dtype=classes_.dtype)
     xp = array_namespace(idx)
     if namespace_name(xp) == "numpy":
         return classes_[to_numpy(idx)]

@@ -1,0 +1,472 @@
+"""Out-of-core data: dask arrays streamed chunk by chunk to the compute device.
+
+Training (:class:`DaskData`, a data source; see :mod:`backendnn.data`) never computes the
+whole array. An epoch visits the row chunks in a random order, a *window* of ``window``
+chunks at a time: each chunk is computed once (by the dask scheduler in use, a
+``dask.distributed`` client's cluster included), the window's rows are shuffled together,
+cut into batches and moved to the compute device in one transfer. A background thread
+prepares the next window (compute, shuffle, cast, finiteness check, transfer) while the
+current one trains: about four windows' worth of rows are in memory at once (the
+one training, the one ready, the chunks and rows of the one being prepared). The batches are
+consecutive slices of one global row order (:meth:`DaskData.permutation` returns it),
+so a fit equals the in-memory fit given the same order; within a window the batches run
+in the in-memory source's compiled loop (one ``lax.scan`` per window on JAX).
+
+The compute library is NumPy, or the estimator's ``backend`` (CuPy, JAX, torch); the
+fitted weights are its arrays. Targets and sample weights are small (one row per sample)
+and stay on the host, sliced with each window.
+
+Prediction (:func:`predict_blocks`) is lazy: ``X.map_blocks`` of the fitted network, the
+weights moved to the compute library once per worker, each block's outputs a NumPy
+array; ``score`` computes it.
+
+Imports ``dask`` (here only: the rest of backendnn recognises dask arrays by their
+module), :mod:`backendnn._backend`, ``_validation``, ``params`` (types), this package's
+``arrays``, and ``train`` inside prediction (``train`` imports this package).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+
+from .._backend import (
+    default_device,
+    from_numpy,
+    has_64bit,
+    index_dtype,
+    namespace,
+    step_scalar,
+    step_scalars,
+    to_numpy,
+)
+from .._validation import check_X, dtype_name, float_dtype
+from ..params import Params
+from .arrays import ArrayData, compiled_epoch
+
+#: chunks whose rows are shuffled together (and held in memory at once) in an epoch
+WINDOW = 2
+
+_STREAMING_SOLVERS = ("sgd", "adam")
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+@dataclass
+class DaskInput:
+    """A dask array checked for training: what the estimator's ``fit`` reads of an input
+    (``shape``, ``ndim``, ``dtype``, the latter in the compute library) and the data
+    source it trains from (:meth:`as_source`)."""
+
+    array: Any  # the dask array, chunked along rows only
+    xp: Any  # the compute namespace
+    device: Any
+    dtype: Any  # the compute dtype, of xp
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.array.shape)
+
+    @property
+    def ndim(self) -> int:
+        return int(self.array.ndim)
+
+    def as_source(self, Y: Any, W: Any = None) -> DaskData:
+        return DaskData(self.array, Y, W, xp=self.xp, device=self.device, dtype=self.dtype)
+
+
+def _by_rows(X: Any, name: str = "X") -> Any:
+    """``X`` checked (known chunk sizes, real numbers, 2 or 4 dimensions, not empty)
+    and chunked along rows only (a lazy rechunk of the other axes)."""
+    if any(math.isnan(c) for c in X.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (e.g. from a dask DataFrame): call "
+            f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)"
+        )
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    if X.dtype.kind not in "iufb":
+        raise TypeError(f"{name} must hold numbers; got a dask array of dtype {X.dtype}")
+    if X.ndim not in (2, 4):
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features) or 4-D (N, C, H, W) images; got "
+            f"{X.ndim}-D with shape {tuple(X.shape)}"
+        )
+    if X.shape[0] < 1 or any(d == 0 for d in X.shape[1:]):
+        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
+    if any(len(c) > 1 for c in X.chunks[1:]):
+        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    return X
+
+
+def fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
+    """What ``NetworkEstimator._fit_input`` returns for a dask array ``X``: (xp, device,
+    X as given, X as rows of features), X as :class:`DaskInput` proxies. The compute
+    library is the estimator's ``backend`` or NumPy. ``ValueError`` for a solver that
+    needs the whole training set at once."""
+    solver = getattr(est, "solver", None)
+    if solver not in _STREAMING_SOLVERS:
+        what = f"solver={solver!r}" if solver is not None else type(est).__name__
+        raise ValueError(
+            f"{what} reads the whole training set at once, and a dask array is streamed "
+            "chunk by chunk: use solver='sgd' or 'adam', or pass X.compute() if it fits "
+            "in memory"
+        )
+    X = _by_rows(X)
+    name = getattr(est, "backend", None) or "numpy"
+    xp, dev = namespace(name), default_device(name)
+    probe = from_numpy(np.zeros((0,), dtype=X.dtype), xp=xp, device=dev)
+    dtype = float_dtype(xp, getattr(est, "dtype", None), probe)
+    given = DaskInput(X, xp, dev, dtype)
+    if X.ndim == 4 and est._flatten_input:
+        flat = X.reshape((X.shape[0], math.prod(X.shape[1:])))
+        return xp, dev, given, DaskInput(flat, xp, dev, dtype)
+    return xp, dev, given, given
+
+
+# ---------------------------------------------------------------------- training
+
+
+@dataclass
+class EpochOrder:
+    """One epoch's plan: the chunks of each window, in order, and the order of the
+    window's rows (indices into the window's rows, chunk after chunk; None: as stored)."""
+
+    windows: list[tuple[int, ...]]
+    shuffles: list[Any]
+    offsets: Any  # first row number of each chunk (rows numbered 0..n_samples-1)
+    counts: Any  # rows of each chunk
+
+    @property
+    def rows(self) -> Any:
+        """The epoch's global row order: row numbers 0..n_samples-1 as the source stores
+        them (the order an in-memory fit is given to train on the same batches)."""
+        parts = []
+        for chunks, shuffle in zip(self.windows, self.shuffles):
+            rows = np.concatenate([self.offsets[c] + np.arange(self.counts[c]) for c in chunks])
+            parts.append(rows if shuffle is None else rows[shuffle])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+class DaskData:
+    """Training data in a dask array, streamed chunk by chunk (see the module docstring).
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features), chunked along rows
+    Y : array of shape (n_samples, n_outputs)
+        Encoded targets (any library; kept on the host).
+    W : array of shape (n_samples,), optional
+        Sample weights (kept on the host).
+    xp, device, dtype :
+        The compute namespace, its device and the compute dtype.
+    rows : list of host index arrays or None, optional
+        The rows of each chunk this source holds (None: all; :meth:`subset`).
+    window : int
+        Chunks shuffled together and held in memory at once.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        Y: Any,
+        W: Any = None,
+        *,
+        xp: Any,
+        device: Any,
+        dtype: Any,
+        rows: list | None = None,
+        window: int = WINDOW,
+    ):
+        self.array, self.xp, self.device, self.dtype = X, xp, device, dtype
+        self.host_Y = to_numpy(Y)
+        self.host_W = None if W is None else to_numpy(W)
+        self.window = max(1, int(window))
+        sizes = [int(c) for c in X.chunks[0]]
+        self.chunk_rows = rows if rows is not None else [None] * len(sizes)
+        self.counts = np.array(
+            [s if r is None else len(r) for s, r in zip(sizes, self.chunk_rows)], dtype=np.int64
+        )
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        # one task graph per chunk, cut once (cheaper to compute than X.blocks[i])
+        self.blocks = list(X.to_delayed().ravel())
+        self._held: ArrayData | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.counts.sum())
+
+    def _positions(self, chunk: int) -> Any:
+        """Row numbers (0..n_samples-1) of the rows chunk ``chunk`` contributes."""
+        return self.offsets[chunk] + np.arange(self.counts[chunk])
+
+    # -------------------------------------------------------------- the loop's protocol
+
+    def subset(self, rows: Sequence[int]) -> DaskData:
+        """The samples ``rows`` (row numbers 0..n_samples-1) as a new source over the same
+        chunks (the early-stopping split); its :attr:`X`, :attr:`Y`, :attr:`W` hold them in
+        memory when read (the held-out rows that early stopping scores)."""
+        wanted = np.zeros(self.n_samples, dtype=bool)
+        wanted[np.asarray(rows, dtype=np.int64)] = True
+        keep = []
+        for c, local in enumerate(self.chunk_rows):
+            mask = wanted[self._positions(c)]
+            base = np.arange(self.counts[c]) if local is None else np.asarray(local)
+            keep.append(base[mask])
+        positions = np.flatnonzero(wanted)
+        Y = self.host_Y[positions]
+        W = None if self.host_W is None else self.host_W[positions]
+        return DaskData(
+            self.array, Y, W, xp=self.xp, device=self.device, dtype=self.dtype,
+            rows=keep, window=self.window,
+        )  # fmt: skip
+
+    def permutation(self, rng: Any, previous: Any = None) -> EpochOrder:
+        """A random epoch from the host ``rng``: the chunks in a random order, taken
+        ``window`` at a time, each window's rows in a random order. ``previous`` is not
+        used: a streamed epoch draws a fresh order (scikit-learn's reshuffle of the
+        previous order would visit rows across all chunks at once)."""
+        order = [int(c) for c in rng.permutation(len(self.blocks)) if self.counts[c] > 0]
+        windows = [tuple(order[i : i + self.window]) for i in range(0, len(order), self.window)]
+        shuffles = [rng.permutation(int(sum(self.counts[c] for c in w))) for w in windows]
+        return EpochOrder(windows, shuffles, self.offsets, self.counts)
+
+    def sequential(self) -> EpochOrder:
+        """The epoch in the stored order (no shuffling)."""
+        order = [c for c in range(len(self.blocks)) if self.counts[c] > 0]
+        windows = [tuple(order[i : i + self.window]) for i in range(0, len(order), self.window)]
+        return EpochOrder(windows, [None] * len(windows), self.offsets, self.counts)
+
+    def epoch(
+        self,
+        step: Callable,
+        params: Params,
+        state: Any,
+        rates: Sequence[float],
+        batch_size: int,
+        order: EpochOrder | None = None,
+    ) -> tuple[Params, Any, Any]:
+        """One pass over the batches of ``batch_size`` consecutive rows of ``order``
+        (None: the stored order), batch i at learning rate ``rates[i]``; returns (params,
+        state, summed loss) with the loss on the device. Each window's full batches run
+        in :func:`backendnn.data.compiled_epoch` while the next window is prepared."""
+        xp = self.xp
+        weights = next(a for layer in params for a in layer)
+        total = xp.zeros((), dtype=xp.result_type(self.dtype, weights.dtype), device=self.device)
+        done = 0  # batches trained
+        with _Prefetch(self._windows(order or self.sequential(), batch_size)) as windows:
+            for X, Y, W, n_full in windows:
+                if n_full:
+                    rows = xp.reshape(
+                        xp.arange(n_full * batch_size, dtype=index_dtype(xp), device=self.device),
+                        (n_full, batch_size),
+                    )
+                    lr = step_scalars(rates[done : done + n_full], X)
+                    params, state, total = compiled_epoch(step, xp)(
+                        params, state, X, Y, W, rows, lr, total
+                    )
+                    done += n_full
+                else:  # the last, smaller batch
+                    lr = step_scalar(rates[done], X)
+                    params, state, value = step(params, state, X, Y, lr, W)
+                    total, done = total + value, done + 1
+        return params, state, total
+
+    def _windows(self, order: EpochOrder, batch_size: int) -> Iterator[tuple]:
+        """The epoch's device arrays, window by window: (X, Y, W, full batches) holding
+        whole batches only (rows left over start the next window), then the last smaller
+        batch as (X, Y, W, 0). Runs in the prefetch thread."""
+        held: tuple = (None, None, None)  # host rows carried into the next window
+        for chunks, shuffle in zip(order.windows, order.shuffles):
+            X, Y, W = self._window_rows(chunks, shuffle, held)
+            cut = X.shape[0] // batch_size * batch_size
+            held = tuple(None if a is None else a[cut:].copy() for a in (X, Y, W))
+            if cut:
+                yield (*self._to_device(X[:cut], Y[:cut], None if W is None else W[:cut]),
+                       cut // batch_size)  # fmt: skip
+        if held[0] is not None and held[0].shape[0]:
+            yield (*self._to_device(*held), 0)
+
+    def _window_rows(
+        self, chunks: tuple[int, ...], shuffle: Any, held: tuple = (None, None, None)
+    ) -> tuple[Any, Any, Any]:
+        """The host rows (X, Y, W) of ``chunks`` in the window's order after the rows
+        ``held`` over from the window before: the chunks computed together, each once,
+        and written (shuffled, cast, checked finite) into one new array."""
+        computed = dask.compute(*(self.blocks[c] for c in chunks))
+        parts = [
+            np.asarray(a if self.chunk_rows[c] is None else a[self.chunk_rows[c]])
+            for c, a in zip(chunks, computed)
+        ]
+        del computed
+        positions = np.concatenate([self._positions(c) for c in chunks])
+        h = 0 if held[0] is None else held[0].shape[0]
+        n = positions.shape[0]
+        npx = namespace("numpy")
+        dtype = getattr(npx, dtype_name(self.dtype))
+        X = np.empty((h + n, *self.array.shape[1:]), dtype=dtype)
+        if h:
+            X[:h] = held[0]
+        # row j of the chunks goes to window row h + where[j] (the shuffle's inverse)
+        where = np.arange(n) if shuffle is None else np.argsort(shuffle)
+        start = 0
+        for part in parts:
+            stop = start + part.shape[0]
+            if shuffle is None:
+                X[h + start : h + stop] = part
+            else:
+                X[h + where[start:stop]] = part
+            start = stop
+        if not np.isfinite(X[h:].sum()):
+            for part in parts:  # the error that says why (NaN, or too large for dtype)
+                check_X(part, npx, dtype)
+        del parts
+        if shuffle is not None:
+            positions = positions[shuffle]
+        Y = self.host_Y[positions]
+        W = None if self.host_W is None else self.host_W[positions]
+        if h:
+            Y = np.concatenate([held[1], Y])
+            W = None if W is None else np.concatenate([held[2], W])
+        return X, Y, W
+
+    def _to_device(self, X: Any, Y: Any, W: Any) -> tuple[Any, Any, Any]:
+        """Host rows on the compute device (NumPy: the same arrays, no copy)."""
+        xp, dev, dtype = self.xp, self.device, self.dtype
+        return tuple(  # type: ignore[return-value]
+            None if a is None else xp.asarray(a, dtype=dtype, device=dev) for a in (X, Y, W)
+        )
+
+    # -------------------------------------------------------------- rows held in memory
+
+    def _in_memory(self) -> ArrayData:
+        """Every row of this source on the device (computed chunk by chunk, once)."""
+        if self._held is None:
+            parts = [self._window_rows((c,), None) for c, n in enumerate(self.counts) if n]
+            X, Y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            W = None if self.host_W is None else np.concatenate([p[2] for p in parts])
+            self._held = ArrayData(*self._to_device(X, Y, W))
+        return self._held
+
+    @property
+    def X(self) -> Any:
+        return self._in_memory().X
+
+    @property
+    def Y(self) -> Any:
+        return self._in_memory().Y
+
+    @property
+    def W(self) -> Any:
+        return self._in_memory().W
+
+
+class _Prefetch:
+    """Runs an iterator in a background thread, one item ahead of the consumer: the next
+    window is computed and moved to the device while the current one trains. An error in
+    the thread is raised in the consumer; leaving the block early stops the thread."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], depth: int = 1):
+        self._items = items
+        self._queue: queue.Queue[tuple] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backendnn-dask", daemon=True)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._END, None))
+        except BaseException as exc:  # re-raised in the consumer
+            self._put((None, exc))
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._END:
+                return
+            yield item
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# ---------------------------------------------------------------------- prediction
+
+
+class _BlockForward:
+    """The fitted network's output for one block of rows, computed in the compute
+    library; the host weights are moved there once per process (and not pickled)."""
+
+    def __init__(self, network: Any, params: Params, backend: str, dtype: str):
+        self.network, self.params, self.backend, self.dtype = network, params, backend, dtype
+        self._moved: Params | None = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _moved=None)
+
+    def __call__(self, block: Any) -> Any:
+        from ..train import compiled_forward
+
+        xp = namespace(self.backend)
+        dev, dtype = default_device(self.backend), getattr(xp, self.dtype)
+        X = from_numpy(np.asarray(block), xp=xp, device=dev)
+        X = check_X(X, xp, dtype) if X.shape[0] else xp.astype(X, dtype)
+        if self._moved is None:
+            self._moved = [
+                tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in p) for p in self.params
+            ]
+        out = compiled_forward(self.network, xp)(self._moved, X)
+        return np.asarray(to_numpy(out))
+
+
+def predict_blocks(est: Any, X: Any) -> tuple[Any, Any]:
+    """What ``NetworkEstimator._decision`` returns for a dask array ``X``: (the dask
+    namespace, the network's outputs as a lazy dask array, one block per row chunk).
+    The weights are those of the call (later changes to the model do not reach it)."""
+    from .._backend import array_namespace
+
+    est._check_fitted()
+    X = _by_rows(X)
+    est._check_shape(X)
+    if X.ndim == 4 and est._flatten_input:
+        X = X.reshape((X.shape[0], math.prod(X.shape[1:])))
+    backend = getattr(est, "backend", None) or "numpy"
+    name = est._dtype_name if has_64bit(namespace(backend)) else "float32"
+    params = [tuple(to_numpy(a) for a in p) for p in est._params]
+    forward = _BlockForward(est._network(), params, backend, name)
+    n_out = forward(np.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
+    chunks = (X.chunks[0], (n_out,))
+    meta = np.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it
+    if X.ndim == 4:
+        out = X.map_blocks(forward, chunks=chunks, drop_axis=(2, 3), meta=meta)
+    else:
+        out = X.map_blocks(forward, chunks=chunks, meta=meta)
+    return array_namespace(out), out
