@@ -114,11 +114,11 @@ def fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
     needs the whole training set at once."""
     solver = getattr(est, "solver", None)
     if solver not in _STREAMING_SOLVERS:
-        what = f"solver={solver!r}" if solver is not None else type(est).__name__
+        kind = type(est).__name__
+        hint = "use solver='sgd' or 'adam', or " if hasattr(est, "learning_rate_init") else ""
         raise ValueError(
-            f"{what} reads the whole training set at once, and a dask array is streamed "
-            "chunk by chunk: use solver='sgd' or 'adam', or pass X.compute() if it fits "
-            "in memory"
+            f"{kind}(solver={solver!r}) reads the whole training set at once, and a dask "
+            f"array is streamed chunk by chunk: {hint}pass X.compute() if it fits in memory"
         )
     X = _by_rows(X)
     name = getattr(est, "backend", None) or "numpy"
