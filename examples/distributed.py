@@ -8,8 +8,10 @@
 2. Two processes on 127.0.0.1 (``jax.distributed``, 2 devices each), each holding half
    of the rows: both end with the same weights, equal to the one-process fit; process 0
    saves the model.
-
-The Dask part of "Beyond one device" (out-of-core arrays) is in the README.
+3. Out of core with Dask: a child process caps its own address space, then fits a dask
+   array four times larger than the memory it left itself, chunk by chunk (``pip install
+   "backendnn[dask]"``; skipped without dask). A NumPy memmap, zarr or HDF5 dataset works
+   the same through ``dask.array.from_array``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 
 if "XLA_FLAGS" not in os.environ and "--worker" not in sys.argv:  # before JAX starts
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # CPU only
@@ -29,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import backendnn as bn
 
+warnings.filterwarnings("ignore", category=bn.ConvergenceWarning)  # epochs fixed on purpose
 PARAMS = dict(hidden_layer_sizes=(32,), solver="adam", batch_size=64, max_iter=20, random_state=0)
 
 
@@ -91,10 +95,59 @@ def two_processes() -> None:
     print(f"   saved by process 0: {os.path.join(out, 'distributed.safetensors')}")
 
 
+def out_of_core_child(budget_mib: int) -> None:
+    """Fit a generated dask array 4x ``budget_mib`` after capping this process's address
+    space at what it uses now plus ``budget_mib`` (Linux)."""
+    import resource
+
+    import dask
+    import dask.array as da
+
+    dask.config.set(scheduler="threads", num_workers=1)
+    n, d, chunk = budget_mib * 2**20 * 4 // (64 * 8), 64, 16_384  # float64 rows, 4x budget
+
+    def rows(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        start = block_info[None]["array-location"][0][0]  # type: ignore[index]
+        x = np.random.default_rng(start).standard_normal((block.shape[0], d))
+        x[:, 0] += np.where(np.arange(start, start + block.shape[0]) % 2, 1.5, -1.5)
+        return x  # each chunk made when read: nothing is stored
+
+    X = da.zeros((n, d), chunks=(chunk, d)).map_blocks(rows, dtype="float64")
+    y = np.arange(n) % 2
+    kw = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=4096, max_iter=1)
+    bn.MLPClassifier(**kw).fit(X[: 4 * chunk], y[: 4 * chunk])  # warm up threads, imports
+    with open("/proc/self/status") as f:
+        used = int(next(line for line in f if line.startswith("VmSize")).split()[1]) * 1024
+    limit = used + budget_mib * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    model = bn.MLPClassifier(**kw, random_state=0).fit(X, y)
+    accuracy = model.score(X[:chunk], y[:chunk])
+    print(f"3. a {X.nbytes / 2**20:.0f} MiB dask array fitted with {budget_mib} MiB to spare "
+          f"({X.nbytes / 2**20 / budget_mib:.0f}x): accuracy {accuracy:.3f}")  # fmt: skip
+
+
+def out_of_core() -> None:
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        print("3. skipped: pip install 'backendnn[dask]' for the out-of-core part")
+        return
+    if not sys.platform.startswith("linux"):
+        print("3. skipped: capping the address space needs Linux")
+        return
+    env = dict(os.environ, MALLOC_ARENA_MAX="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, __file__, "--dask", "128"], env=env)
+    if done.returncode != 0:
+        sys.exit("the out-of-core child failed")
+
+
 if __name__ == "__main__":
     if "--worker" in sys.argv:
         i = sys.argv.index("--worker")
         worker(int(sys.argv[i + 1]), sys.argv[i + 2], sys.argv[i + 3])
+    elif "--dask" in sys.argv:
+        out_of_core_child(int(sys.argv[sys.argv.index("--dask") + 1]))
     else:
         one_process()
         two_processes()
+        out_of_core()

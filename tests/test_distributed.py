@@ -214,8 +214,8 @@ def test_two_processes_equal_one(solver, tmp_path):
 
 
 def test_the_example_runs():
-    """examples/distributed.py (one process on the mesh, then two processes) exits 0 and
-    reports both parts, with replicated weights."""
+    """examples/distributed.py (one process on the mesh, two processes, a dask array 4x
+    the memory left to it where dask is installed) exits 0 and reports each part."""
     env = dict(os.environ, PYTHONPATH=str(Path(bn.__file__).parents[1]))
     env.pop("XLA_FLAGS", None)  # the example forces its own 4 CPU devices
     done = subprocess.run(
@@ -225,3 +225,4 @@ def test_the_example_runs():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1. 4 devices" in done.stdout and "weights replicated: True" in done.stdout
     assert "2. two processes" in done.stdout and "saved by process 0" in done.stdout
+    assert re.search(r"^3\. (a \d+ MiB dask array .*\(4x\)|skipped)", done.stdout, re.M)
