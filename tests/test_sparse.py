@@ -162,11 +162,14 @@ def test_early_stopping(one_blas_thread):
 
 
 def test_perceptron_and_layer_stacks(one_blas_thread):
-    ours = bn.Perceptron(max_iter=5, batch_size=10).fit(X_SPARSE, LABELS)
-    ref = bn.Perceptron(max_iter=5, batch_size=10).fit(X_DENSE, LABELS)
-    np.testing.assert_allclose(_host(ours.coef_), _host(ref.coef_), rtol=1e-12)
-    np.testing.assert_array_equal(ours.decision_function(X_SPARSE), ref.decision_function(X_DENSE))
-    assert ours.score(X_SPARSE, LABELS) == ref.score(X_DENSE, LABELS)
+    for kw in (dict(random_state=0), dict(solver="gd", batch_size=10), dict(penalty="l1")):
+        ours = bn.Perceptron(max_iter=5, **kw).fit(X_SPARSE, LABELS)
+        ref = bn.Perceptron(max_iter=5, **kw).fit(X_DENSE, LABELS)
+        np.testing.assert_allclose(_host(ours.coef_), _host(ref.coef_), rtol=1e-12)
+        np.testing.assert_array_equal(
+            ours.decision_function(X_SPARSE), ref.decision_function(X_DENSE)
+        )
+        assert ours.score(X_SPARSE, LABELS) == ref.score(X_DENSE, LABELS)
 
     layers = [bn.layers.Dense(9, 4), bn.layers.Activation("tanh")]
     kw = dict(solver="sgd", max_iter=3, batch_size=8, random_state=0, dtype="float64")
