@@ -317,6 +317,13 @@ def to_namespace_of(x: Any, like: Any) -> Any:
     return to_backend(x, _library_name(like), _device(like))
 
 
+def host_numpy() -> Any:
+    """NumPy itself, for host-side bookkeeping outside the backend layer: the row indices,
+    chunk offsets and staging buffers of data sources that stream from the host (dask).
+    The maths never uses it: it runs on the compute namespace."""
+    return np
+
+
 # --------------------------------------------------------------------------- random numbers
 
 

@@ -21,7 +21,8 @@ weights moved to the compute library once per worker, each block's outputs a Num
 array; ``score`` computes it.
 
 Imports ``dask`` (here only: the rest of backendnn recognises dask arrays by their
-module), :mod:`backendnn._backend`, ``_validation``, ``params`` (types), this package's
+module), :mod:`backendnn._backend` (NumPy for the host-side bookkeeping through
+``host_numpy``), ``_validation``, ``params`` (types), this package's
 ``arrays``, and ``train`` inside prediction (``train`` imports this package).
 """
 
@@ -35,12 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask
-import numpy as np
 
 from .._backend import (
     default_device,
     from_numpy,
     has_64bit,
+    host_numpy,
     index_dtype,
     namespace,
     step_scalar,
@@ -55,6 +56,8 @@ from .arrays import ArrayData, compiled_epoch
 WINDOW = 2
 
 _STREAMING_SOLVERS = ("sgd", "adam")
+
+host = host_numpy()  # NumPy: host-side row bookkeeping and staging buffers
 
 
 # ---------------------------------------------------------------------- inputs
@@ -123,7 +126,7 @@ def fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
     X = _by_rows(X)
     name = getattr(est, "backend", None) or "numpy"
     xp, dev = namespace(name), default_device(name)
-    probe = from_numpy(np.zeros((0,), dtype=X.dtype), xp=xp, device=dev)
+    probe = from_numpy(host.zeros((0,), dtype=X.dtype), xp=xp, device=dev)
     dtype = float_dtype(xp, getattr(est, "dtype", None), probe)
     given = DaskInput(X, xp, dev, dtype)
     if X.ndim == 4 and est._flatten_input:
@@ -151,9 +154,9 @@ class EpochOrder:
         them (the order an in-memory fit is given to train on the same batches)."""
         parts = []
         for chunks, shuffle in zip(self.windows, self.shuffles):
-            rows = np.concatenate([self.offsets[c] + np.arange(self.counts[c]) for c in chunks])
+            rows = host.concatenate([self.offsets[c] + host.arange(self.counts[c]) for c in chunks])
             parts.append(rows if shuffle is None else rows[shuffle])
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return host.concatenate(parts) if parts else host.zeros(0, dtype=host.int64)
 
 
 class DaskData:
@@ -192,10 +195,10 @@ class DaskData:
         self.window = max(1, int(window))
         sizes = [int(c) for c in X.chunks[0]]
         self.chunk_rows = rows if rows is not None else [None] * len(sizes)
-        self.counts = np.array(
-            [s if r is None else len(r) for s, r in zip(sizes, self.chunk_rows)], dtype=np.int64
+        self.counts = host.array(
+            [s if r is None else len(r) for s, r in zip(sizes, self.chunk_rows)], dtype=host.int64
         )
-        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.offsets = host.concatenate([[0], host.cumsum(self.counts)[:-1]]).astype(host.int64)
         # one task graph per chunk, cut once (cheaper to compute than X.blocks[i])
         self.blocks = list(X.to_delayed().ravel())
         self._held: ArrayData | None = None
@@ -206,7 +209,7 @@ class DaskData:
 
     def _positions(self, chunk: int) -> Any:
         """Row numbers (0..n_samples-1) of the rows chunk ``chunk`` contributes."""
-        return self.offsets[chunk] + np.arange(self.counts[chunk])
+        return self.offsets[chunk] + host.arange(self.counts[chunk])
 
     # -------------------------------------------------------------- the loop's protocol
 
@@ -214,14 +217,14 @@ class DaskData:
         """The samples ``rows`` (row numbers 0..n_samples-1) as a new source over the same
         chunks (the early-stopping split); its :attr:`X`, :attr:`Y`, :attr:`W` hold them in
         memory when read (the held-out rows that early stopping scores)."""
-        wanted = np.zeros(self.n_samples, dtype=bool)
-        wanted[np.asarray(rows, dtype=np.int64)] = True
+        wanted = host.zeros(self.n_samples, dtype=bool)
+        wanted[host.asarray(rows, dtype=host.int64)] = True
         keep = []
         for c, local in enumerate(self.chunk_rows):
             mask = wanted[self._positions(c)]
-            base = np.arange(self.counts[c]) if local is None else np.asarray(local)
+            base = host.arange(self.counts[c]) if local is None else host.asarray(local)
             keep.append(base[mask])
-        positions = np.flatnonzero(wanted)
+        positions = host.flatnonzero(wanted)
         Y = self.host_Y[positions]
         W = None if self.host_W is None else self.host_W[positions]
         return DaskData(
@@ -303,20 +306,20 @@ class DaskData:
         and written (shuffled, cast, checked finite) into one new array."""
         computed = dask.compute(*(self.blocks[c] for c in chunks))
         parts = [
-            np.asarray(a if self.chunk_rows[c] is None else a[self.chunk_rows[c]])
+            host.asarray(a if self.chunk_rows[c] is None else a[self.chunk_rows[c]])
             for c, a in zip(chunks, computed)
         ]
         del computed
-        positions = np.concatenate([self._positions(c) for c in chunks])
+        positions = host.concatenate([self._positions(c) for c in chunks])
         h = 0 if held[0] is None else held[0].shape[0]
         n = positions.shape[0]
         npx = namespace("numpy")
         dtype = getattr(npx, dtype_name(self.dtype))
-        X = np.empty((h + n, *self.array.shape[1:]), dtype=dtype)
+        X = host.empty((h + n, *self.array.shape[1:]), dtype=dtype)
         if h:
             X[:h] = held[0]
         # row j of the chunks goes to window row h + where[j] (the shuffle's inverse)
-        where = np.arange(n) if shuffle is None else np.argsort(shuffle)
+        where = host.arange(n) if shuffle is None else host.argsort(shuffle)
         start = 0
         for part in parts:
             stop = start + part.shape[0]
@@ -325,7 +328,7 @@ class DaskData:
             else:
                 X[h + where[start:stop]] = part
             start = stop
-        if not np.isfinite(X[h:].sum()):
+        if not host.isfinite(X[h:].sum()):
             for part in parts:  # the error that says why (NaN, or too large for dtype)
                 check_X(part, npx, dtype)
         del parts
@@ -334,8 +337,8 @@ class DaskData:
         Y = self.host_Y[positions]
         W = None if self.host_W is None else self.host_W[positions]
         if h:
-            Y = np.concatenate([held[1], Y])
-            W = None if W is None else np.concatenate([held[2], W])
+            Y = host.concatenate([held[1], Y])
+            W = None if W is None else host.concatenate([held[2], W])
         return X, Y, W
 
     def _to_device(self, X: Any, Y: Any, W: Any) -> tuple[Any, Any, Any]:
@@ -351,8 +354,8 @@ class DaskData:
         """Every row of this source on the device (computed chunk by chunk, once)."""
         if self._held is None:
             parts = [self._window_rows((c,), None) for c, n in enumerate(self.counts) if n]
-            X, Y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            W = None if self.host_W is None else np.concatenate([p[2] for p in parts])
+            X, Y = host.concatenate([p[0] for p in parts]), host.concatenate([p[1] for p in parts])
+            W = None if self.host_W is None else host.concatenate([p[2] for p in parts])
             self._held = ArrayData(*self._to_device(X, Y, W))
         return self._held
 
@@ -437,14 +440,14 @@ class _BlockForward:
 
         xp = namespace(self.backend)
         dev, dtype = default_device(self.backend), getattr(xp, self.dtype)
-        X = from_numpy(np.asarray(block), xp=xp, device=dev)
+        X = from_numpy(host.asarray(block), xp=xp, device=dev)
         X = check_X(X, xp, dtype) if X.shape[0] else xp.astype(X, dtype)
         if self._moved is None:
             self._moved = [
                 tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in p) for p in self.params
             ]
         out = compiled_forward(self.network, xp)(self._moved, X)
-        return np.asarray(to_numpy(out))
+        return host.asarray(to_numpy(out))
 
 
 def predict_blocks(est: Any, X: Any) -> tuple[Any, Any]:
@@ -462,9 +465,9 @@ def predict_blocks(est: Any, X: Any) -> tuple[Any, Any]:
     name = est._dtype_name if has_64bit(namespace(backend)) else "float32"
     params = [tuple(to_numpy(a) for a in p) for p in est._params]
     forward = _BlockForward(est._network(), params, backend, name)
-    n_out = forward(np.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
+    n_out = forward(host.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
     chunks = (X.chunks[0], (n_out,))
-    meta = np.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it
+    meta = host.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it
     if X.ndim == 4:
         out = X.map_blocks(forward, chunks=chunks, drop_axis=(2, 3), meta=meta)
     else:
