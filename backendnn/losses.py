@@ -34,11 +34,18 @@ def _as_2d(y: Any, h: Any, xp: Any) -> Any:
 
 
 def _weights(sample_weight: Any, h: Any, xp: Any) -> tuple[Any, Any]:
-    """(s as an (n, 1) column of ``h``'s dtype, sum_i s_i), or (None, n) without weights."""
+    """(s as an (n, 1) column of ``h``'s dtype, sum_i s_i), or (None, n) without weights.
+    A batch whose weights are all 0 holds no data: its loss and gradient are 0."""
     if sample_weight is None:
         return None, h.shape[0]
     s = xp.astype(xp.reshape(sample_weight, (h.shape[0], 1)), h.dtype, copy=False)
-    return s, xp.sum(s)
+    return s, weight_total(s, xp)
+
+
+def weight_total(s: Any, xp: Any) -> Any:
+    """sum_i s_i, or infinity when it is 0 (a weighted mean of nothing: 0, not 0/0)."""
+    total = xp.sum(s)
+    return xp.where(total > 0, total, xp.full_like(total, xp.inf))
 
 
 def _weighted(terms: Any, s: Any) -> Any:

@@ -474,7 +474,7 @@ class Network:
             n: Any = X.shape[0]
         else:
             value, dout = loss_fn(y, out, sample_weight)
-            n = array_namespace(sample_weight).sum(sample_weight)
+            n = _losses.weight_total(sample_weight, array_namespace(sample_weight))
         if not _is(grad_scale, 1):
             dout = dout * grad_scale
         grads = self.backward(params, caches, dout)

@@ -262,3 +262,17 @@ def test_lbfgs_reports_max_fun_as_scipy():
         model = bn.MLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", tol=0.0, max_fun=10,
                                 max_iter=150, random_state=1).fit(X_REG, Y_REG)  # fmt: skip
     assert model.n_iter_ <= 10
+
+
+def test_a_minibatch_of_zero_weights_changes_nothing(backend):
+    """A batch whose weights are all 0 holds no data: no update (0/0 would make the loss
+    NaN), so with momentum 0 the fit equals the fit without those rows."""
+    X, y = backend.asarray(X_CLS, "float64"), Y_CLS
+    w = np.r_[np.zeros(8), np.ones(32)]
+    kw = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, batch_size=8, alpha=1e-2,
+              shuffle=False, max_iter=3, random_state=0, dtype="float64")  # fmt: skip
+    weighted = bn.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    dropped = bn.MLPClassifier(**kw).fit(backend.asarray(X_CLS[8:], "float64"), y[8:])
+    assert np.isfinite(weighted.loss_curve_).all()
+    for a, b in zip(weighted.coefs_, dropped.coefs_):
+        assert_close(a, bn.to_numpy(b), backend=backend, rtol=1e-12, atol=1e-14)
