@@ -186,11 +186,30 @@ def test_early_stopping_holds_only_the_validation_rows(monkeypatch):
     assert clf.t_ == ref.t_  # the same 90 % of the rows trained
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_streams_each_evaluation_and_equals_in_memory(weighted):
+    """L-BFGS sums each evaluation over the windows of chunks (weighted shares, a
+    zero-weight stretch left out): the same iterates as in memory, to rounding."""
+    X, y, t = _data(n=500)
+    w = np.random.default_rng(1).uniform(0, 2, 500) if weighted else None
+    if weighted:
+        w[:150] = 0.0  # whole chunks of zero weight
+    for Est, target in ((bn.MLPClassifier, y), (bn.MLPRegressor, t)):
+        kw = dict(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=25, alpha=1e-3,
+                  random_state=0, dtype="float64")  # fmt: skip
+        streamed = Est(**kw).fit(da.from_array(X, chunks=70), target, sample_weight=w)
+        in_memory = Est(**kw).fit(X, target, sample_weight=w)
+        assert streamed.n_iter_ == in_memory.n_iter_
+        np.testing.assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-9)
+        for a, b in zip(streamed.coefs_, in_memory.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
 def test_refusals_and_bad_chunks_leave_the_model_unchanged():
     X, y, _ = _data(n=300)
     dX = da.from_array(X, chunks=100)
-    with pytest.raises(ValueError, match=r"MLPClassifier\(solver='lbfgs'\) reads .*'sgd'"):
-        bn.MLPClassifier(solver="lbfgs").fit(dX, y)
+    with pytest.raises(ValueError, match=r"MLPClassifier\(solver='gd'\) reads .*'lbfgs'"):
+        bn.MLPClassifier(solver="gd").fit(dX, y)
     with pytest.raises(ValueError, match=r"Perceptron\(solver='online'\) reads .*chunk: pass"):
         bn.Perceptron().fit(dX, y)
     clf = bn.MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)

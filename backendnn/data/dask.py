@@ -55,7 +55,9 @@ from .arrays import ArrayData, compiled_epoch
 #: chunks whose rows are shuffled together (and held in memory at once) in an epoch
 WINDOW = 2
 
-_STREAMING_SOLVERS = ("sgd", "adam")
+# L-BFGS streams every chunk at each evaluation (:meth:`DaskData.objective`); "gd" (one
+# batch of every row) and the Perceptron (every row at once) would hold the whole array
+_STREAMING_SOLVERS = ("sgd", "adam", "lbfgs")
 
 host = host_numpy()  # NumPy: host-side row bookkeeping and staging buffers
 
@@ -118,7 +120,9 @@ def fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
     solver = getattr(est, "solver", None)
     if solver not in _STREAMING_SOLVERS:
         kind = type(est).__name__
-        hint = "use solver='sgd' or 'adam', or " if hasattr(est, "learning_rate_init") else ""
+        hint = (
+            "use solver='sgd', 'adam' or 'lbfgs', or " if hasattr(est, "learning_rate_init") else ""
+        )
         raise ValueError(
             f"{kind}(solver={solver!r}) reads the whole training set at once, and a dask "
             f"array is streamed chunk by chunk: {hint}pass X.compute() if it fits in memory"
@@ -282,6 +286,40 @@ class DaskData:
                     params, state, value = step(params, state, X, Y, lr, W)
                     total, done = total + value, done + 1
         return params, state, total
+
+    def objective(self, make: Callable[[float], Callable], alpha: float) -> Callable:
+        """The penalised loss over all samples and its flat gradient, as a function of the
+        parameter vector, for L-BFGS: each evaluation streams the windows of the stored
+        order (computing every chunk once, the next window prepared while one is
+        evaluated) and sums their results as the sparse source sums its row blocks
+        (:meth:`backendnn.data.sparse.SparseData.objective`): window b of weight sum S_b
+        (its size when unweighted; S in all) evaluated at penalty alpha/B and scaled by
+        S_b/S. Windows of zero weight are left out."""
+        order = self.sequential()
+        sizes = []
+        for chunks in order.windows:
+            if self.host_W is None:
+                sizes.append(float(sum(int(self.counts[c]) for c in chunks)))
+            else:
+                positions = host.concatenate([self._positions(c) for c in chunks])
+                sizes.append(float(self.host_W[positions].sum()))
+        total = sum(sizes)
+        used = [size > 0 for size in sizes]
+        f = make(alpha / sum(used))
+
+        def objective(vector: Any) -> tuple[Any, Any]:
+            value = grad = None
+            with _Prefetch(self._windows(order, 1)) as windows:
+                for (X, Y, W, _), size, use in zip(windows, sizes, used):
+                    if not use:
+                        continue
+                    v, g = f(vector, X, Y, W)
+                    share = size / total
+                    value = v * share if value is None else value + v * share
+                    grad = g * share if grad is None else grad + g * share
+            return value, grad
+
+        return objective
 
     def _windows(self, order: EpochOrder, batch_size: int) -> Iterator[tuple]:
         """The epoch's device arrays, window by window: (X, Y, W, full batches) holding
