@@ -29,8 +29,6 @@ module), :mod:`backendnn._backend` (NumPy for the host-side bookkeeping through
 from __future__ import annotations
 
 import math
-import queue
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +49,7 @@ from .._backend import (
 from .._validation import check_X, dtype_name, float_dtype
 from ..params import Params
 from .arrays import ArrayData, compiled_epoch
+from .prefetch import Prefetch
 
 #: chunks whose rows are shuffled together (and held in memory at once) in an epoch
 WINDOW = 2
@@ -269,7 +268,7 @@ class DaskData:
         weights = next(a for layer in params for a in layer)
         total = xp.zeros((), dtype=xp.result_type(self.dtype, weights.dtype), device=self.device)
         done = 0  # batches trained
-        with _Prefetch(self._windows(order or self.sequential(), batch_size)) as windows:
+        with Prefetch(self._windows(order or self.sequential(), batch_size)) as windows:
             for X, Y, W, n_full in windows:
                 if n_full:
                     rows = xp.reshape(
@@ -309,7 +308,7 @@ class DaskData:
 
         def objective(vector: Any) -> tuple[Any, Any]:
             value = grad = None
-            with _Prefetch(self._windows(order, 1)) as windows:
+            with Prefetch(self._windows(order, 1)) as windows:
                 for (X, Y, W, _), size, use in zip(windows, sizes, used):
                     if not use:
                         continue
@@ -408,55 +407,6 @@ class DaskData:
     @property
     def W(self) -> Any:
         return self._in_memory().W
-
-
-class _Prefetch:
-    """Runs an iterator in a background thread, one item ahead of the consumer: the next
-    window is computed and moved to the device while the current one trains. An error in
-    the thread is raised in the consumer; leaving the block early stops the thread."""
-
-    _END = object()
-
-    def __init__(self, items: Iterator[Any], depth: int = 1):
-        self._items = items
-        self._queue: queue.Queue[tuple] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="backendnn-dask", daemon=True)
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._END, None))
-        except BaseException as exc:  # re-raised in the consumer
-            self._put((None, exc))
-
-    def __enter__(self) -> Iterator[Any]:
-        self._thread.start()
-        return self._iterate()
-
-    def _iterate(self) -> Iterator[Any]:
-        while True:
-            item, exc = self._queue.get()
-            if exc is not None:
-                raise exc
-            if item is self._END:
-                return
-            yield item
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # ---------------------------------------------------------------------- prediction
