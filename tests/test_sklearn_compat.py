@@ -276,3 +276,75 @@ def test_a_minibatch_of_zero_weights_changes_nothing(backend):
     assert np.isfinite(weighted.loss_curve_).all()
     for a, b in zip(weighted.coefs_, dropped.coefs_):
         assert_close(a, bn.to_numpy(b), backend=backend, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------- found in review
+
+
+def test_multilabel_early_stopping_scores_subset_accuracy():
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 5)
+    Y = np.c_[X[:, 0] > 0, X[:, 1] > 0.3, X[:, 0] + X[:, 2] > 0].astype(int)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=6, early_stopping=True,
+              solver="sgd", learning_rate_init=0.05)  # fmt: skip
+    ours, ref = bn.MLPClassifier(**kw).fit(X, Y), sknn.MLPClassifier(**kw).fit(X, Y)
+    np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-12)
+    assert ours.score(X, Y) == pytest.approx(ref.score(X, Y), rel=1e-12)
+
+
+def test_score_checks_the_shape_of_y():
+    reg = bn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    reg.fit(X_REG, np.c_[Y_REG, -Y_REG])
+    with pytest.raises(ValueError, match="y has 2 samples but X has 40"):
+        reg.score(X_REG, np.c_[Y_REG, -Y_REG].T)  # the same numbers, transposed
+    with pytest.raises(ValueError, match="y has 30 samples but X has 40"):
+        reg.score(X_REG, np.c_[Y_REG, -Y_REG][:30])
+    clf = bn.MLPClassifier((4,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)
+    with pytest.raises(ValueError, match="y has shape"):
+        clf.score(X_CLS, np.zeros((40, 2)))
+
+
+def test_partial_fit_classes_are_sorted_and_distinct():
+    m = bn.MLPClassifier((3,), solver="sgd", random_state=0)
+    m.partial_fit(X_CLS, Y_CLS, classes=[2, 0, 1, 1])
+    np.testing.assert_array_equal(m.classes_, [0, 1, 2])
+    assert m.predict_proba(X_CLS).shape == (40, 3)
+
+
+def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))
+
+
+def test_warm_start_checks_feature_names():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X_CLS, columns=["a", "b", "c", "d"])
+    model = bn.MLPClassifier((3,), max_iter=3, random_state=0, warm_start=True)
+    model.fit(frame, Y_CLS)
+    before = [c.copy() for c in model.coefs_]
+    with pytest.raises(ValueError, match="same order"):
+        model.fit(frame[["b", "a", "c", "d"]], Y_CLS)
+    np.testing.assert_array_equal(model.coefs_[0], before[0])
+
+
+def test_zero_weights_on_the_whole_validation_set_are_an_error(monkeypatch):
+    from backendnn.estimators import _training
+
+    # the split fixed (the check under test is what follows it): rows 30-39 held out
+    split = (list(range(30)), list(range(30, 40)))
+    monkeypatch.setattr(_training, "split_indices", lambda *a: split)
+    w = np.r_[np.ones(30), np.zeros(10)]
+    with pytest.raises(ValueError, match="validation set are all zero"):
+        bn.MLPRegressor(hidden_layer_sizes=(3,), early_stopping=True, random_state=0).fit(
+            X_REG, Y_REG, sample_weight=w
+        )
+
+
+def test_partial_fit_after_lbfgs_continues_the_lbfgs_curve():
+    model = bn.MLPClassifier((3,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)  # adam
+    model.set_params(solver="lbfgs").fit(X_CLS, Y_CLS)
+    lbfgs_curve = list(model.loss_curve_)
+    model.set_params(solver="sgd").partial_fit(X_CLS, Y_CLS)
+    assert model.loss_curve_[:-1] == lbfgs_curve and len(model.loss_curve_) == len(lbfgs_curve) + 1

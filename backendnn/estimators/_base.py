@@ -139,8 +139,9 @@ class NetworkEstimator(EstimatorProtocol):
         self._validate_params()
         callbacks = _check_callbacks(callbacks)
         raw, names = X, feature_names(X)
-        if incremental and hasattr(self, "n_features_in_"):
-            check_feature_names(self, raw)  # partial_fit: the names of the first call
+        continuing = incremental or getattr(self, "warm_start", False)
+        if continuing and hasattr(self, "n_features_in_"):
+            check_feature_names(self, raw)  # partial_fit, warm start: the weights' columns
         xp, dev, X_in, X = self._fit_input(X, y, sample_weight)
         dtype = X_in.dtype
         # continue from the fitted (or user-assigned) weights: warm start, partial_fit

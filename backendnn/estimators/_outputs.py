@@ -118,10 +118,10 @@ class ClassifierOutputs:
         fitted = {"classes_": classes_, "out_activation_": output, "_multilabel": False}
         return Targets(from_numpy(Y, xp=xp, device=dev, dtype=dtype), codes, fitted)
 
-    def _score_device(self, Y: Any, out: Any, W: Any = None) -> Any:
-        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1 or one-hot),
-        weighted by sample weights ``W`` if given."""
-        return accuracy(Y, out, 0.5, W)
+    def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
+        """Accuracy of logits ``out`` against encoded targets ``Y`` (0/1, one-hot, or a
+        multi-label indicator: subset accuracy), weighted by sample weights ``W``."""
+        return accuracy(Y, out, 0.5, W, multilabel)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = ()) -> Any:
         return self._fit(  # type: ignore[attr-defined]
@@ -236,7 +236,7 @@ class RegressorOutputs:
         output = "exp" if poisson else "identity"
         return Targets(Y, None, {"out_activation_": output, "_y_1d": y.ndim == 1})
 
-    def _score_device(self, Y: Any, out: Any, W: Any = None) -> Any:
+    def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
         """R^2 (averaged over outputs) on the device, weighted by ``W`` if given, of the
         predictions the network output ``out`` gives."""
         poisson = getattr(self, "loss", "squared_error") == "poisson"  # training: the parameter

@@ -106,16 +106,17 @@ def one_hot_host(codes: Any, k: int) -> Any:
 
 
 def class_labels(y: Any, classes: Any, known: Any, min_classes: int = 2) -> tuple[Any, Any]:
-    """(classes_, codes) for 1-D labels ``y``. ``classes`` (given to ``partial_fit``) or
-    ``known`` (the classes of an earlier call, or None) fix the label set; else it is
-    the labels found in ``y``."""
+    """(classes_, codes) for 1-D labels ``y``. ``classes`` (given to ``partial_fit``;
+    sorted and made distinct, as scikit-learn's) or ``known`` (the classes of an earlier
+    call, or None) fix the label set; else it is the labels found in ``y``."""
     host = column_or_1d(to_numpy(y))
     check_labels(host)
-    if classes is not None and known is not None and list(to_numpy(classes)) != list(known):
+    given = None if classes is None else unique_labels(to_numpy(classes))  # sorted, distinct
+    if given is not None and known is not None and given.tolist() != list(known):
         raise ValueError(
-            f"classes={list(to_numpy(classes))} differs from the classes seen earlier {list(known)}"
+            f"classes={list(given)} differs from the classes seen earlier {list(known)}"
         )
-    fixed = to_numpy(classes) if classes is not None else known
+    fixed = given if given is not None else known
     if fixed is not None:
         unknown = sorted(set(host.tolist()) - set(fixed.tolist()))
         if unknown:
@@ -167,12 +168,15 @@ def labels_of(classes_: Any, idx: Any) -> Any:
     return xp.take(table, idx, axis=0)
 
 
-def accuracy(Y: Any, out: Any, threshold: float, W: Any = None) -> Any:
+def accuracy(Y: Any, out: Any, threshold: float, W: Any = None, multilabel: bool = False) -> Any:
     """Accuracy of network outputs ``out`` against encoded targets ``Y``, on the device
     (weighted by sample weights ``W`` if given): one column, the sign of ``out`` against
-    ``Y > threshold``; several, arg-max against arg-max."""
+    ``Y > threshold``; ``multilabel``, every column's sign right (subset accuracy);
+    several classes, arg-max against arg-max."""
     xp = array_namespace(out)
-    if Y.shape[1] == 1:
+    if multilabel:
+        hits = xp.all((out > 0) == (Y > threshold), axis=1)
+    elif Y.shape[1] == 1:
         hits = (out[:, 0] > 0) == (Y[:, 0] > threshold)
     else:
         hits = xp.argmax(out, axis=1) == xp.argmax(Y, axis=1)
@@ -185,7 +189,7 @@ def host_accuracy(pred: Any, y: Any, sample_weight: Any = None) -> float:
     A 2-D ``pred`` (multi-label) counts a sample right only when every label is: the
     subset accuracy, as scikit-learn's ``accuracy_score``."""
     pred = to_numpy(pred)
-    hits = pred == to_numpy(y).reshape(pred.shape)
+    hits = pred == _like_predictions(y, pred)
     if hits.ndim == 2:
         hits = hits.all(axis=1)
     weights = check_sample_weight(sample_weight, hits.shape[0])
@@ -221,6 +225,24 @@ def regression_targets(y: Any, xp: Any, dev: Any, dtype: Any) -> Any:
     return cast
 
 
+def _like_predictions(y: Any, pred: Any) -> Any:
+    """``y`` on the host, checked against the predictions ``pred`` it is scored with:
+    the same number of samples and the same shape (a (n, 1) column for 1-D predictions
+    is taken as 1-D); a ``ValueError`` naming both shapes otherwise -- never reshaped."""
+    host = to_numpy(y)
+    if host.ndim == 0 or host.shape[0] != pred.shape[0]:
+        got = "a scalar" if host.ndim == 0 else f"{host.shape[0]} samples"
+        raise ValueError(f"y has {got} but X has {pred.shape[0]}")
+    if host.ndim == 2 and host.shape[1] == 1 and pred.ndim == 1:
+        host = host[:, 0]
+    if tuple(host.shape) != tuple(pred.shape):
+        raise ValueError(
+            f"y has shape {tuple(host.shape)} but the predictions have shape "
+            f"{tuple(pred.shape)}: pass y as it was given to fit"
+        )
+    return host
+
+
 def r2_device(Y: Any, out: Any, W: Any = None) -> Any:
     """R^2 (averaged over outputs) of ``out`` against ``Y``, on the device, with the
     sums weighted by sample weights ``W`` if given (scikit-learn's ``r2_score``)."""
@@ -240,7 +262,7 @@ def r2_host(pred: Any, y: Any, sample_weight: Any = None) -> float:
     """Coefficient of determination R^2 (averaged over outputs), in float64 on the host,
     the sums weighted by ``sample_weight`` if given."""
     pred = to_numpy(pred).astype("float64")
-    y = to_numpy(y).astype("float64").reshape(pred.shape)
+    y = _like_predictions(y, pred).astype("float64")
     weights = check_sample_weight(sample_weight, pred.shape[0])
     w = 1.0 if weights is None else weights.reshape((-1,) + (1,) * (pred.ndim - 1))
     mean = y.mean(axis=0) if weights is None else (w * y).sum(axis=0) / weights.sum()

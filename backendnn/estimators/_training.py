@@ -83,6 +83,8 @@ def _fit_lbfgs(
         "t_": 0,
         "validation_scores_": None,
         "best_validation_score_": None,
+        # a later partial_fit continues this curve, not an earlier solver's record
+        "_history": History(loss_curve=list(curve), best_loss=float(res.fun)),
     }
 
 
@@ -108,6 +110,12 @@ def _fit_epochs(
         stratify = codes if codes is not None and data.Y.shape[1] == 1 else None
         train_idx, val_idx = split_indices(data.n_samples, est.validation_fraction, rng, stratify)
         held_out, data = data.subset(val_idx), data.subset(train_idx)
+        if held_out.W is not None and not bool(held_out.xp.any(held_out.W > 0)):
+            raise ValueError(
+                "The sample weights of the early-stopping validation set are all zero: its "
+                "score is undefined. Use another random_state or validation_fraction, or "
+                "give more samples a positive weight"
+            )
         validation = _validation_fn(est, network, held_out, loss)
     batch = est._batch_size(data.n_samples)
 
@@ -177,7 +185,11 @@ def _validation_fn(
 
         return negative_loss
 
+    # independent logistic outputs (several columns): subset accuracy, as scikit-learn's
+    multilabel = loss == "binary_log_loss" and Y_val.shape[1] > 1
+
     def score(params: Params) -> float:
-        return float(est._score_device(Y_val, network.forward(params, X_val), W_val))
+        out = network.forward(params, X_val)
+        return float(est._score_device(Y_val, out, W_val, multilabel=multilabel))
 
     return score

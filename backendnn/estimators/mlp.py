@@ -215,7 +215,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
     t_, n_features_in_, image_shape_, n_iter_, n_layers_, n_outputs_ : see
         :class:`MLPClassifier`.
     out_activation_ : str
-        ``"identity"``.
+        ``"identity"``, or ``"exp"`` with ``loss="poisson"``.
 
     Examples
     --------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .._backend import array_namespace, from_numpy, index_dtype, to_numpy
+from .._backend import array_namespace, device, from_numpy, index_dtype, to_numpy
 from .._validation import (
     POSITIVE_INT,
     VERBOSE,
@@ -131,7 +131,9 @@ class Perceptron(NetworkEstimator):
         Epochs run (``"online"``: the most of any one-vs-rest problem).
     loss_curve_ : list of float
         ``"online"``: per epoch, the mean loss (plus penalty) per training sample,
-        averaged over the problems still running; ``"gd"``: J (mean over samples).
+        averaged over the problems still running; ``"gd"``: the criterion J of the epoch
+        (the sum over misclassified samples; with ``batch_size``, each batch's J times
+        its size over n_samples, summed), which ``tol`` is compared with.
     t_ : int
         ``"online"``: weight updates performed plus one, n_iter_ * n_samples + 1 as
         scikit-learn's (``partial_fit`` adds to it); ``"gd"``: samples seen.
@@ -273,9 +275,13 @@ class Perceptron(NetworkEstimator):
                 out.append(to_numpy([[0.0] * shape[1]] * k if len(shape) == 2 else [0.0] * k))
                 continue
             host = to_numpy(given).astype("float64")
-            if host.size != math.prod(shape):
+            # scikit-learn's shapes: (k, d) and (k,); for two classes also (d,) and (1, d)
+            allowed = {shape} | ({(n_features,), (1, n_features)} if len(shape) == 2 and k == 1
+                                 else {(1,)} if k == 1 else set())  # fmt: skip
+            if tuple(host.shape) not in allowed:
                 raise ValueError(
-                    f"{name} of shape {host.shape} does not match the data: {shape} expected"
+                    f"{name} of shape {host.shape} does not match the data: {shape} expected "
+                    "(Provided coef_ does not match dataset)"
                 )
             out.append(host.reshape(shape))
         shapes.append(out[0].T)
@@ -338,8 +344,9 @@ class Perceptron(NetworkEstimator):
         class_w = class_weights(self.class_weight, targets.fitted["classes_"], codes)
         if self.solver == "gd":
             if self.class_weight is not None:
+                Y = targets.Y  # on the compute device, in the compute dtype (X may be sparse)
                 per_sample = from_numpy(
-                    to_numpy(class_w)[codes], xp=array_namespace(X), device=X.device, dtype=X.dtype
+                    to_numpy(class_w)[codes], xp=array_namespace(Y), device=device(Y), dtype=Y.dtype
                 )
                 weights = per_sample if weights is None else weights * per_sample
             return train_network(
@@ -389,7 +396,7 @@ class Perceptron(NetworkEstimator):
 
         return [rule]
 
-    def _score_device(self, Y: Any, out: Any, W: Any = None) -> Any:
+    def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
         """Accuracy of scores ``out`` against +1/-1 targets ``Y`` (weighted by ``W``)."""
         return accuracy(Y, out, 0.0, W)
 
