@@ -49,6 +49,7 @@ from .._backend import (
 from .._validation import check_X, dtype_name, float_dtype
 from ..params import Params
 from .arrays import ArrayData, compiled_epoch
+from .blocked import blocked_objective
 from .prefetch import Prefetch
 
 #: chunks whose rows are shuffled together (and held in memory at once) in an epoch
@@ -290,10 +291,8 @@ class DaskData:
         """The penalised loss over all samples and its flat gradient, as a function of the
         parameter vector, for L-BFGS: each evaluation streams the windows of the stored
         order (computing every chunk once, the next window prepared while one is
-        evaluated) and sums their results as the sparse source sums its row blocks
-        (:meth:`backendnn.data.sparse.SparseData.objective`): window b of weight sum S_b
-        (its size when unweighted; S in all) evaluated at penalty alpha/B and scaled by
-        S_b/S. Windows of zero weight are left out."""
+        evaluated) and sums their results with
+        :func:`backendnn.data.blocked.blocked_objective`, a window a block."""
         order = self.sequential()
         sizes = []
         for chunks in order.windows:
@@ -302,23 +301,14 @@ class DaskData:
             else:
                 positions = host.concatenate([self._positions(c) for c in chunks])
                 sizes.append(float(self.host_W[positions].sum()))
-        total = sum(sizes)
-        used = [size > 0 for size in sizes]
-        f = make(alpha / sum(used))
 
-        def objective(vector: Any) -> tuple[Any, Any]:
-            value = grad = None
+        def streamed(used: list[bool]) -> Iterator[tuple[Any, Any, Any]]:
             with Prefetch(self._windows(order, 1)) as windows:
-                for (X, Y, W, _), size, use in zip(windows, sizes, used):
-                    if not use:
-                        continue
-                    v, g = f(vector, X, Y, W)
-                    share = size / total
-                    value = v * share if value is None else value + v * share
-                    grad = g * share if grad is None else grad + g * share
-            return value, grad
+                for (X, Y, W, _), use in zip(windows, used):
+                    if use:
+                        yield X, Y, W
 
-        return objective
+        return blocked_objective(make, alpha, sizes, streamed)
 
     def _windows(self, order: EpochOrder, batch_size: int) -> Iterator[tuple]:
         """The epoch's device arrays, window by window: (X, Y, W, full batches) holding

@@ -37,6 +37,7 @@ from .._backend import (
 )
 from .._validation import check_finite, dtype_name, float_dtype
 from ..params import Params
+from .blocked import blocked_objective
 
 #: the most bytes of dense rows made at once for prediction and L-BFGS (64 MiB)
 BLOCK_BYTES = 1 << 26
@@ -208,30 +209,19 @@ class SparseData:
         the parameter vector, for L-BFGS: ``make(a)`` is the objective ``(vector, X, Y,
         W) -> (value, gradient)`` of one batch with penalty ``a``.
 
-        With B blocks of rows (each :data:`BLOCK_BYTES` dense at most) of weight sums
-        S_b (their sizes when unweighted; S in all), block b's result at penalty alpha/B
-        scaled by S_b/S sums to the whole set's: its weighted mean loss times S_b/S, and
-        alpha/(2 S_b) ||W||^2 / B times S_b/S = alpha/(2 S) ||W||^2 / B. Blocks of zero
-        weight are left out. One block is the plain objective of the densified rows, made
-        once and kept."""
+        Summed over blocks of rows (each :data:`BLOCK_BYTES` dense at most, densified
+        when evaluated) by :func:`backendnn.data.blocked.blocked_objective`. One block is
+        the plain objective of the densified rows, made once and kept."""
         blocks = list(self.rows.blocks())
         if len(blocks) == 1:
             f, X = make(alpha), self.X
             return lambda v: f(v, X, self.Y, self.W)
         xp, Y, W = self.xp, self.Y, self.W
         sizes = [float(s.stop - s.start) if W is None else float(xp.sum(W[s])) for s in blocks]
-        total = sum(sizes)
-        parts = [(s, size / total) for s, size in zip(blocks, sizes) if size > 0]
-        f = make(alpha / len(parts))
 
-        def objective(vector: Any) -> tuple[Any, Any]:
-            value = grad = None
-            for rows, share in parts:
-                v, g = f(
-                    vector, self.rows.dense(rows), Y[rows, ...], None if W is None else W[rows]
-                )
-                value = v * share if value is None else value + v * share
-                grad = g * share if grad is None else grad + g * share
-            return value, grad
+        def dense_blocks(used: list[bool]) -> Iterator[tuple[Any, Any, Any]]:
+            for rows, use in zip(blocks, used):
+                if use:
+                    yield self.rows.dense(rows), Y[rows, ...], None if W is None else W[rows]
 
-        return objective
+        return blocked_objective(make, alpha, sizes, dense_blocks)
