@@ -3,12 +3,15 @@
 This module knows the file format only. A file holds the model's weight arrays as
 safetensors tensors and, under the metadata key ``"backendnn"``, a JSON object::
 
-    {"format": "backendnn", "version": 3, "estimator": "MLPClassifier",
+    {"format": "backendnn", "version": 4, "estimator": "MLPClassifier",
      "params": {...}, "attributes": {...}}
 
-What goes into ``params`` and ``attributes``, and which tensors of which shapes, each
-estimator states itself (its constraint tables and weight names, see
-:class:`backendnn.estimators.NetworkEstimator`). :func:`load` checks every field and
+What goes into ``params`` and ``attributes`` each estimator states itself (its
+constraint tables, see :class:`backendnn.estimators.NetworkEstimator`); the tensors are its
+weight map, the parameters of its network named ``"layers.{i}.{name}"`` (layer ``i``'s
+``W`` or ``b``), with the shapes the network implies. Format 3 files (MLP weights named
+``coefs.{k}``/``intercepts.{k}``, the Perceptron's ``coef`` (classes, features) and
+``intercept``) are read and renamed on load. :func:`load` checks every field and
 tensor against that schema (names, types, ranges, shapes, float dtypes) before it builds
 anything, and raises ``ValueError`` naming the file and the field otherwise. A model
 saved from any backend loads on any other. :func:`save` writes a temporary file beside
@@ -33,8 +36,10 @@ from safetensors.numpy import save as _st_save
 from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 
-#: 3: feature names, MLPRegressor's loss, scikit-learn's Perceptron parameters (2 lacks them)
-FORMAT_VERSION = 3
+#: 4: the weights named after the network's layers; 3 (read too): feature names,
+#: MLPRegressor's loss, scikit-learn's Perceptron parameters (2 lacks them)
+FORMAT_VERSION = 4
+_OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -169,6 +174,8 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
     except ValueError as exc:
         raise ValueError(f"{path!r}: {exc}") from None
     schema = cls._weight_schema(fields["attributes"])
+    if meta["version"] == 3:
+        tensors = _renamed_from_format_3(path, tensors, schema)
     if set(tensors) != set(schema):
         raise ValueError(
             f"{path!r}: tensors {sorted(tensors)} do not match the model's {sorted(schema)}"
@@ -251,11 +258,33 @@ def _read(path: str) -> tuple[dict, dict]:
         raise ValueError(
             f"{path!r} was written by a newer backendnn (format {version}); upgrade backendnn"
         )
-    if version < FORMAT_VERSION:
+    if version < _OLDEST_READ:
         raise ValueError(
             f"{path!r} is in format {version}, older than this backendnn reads "
-            f"({FORMAT_VERSION}); refit the model and save it again"
+            f"({_OLDEST_READ}); refit the model and save it again"
         )
     if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in REGISTRY:
         raise ValueError(f"{path!r}: unknown model kind {meta.get('estimator')!r}")
     return tensors, meta
+
+
+def _renamed_from_format_3(path: str, tensors: dict, schema: dict) -> dict:
+    """Format 3's tensors under format 4's names: the k-th ``coefs.{k}`` and
+    ``intercepts.{k}`` (MLPs) are the ``W`` and ``b`` of the k-th layer with weights;
+    the Perceptron's ``coef`` is that layer's ``W`` transposed (format 3 kept
+    scikit-learn's (classes, features)); the layer stacks' names are unchanged."""
+    weighted = sorted({int(name.split(".")[1]) for name in schema})
+    renamed = {}
+    for name, a in tensors.items():
+        kind, _, index = name.partition(".")
+        if kind in ("coef", "intercept") and not index:
+            k, a = 0, (a.T if kind == "coef" else a)
+        elif kind in ("coefs", "intercepts") and index.isdigit():
+            k = int(index)
+        else:
+            renamed[name] = a  # layers.{i}.{name}, or a stray name the check below refuses
+            continue
+        if k >= len(weighted):
+            raise ValueError(f"{path!r}: tensor {name!r} has no layer in the model")
+        renamed[f"layers.{weighted[k]}.{'W' if kind.startswith('coef') else 'b'}"] = a
+    return renamed

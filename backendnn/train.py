@@ -8,8 +8,8 @@ once per epoch; on JAX a step, and an epoch's full batches, are compiled, and co
 functions are reused across fits with the same network, loss, penalty and optimiser
 (keyed by value, see :mod:`backendnn._cache`).
 
-Imports from :mod:`backendnn._backend`, ``_cache``, ``network``, ``optim``, ``lbfgs`` and
-``data``.
+Imports from :mod:`backendnn._backend`, ``_compiled``, ``_cache``, ``network`` (types),
+``lbfgs`` and ``params``; data sources (:mod:`backendnn.data`, a layer above) only as types.
 """
 
 from __future__ import annotations
@@ -17,17 +17,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._backend import array_namespace, jit, namespace_name, synchronize
-from ._cache import CompiledCache, freeze
-from .data import DataSource
+from ._backend import array_namespace, synchronize, to_namespace_of
+from ._cache import freeze
+from ._compiled import cached_jit
 from .lbfgs import LBFGSResult, lbfgs
-from .network import Network
 from .params import Params, flatten_params, unflatten_params
+
+if TYPE_CHECKING:
+    from .data import DataSource
+    from .network import Network
 
 
 class ConvergenceError(ValueError, ArithmeticError):
@@ -127,11 +132,13 @@ class OptimizerState:
     arrays: Any
     updates: int = 0
 
-    def copy(self, dtype: Any = None) -> OptimizerState:
-        """A copy with its own schedule; with ``dtype``, its arrays cast to that dtype (a
-        ``partial_fit`` in another precision: the state must match the weights)."""
+    def copy(self, like: Params | None = None) -> OptimizerState:
+        """A copy with its own schedule; with ``like`` (parameters), its arrays moved to
+        their library and device and cast to their dtype (a ``partial_fit`` on data of
+        another library, device or precision: the state must be where the weights are)."""
         schedule = copy.copy(self.schedule)
-        arrays = self.arrays if dtype is None else _astype(self.arrays, dtype)
+        ref = None if like is None else next((a for p in like for a in p), None)
+        arrays = self.arrays if ref is None else _moved(self.arrays, ref)
         return OptimizerState(self.optimizer, schedule, arrays, self.updates)
 
     def rates(self, n_updates: int) -> list[float]:
@@ -144,24 +151,26 @@ class OptimizerState:
         ]
 
 
-def _astype(tree: Any, dtype: Any) -> Any:
-    """Every array of a nest of lists and tuples cast to ``dtype``."""
+def _moved(tree: Any, like: Any) -> Any:
+    """Every array of a nest of lists and tuples in the library, on the device and of the
+    dtype of array ``like``."""
     if isinstance(tree, (list, tuple)):
-        return type(tree)(_astype(t, dtype) for t in tree)
-    return array_namespace(tree).astype(tree, dtype, copy=False)
+        return type(tree)(_moved(t, like) for t in tree)
+    moved = to_namespace_of(tree, like)
+    return array_namespace(moved).astype(moved, like.dtype, copy=False)
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside
+    backendnn: the user's line that called ``fit``, not a line of the library."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # ---------------------------------------------------------------------- compiled functions
-
-_COMPILED = CompiledCache(size=32)
-
-
-def _cached(key: tuple, fn: Callable, xp: Any) -> Callable:
-    def build() -> tuple[Callable, bool]:
-        compiled = jit(fn, xp)
-        return compiled, compiled is not fn  # only compilation is worth keeping
-
-    return _COMPILED.get(key, build)
 
 
 def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any) -> Callable:
@@ -189,7 +198,7 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
         return params, state, value * X.shape[0]
 
     key = ("step", freeze(network), freeze(loss), freeze(alpha), freeze(optimizer))
-    return _cached(key + (namespace_name(xp),), step, xp)
+    return cached_jit(key, step, xp)
 
 
 def make_objective(
@@ -207,12 +216,7 @@ def make_objective(
 
     shapes = tuple(tuple(tuple(a.shape) for a in p) for p in template)
     key = ("objective", freeze(network), shapes, freeze(loss), freeze(alpha))
-    return _cached(key + (namespace_name(xp),), objective, xp)
-
-
-def compiled_forward(network: Network, xp: Any) -> Callable:
-    """``network.forward`` compiled on JAX (and reused for an equal network)."""
-    return _cached(("forward", freeze(network), namespace_name(xp)), network.forward, xp)
+    return cached_jit(key, objective, xp)
 
 
 # ---------------------------------------------------------------------- minibatch epochs
@@ -245,8 +249,8 @@ def run_epochs(
     asked to adapt (``adaptive`` divides the rate by 5) or training stops.
 
     Each callback is called once per epoch with a record dict (epoch, loss,
-    validation_score, learning_rate, seconds, samples_per_second, params); one
-    returning True stops training.
+    validation_score, learning_rate, seconds, samples_per_second, params), every
+    callback every epoch; training stops after an epoch for which one returned True.
 
     ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError`
     if the loss becomes non-finite.
@@ -293,7 +297,8 @@ def run_epochs(
                 "params": params,
             }
             _report(bar, verbose, record)
-            stop = any(bool(cb(record)) for cb in callbacks)
+            # every callback sees every epoch, the stopping one included
+            stop = any([bool(cb(record)) for cb in callbacks])
             if history.no_improvement > n_iter_no_change:
                 if opt.schedule.plateau():
                     converged = True

@@ -16,19 +16,16 @@ The compute library is NumPy, or the estimator's ``backend`` (CuPy, JAX, torch);
 fitted weights are its arrays. Targets and sample weights are small (one row per sample)
 and stay on the host, sliced with each window.
 
-Prediction (:func:`predict_blocks`) is lazy: ``X.map_blocks`` of the fitted network, the
-weights moved to the compute library once per worker, each block's outputs a NumPy
-array; ``score`` computes it.
+The estimator's side (checking a dask X, lazy prediction) is
+:mod:`backendnn.estimators._dask`.
 
-Imports ``dask`` (here only: the rest of backendnn recognises dask arrays by their
-module), :mod:`backendnn._backend` (NumPy for the host-side bookkeeping through
-``host_numpy``), ``_validation``, ``params`` (types), this package's
-``arrays``, and ``train`` inside prediction (``train`` imports this package).
+Imports ``dask``, :mod:`backendnn._backend` (NumPy for the host-side bookkeeping through
+``host_numpy``), ``_validation``, ``params`` (types) and this package's ``arrays``,
+``blocked`` and ``prefetch``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +33,6 @@ from typing import Any
 import dask
 
 from .._backend import (
-    default_device,
-    from_numpy,
-    has_64bit,
     host_numpy,
     index_dtype,
     namespace,
@@ -46,7 +40,7 @@ from .._backend import (
     step_scalars,
     to_numpy,
 )
-from .._validation import check_X, dtype_name, float_dtype
+from .._validation import check_X, dtype_name
 from ..params import Params
 from .arrays import ArrayData, compiled_epoch
 from .blocked import blocked_objective
@@ -55,88 +49,7 @@ from .prefetch import Prefetch
 #: chunks whose rows are shuffled together (and held in memory at once) in an epoch
 WINDOW = 2
 
-# L-BFGS streams every chunk at each evaluation (:meth:`DaskData.objective`); "gd" (one
-# batch of every row) and the Perceptron (every row at once) would hold the whole array
-_STREAMING_SOLVERS = ("sgd", "adam", "lbfgs")
-
 host = host_numpy()  # NumPy: host-side row bookkeeping and staging buffers
-
-
-# ---------------------------------------------------------------------- inputs
-
-
-@dataclass
-class DaskInput:
-    """A dask array checked for training: what the estimator's ``fit`` reads of an input
-    (``shape``, ``ndim``, ``dtype``, the latter in the compute library) and the data
-    source it trains from (:meth:`as_source`)."""
-
-    array: Any  # the dask array, chunked along rows only
-    xp: Any  # the compute namespace
-    device: Any
-    dtype: Any  # the compute dtype, of xp
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(int(s) for s in self.array.shape)
-
-    @property
-    def ndim(self) -> int:
-        return int(self.array.ndim)
-
-    def as_source(self, Y: Any, W: Any = None) -> DaskData:
-        return DaskData(self.array, Y, W, xp=self.xp, device=self.device, dtype=self.dtype)
-
-
-def _by_rows(X: Any, name: str = "X") -> Any:
-    """``X`` checked (known chunk sizes, real numbers, 2 or 4 dimensions, not empty)
-    and chunked along rows only (a lazy rechunk of the other axes)."""
-    if any(math.isnan(c) for c in X.chunks[0]):
-        raise ValueError(
-            f"{name} has unknown chunk sizes (e.g. from a dask DataFrame): call "
-            f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)"
-        )
-    if X.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
-    if X.dtype.kind not in "iufb":
-        raise TypeError(f"{name} must hold numbers; got a dask array of dtype {X.dtype}")
-    if X.ndim not in (2, 4):
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features) or 4-D (N, C, H, W) images; got "
-            f"{X.ndim}-D with shape {tuple(X.shape)}"
-        )
-    if X.shape[0] < 1 or any(d == 0 for d in X.shape[1:]):
-        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
-    if any(len(c) > 1 for c in X.chunks[1:]):
-        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    return X
-
-
-def fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
-    """What ``NetworkEstimator._fit_input`` returns for a dask array ``X``: (xp, device,
-    X as given, X as rows of features), X as :class:`DaskInput` proxies. The compute
-    library is the estimator's ``backend`` or NumPy. ``ValueError`` for a solver that
-    needs the whole training set at once."""
-    solver = getattr(est, "solver", None)
-    if solver not in _STREAMING_SOLVERS:
-        kind = type(est).__name__
-        hint = (
-            "use solver='sgd', 'adam' or 'lbfgs', or " if hasattr(est, "learning_rate_init") else ""
-        )
-        raise ValueError(
-            f"{kind}(solver={solver!r}) reads the whole training set at once, and a dask "
-            f"array is streamed chunk by chunk: {hint}pass X.compute() if it fits in memory"
-        )
-    X = _by_rows(X)
-    name = getattr(est, "backend", None) or "numpy"
-    xp, dev = namespace(name), default_device(name)
-    probe = from_numpy(host.zeros((0,), dtype=X.dtype), xp=xp, device=dev)
-    dtype = float_dtype(xp, getattr(est, "dtype", None), probe)
-    given = DaskInput(X, xp, dev, dtype)
-    if X.ndim == 4 and est._flatten_input:
-        flat = X.reshape((X.shape[0], math.prod(X.shape[1:])))
-        return xp, dev, given, DaskInput(flat, xp, dev, dtype)
-    return xp, dev, given, given
 
 
 # ---------------------------------------------------------------------- training
@@ -397,57 +310,3 @@ class DaskData:
     @property
     def W(self) -> Any:
         return self._in_memory().W
-
-
-# ---------------------------------------------------------------------- prediction
-
-
-class _BlockForward:
-    """The fitted network's output for one block of rows, computed in the compute
-    library; the host weights are moved there once per process (and not pickled)."""
-
-    def __init__(self, network: Any, params: Params, backend: str, dtype: str):
-        self.network, self.params, self.backend, self.dtype = network, params, backend, dtype
-        self._moved: Params | None = None
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__, _moved=None)
-
-    def __call__(self, block: Any) -> Any:
-        from ..train import compiled_forward
-
-        xp = namespace(self.backend)
-        dev, dtype = default_device(self.backend), getattr(xp, self.dtype)
-        X = from_numpy(host.asarray(block), xp=xp, device=dev)
-        X = check_X(X, xp, dtype) if X.shape[0] else xp.astype(X, dtype)
-        if self._moved is None:
-            self._moved = [
-                tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in p) for p in self.params
-            ]
-        out = compiled_forward(self.network, xp)(self._moved, X)
-        return host.asarray(to_numpy(out))
-
-
-def predict_blocks(est: Any, X: Any) -> tuple[Any, Any]:
-    """What ``NetworkEstimator._decision`` returns for a dask array ``X``: (the dask
-    namespace, the network's outputs as a lazy dask array, one block per row chunk).
-    The weights are those of the call (later changes to the model do not reach it)."""
-    from .._backend import array_namespace
-
-    est._check_fitted()
-    X = _by_rows(X)
-    est._check_shape(X)
-    if X.ndim == 4 and est._flatten_input:
-        X = X.reshape((X.shape[0], math.prod(X.shape[1:])))
-    backend = getattr(est, "backend", None) or "numpy"
-    name = est._dtype_name if has_64bit(namespace(backend)) else "float32"
-    params = [tuple(to_numpy(a) for a in p) for p in est._params]
-    forward = _BlockForward(est._network(), params, backend, name)
-    n_out = forward(host.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
-    chunks = (X.chunks[0], (n_out,))
-    meta = host.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it
-    if X.ndim == 4:
-        out = X.map_blocks(forward, chunks=chunks, drop_axis=(2, 3), meta=meta)
-    else:
-        out = X.map_blocks(forward, chunks=chunks, meta=meta)
-    return array_namespace(out), out

@@ -5,15 +5,18 @@ They compute where the input lives (or on ``backend=``), return results in the c
 own array library and device, and accept NCHW image batches. A failed ``fit`` or
 ``partial_fit`` (bad input, divergence, an interrupt) leaves the estimator as it was.
 
-Layout: ``_base.py`` (the core every estimator shares), ``_training.py`` (the one
-training driver), ``_targets.py`` (label and target encoding), ``_constraints.py``
-(parameter kinds), ``_optimized.py`` (the training parameters), ``_outputs.py``
-(classifier and regressor outputs), ``_docs.py``, and what is each model's own: ``mlp.py``,
-``perceptron.py``, ``stack.py`` (any layer stack).
+Layout: one fit reads top to bottom in three modules: ``_core.py`` (``fit``, the commit,
+prediction), ``_inputs.py`` (the caller's data checked and placed in one pass) and
+``_driver.py`` (what a fit is, :class:`FitPlan`, and the one training driver). Beside
+them: ``_targets.py`` (label and target encoding), ``_outputs.py`` (classifier and
+regressor outputs), ``_params.py`` (the hyper-parameter tables), ``_protocol.py``
+(scikit-learn's protocol), ``_constraints.py`` (parameter kinds), ``_dask.py`` (dask
+inputs), ``_online.py`` (scikit-learn's online perceptron), ``_docs.py``; and what is each
+model's own: ``mlp.py``, ``perceptron.py``, ``stack.py`` (any layer stack).
 """
 
 from ..train import ConvergenceWarning
-from ._base import NetworkEstimator
+from ._core import NetworkEstimator
 from .mlp import MLPClassifier, MLPRegressor
 from .perceptron import Perceptron
 from .stack import NeuralNetClassifier, NeuralNetRegressor

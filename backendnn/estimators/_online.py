@@ -19,27 +19,28 @@ scikit-learn's too: its xorshift Fisher-Yates shuffle, re-applied each epoch wit
 drawn as scikit-learn draws it (the same seed, and so the same order, when the
 estimator's generator is a ``numpy.random.RandomState`` as scikit-learn's is).
 
-Also the Perceptron's side of it (:func:`train_online`), scikit-learn's class weights and
-the ``class_weight`` parameter's constraint.
+Also the driver's side of it (:func:`train_online`).
 
-Imports :mod:`backendnn._backend`, ``_validation``, ``train`` and the siblings
-``_constraints`` and ``_targets``; host arrays are NumPy arrays made by
-:func:`backendnn._backend.to_numpy`.
+Imports :mod:`backendnn._backend`, ``_validation`` and ``train``; NumPy for the
+host arrays.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._backend import array_namespace, device, from_numpy, index_dtype, jit, scan, to_numpy
 from .._backend.splits import split_indices
 from .._validation import is_int
-from ..train import ConvergenceError, ConvergenceWarning
+from ..train import ConvergenceError, ConvergenceWarning, History, caller_stacklevel
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -60,6 +61,8 @@ class OnlineSetup:
     early_stopping: bool
     validation_fraction: float
     verbose: Any
+    random_state: Any  # the parameter: an int makes scikit-learn draw from new generators
+    class_weights: list[float]  # one per class (scikit-learn's compute_class_weight)
 
 
 def fit_online(
@@ -95,7 +98,7 @@ def fit_online(
     n, k = signs.shape
     scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
     split_rng, seeds = _draws(rng, random_state, k, setup)
-    train = to_numpy([True] * n)
+    train = np.ones(n, dtype=bool)
     if setup.early_stopping:
         train_idx, val_idx = split_indices(n, setup.validation_fraction, split_rng, strata)
         train[val_idx] = False
@@ -189,7 +192,7 @@ def _sparse_epoch(
     total = None
     for start in range(0, order.shape[0], chunk):
         part = order[start : start + chunk]
-        rows = to_numpy(sorted(set(part.ravel().tolist())))
+        rows = np.unique(part)
         state = epoch_fn(
             state,
             X.dense(rows),
@@ -301,7 +304,7 @@ def _truncate(w: Any, ws: Any, u: Any, q: Any, xp: Any) -> tuple[Any, Any]:
 
 def _along(values: Any, order: Any) -> Any:
     """``values[order[t, j], j]`` for every step t and problem j (host arrays)."""
-    cols = to_numpy(list(range(values.shape[1])))
+    cols = np.arange(values.shape[1])
     return values[order, cols[None, :]]
 
 
@@ -312,12 +315,12 @@ class _Orders:
     order permuted by one fixed permutation per problem."""
 
     def __init__(self, seeds: list[int] | None, n: int, k: int):
-        self.order = to_numpy([list(range(n))] * k).T.copy()  # (n, K)
-        self.perms = None if seeds is None else to_numpy([_xorshift_perm(s, n) for s in seeds])
+        self.order = np.repeat(np.arange(n)[:, None], k, axis=1)  # (n, K)
+        self.perms = None if seeds is None else np.asarray([_xorshift_perm(s, n) for s in seeds])
 
     def next_epoch(self) -> Any:
         if self.perms is not None:
-            cols = to_numpy(list(range(self.order.shape[1])))
+            cols = np.arange(self.order.shape[1])
             self.order = self.order[self.perms.T, cols[None, :]]
         return self.order
 
@@ -401,50 +404,51 @@ def _validation(
 
 
 def train_online(
-    est: Any,
+    setup: OnlineSetup,
     params: Any,
-    X: Any,
-    targets: Any,
-    weights: Any,
-    class_w: list[float],
+    data: Any,
+    codes: Any,
     rng: Any,
     incremental: bool,
+    history: History | None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train Perceptron ``est``'s one dense layer ``params`` online on (X, targets.Y: +1/-1
-    per problem) with sample ``weights`` (device, or None) and class weights ``class_w``
-    (one per class); returns the parameters and the fitted attributes it defines."""
-    xp, n, k = array_namespace(params[0][0]), int(X.shape[0]), int(targets.Y.shape[1])
-    signs = to_numpy(targets.Y).astype("float64")
-    host_w = to_numpy([1.0] * n) if weights is None else to_numpy(weights).astype("float64")
-    cw = to_numpy(class_w)
+    """Train the Perceptron's one dense layer ``params`` online on ``data`` (its Y: +1/-1
+    per problem; its W: sample weights or None) with class indices ``codes``; with
+    ``history`` (``partial_fit``) the counts and loss curve continue it. Returns the
+    parameters and the fitted attributes the training defines."""
+    xp, n, k = array_namespace(params[0][0]), data.n_samples, int(data.Y.shape[1])
+    signs = to_numpy(data.Y).astype("float64")
+    host_w = np.ones(n) if data.W is None else to_numpy(data.W).astype("float64")
+    cw = np.asarray(setup.class_weights, dtype="float64")
     # scikit-learn's weight_pos and weight_neg of each problem
-    pos, neg = (cw[1:], cw[:1]) if k == 1 else (cw, to_numpy([1.0] * k))
+    pos, neg = (cw[1:], cw[:1]) if k == 1 else (cw, np.ones(k))
     class_scale = (signs > 0) * pos[None, :] + (signs <= 0) * neg[None, :]
     coef = xp.permute_dims(params[0][0], (1, 0))
-    intercept = params[0][1] if est.fit_intercept else xp.zeros_like(coef[:, 0])
-    setup = OnlineSetup(
-        penalty=est.penalty, alpha=est.alpha, l1_ratio=est.l1_ratio, eta0=est.eta0,
-        fit_intercept=est.fit_intercept, max_iter=1 if incremental else est.max_iter,
-        tol=est.tol, n_iter_no_change=est.n_iter_no_change, shuffle=est.shuffle,
-        early_stopping=est.early_stopping,  # partial_fit after fit holds out too, as there
-        validation_fraction=est.validation_fraction, verbose=est.verbose,
-    )  # fmt: skip
+    intercept = params[0][1] if setup.fit_intercept else xp.zeros_like(coef[:, 0])
+    if incremental:
+        setup = dataclasses.replace(setup, max_iter=1)
+    # a sparse source's rows stay on the host (its X would densify them all)
+    X = data.rows if hasattr(data, "rows") else data.X
     coef, intercept, n_iters, curve = fit_online(
-        setup, X, signs, host_w, class_scale, coef, intercept, rng, est.random_state,
-        targets.codes,
+        setup, X, signs, host_w, class_scale, coef, intercept, rng, setup.random_state,
+        codes,
     )  # fmt: skip
     n_iter = max(n_iters)
-    if not incremental and est.tol is not None and n_iter == est.max_iter:
+    if not incremental and setup.tol is not None and n_iter == setup.max_iter:
         warnings.warn(
             "Maximum number of iteration reached before convergence. Consider "
             "increasing max_iter to improve the fit.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=caller_stacklevel(),
         )
-    earlier = incremental and hasattr(est, "t_") and hasattr(est, "loss_curve_")
+    earlier = history if incremental and history is not None else History(t=1)
+    record = History(  # scikit-learn's count: updates plus one
+        loss_curve=[*earlier.loss_curve, *curve], t=earlier.t + n_iter * n, n_iter=n_iter
+    )
     W = xp.permute_dims(coef, (1, 0))
-    return [(W, intercept) if est.fit_intercept else (W,)], {
+    return [(W, intercept) if setup.fit_intercept else (W,)], {
         "n_iter_": n_iter,
-        "t_": (int(est.t_) if earlier else 1) + n_iter * n,  # scikit-learn's count
-        "loss_curve_": (list(est.loss_curve_) if earlier else []) + curve,
+        "t_": record.t,
+        "loss_curve_": list(record.loss_curve),
+        "_history": record,
     }

@@ -131,22 +131,6 @@ class EstimatorProtocol(*_BASES):  # type: ignore[misc]
             "attributes": {**INPUT_ATTRIBUTES, **cls._fitted_constraints},
         }
 
-    @classmethod
-    def _weight_schema(cls, attributes: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Each weight array's (shape, dtype name) that fitted ``attributes`` imply."""
-        dtype = attributes["_dtype_name"]
-        return {k: (shape, dtype) for k, shape in cls._weight_shapes(attributes).items()}
-
-    @classmethod
-    def _from_fields(cls, fields: dict[str, dict[str, Any]], weights: dict[str, Any]) -> Any:
-        """A fitted model from checked fields (as ``_file_fields`` made them, rebuilt
-        by the constraints) and weight arrays of the right shapes."""
-        model = cls(**fields["params"])
-        model.__dict__.update(fields["attributes"])
-        model.__dict__.update(cls._weight_attributes(fields["attributes"], weights))
-        model._cache = {}
-        return model
-
 
 class available_if:  # noqa: N801 - a decorator, named as scikit-learn's
     """A method that exists only while ``check(self)`` passes: ``check`` raises
@@ -168,7 +152,7 @@ class available_if:  # noqa: N801 - a decorator, named as scikit-learn's
         return self.fn.__get__(obj, owner)
 
 
-def _check_callbacks(callbacks: Any) -> list:
+def check_callbacks(callbacks: Any) -> list:
     """``callbacks`` as a list of callables, checked before any training."""
     if callable(callbacks) or isinstance(callbacks, (str, bytes)):
         raise TypeError(

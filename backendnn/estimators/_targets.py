@@ -1,19 +1,21 @@
-"""Targets: class labels and regression values turned into the arrays a network trains on,
-and network outputs turned back into labels.
+"""Targets: class labels and regression values turned into the arrays a network trains on
+(:func:`encode_targets`, by the estimator's ``_target_kind``), and network outputs turned
+back into labels and scores.
 
 Labels live on the host (NumPy; any label type there, strings included) and are encoded
 once; the encoded targets are moved to the compute device once per fit. Predicted class
 indices are mapped back to labels in the caller's own library.
 
-Imports :mod:`backendnn._backend` and :mod:`backendnn._validation` (and NumPy, for the
-host-drawn early-stopping split).
+Imports :mod:`backendnn._backend` and :mod:`backendnn._validation`; NumPy for the labels
+on the host.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .._backend import (
     array_namespace,
@@ -26,23 +28,102 @@ from .._backend import (
 from .._validation import check_finite, check_sample_weight, column_or_1d
 
 
-@dataclass
-class Targets:
-    """Encoded training targets.
+def encode_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
+    """(Y, codes, fitted) for targets ``y`` of estimator ``est`` as its ``_target_kind``
+    says: Y (n_samples, n_outputs) on the device of ``place`` in its dtype; ``codes`` the
+    host class index of each sample (None for regression and multi-label; they stratify
+    the early-stopping split); ``fitted`` the attributes the targets define
+    (``classes_``, ``out_activation_``, ...)."""
+    kind = est._target_kind
+    if kind == "real":
+        return _real_targets(est, y, place)
+    if kind == "signs":
+        return _sign_targets(est, y, place, request)
+    return _class_targets(est, y, place, request)
 
-    Attributes
-    ----------
-    Y : array of shape (n_samples, n_outputs)
-        On the compute device, in the compute dtype.
-    codes : host integer array of shape (n_samples,), or None
-        Class index per sample, to stratify the early-stopping split (None: regression).
-    fitted : dict
-        The fitted attributes they define (``classes_``, ``out_activation_``, ...).
-    """
 
-    Y: Any
-    codes: Any = None
-    fitted: dict = field(default_factory=dict)
+def _class_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
+    """Binary labels: one logistic output (Y is 0/1); k > 2 classes: softmax (one-hot Y);
+    a 2-D 0/1 indicator matrix: multi-label (independent logistic outputs)."""
+    host = column_or_1d(to_numpy(y))
+    incremental = request.incremental
+    # continuing from fitted weights (partial_fit, warm start): the same kind of targets
+    # and the same classes, as scikit-learn requires -- the weights' outputs stand for them
+    was_fitted = hasattr(est, "classes_") and hasattr(est, "_multilabel")
+    continuing = was_fitted and (incremental or est.warm_start)
+    if continuing and (host.ndim == 2) != est._multilabel:
+        raise ValueError(
+            "y is "
+            + ("a multi-label indicator matrix" if host.ndim == 2 else "1-D class labels")
+            + " but this model was fitted on "
+            + ("multi-label targets" if est._multilabel else "class labels")
+            + "; fit a new model (warm_start=False) to change the kind of target"
+        )
+    if host.ndim == 2:  # multi-label indicator matrix
+        if not ((host == 0) | (host == 1)).all():
+            raise ValueError("2-D y must be a 0/1 multi-label indicator matrix")
+        if continuing and host.shape[1] != len(est.classes_):
+            raise ValueError(
+                f"y has {host.shape[1]} labels but this model was fitted on "
+                f"{len(est.classes_)}; fit a new model (warm_start=False) to change them"
+            )
+        fitted = {
+            "classes_": np.arange(host.shape[1]),
+            "out_activation_": "logistic",
+            "_multilabel": True,
+        }
+        return _to_device(host, place), None, fitted
+    known = est.classes_ if continuing else None
+    if incremental and request.classes is None and known is None:
+        raise ValueError("classes must be passed on the first call to partial_fit")
+    if known is not None and not incremental:
+        seen = unique_labels(host)
+        if set(seen.tolist()) != set(known.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {known}, `y` has {seen}; set "
+                "warm_start=False to fit new classes"
+            )
+    # one class: trained towards output 0 and always predicted (scikit-learn's)
+    classes_, codes = class_labels(host, request.classes, known, min_classes=1)
+    if len(classes_) <= 2:
+        Y, output = codes[:, None].astype("float64"), "logistic"
+    else:
+        Y, output = one_hot_host(codes, len(classes_)), "softmax"
+    fitted = {"classes_": classes_, "out_activation_": output, "_multilabel": False}
+    return _to_device(Y, place), codes, fitted
+
+
+def _sign_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
+    """+1 for the sample's class and -1 for the others, one column per one-vs-rest
+    problem (two classes: one column, ``classes_[1]`` positive)."""
+    known = est.classes_ if request.incremental and hasattr(est, "classes_") else None
+    if request.incremental and request.classes is None and known is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    classes_, codes = class_labels(y, request.classes, known)
+    k = 1 if len(classes_) == 2 else len(classes_)
+    indicator = codes[:, None] == 1 if k == 1 else one_hot_host(codes, k) > 0
+    return _to_device(2.0 * indicator - 1.0, place), codes, {"classes_": classes_}
+
+
+def _real_targets(est: Any, y: Any, place: Any) -> tuple[Any, Any, dict]:
+    """Real targets as (n, n_outputs) (identity outputs), or with ``loss="poisson"``
+    counts y >= 0 (the log link: outputs exp)."""
+    xp = place.xp
+    y = regression_targets(y, xp, place.device, place.dtype)
+    poisson = getattr(est, "loss", "squared_error") == "poisson"
+    if poisson and bool(xp.any(y < 0)):
+        raise ValueError(
+            "Some value(s) of y are negative which is not allowed for Poisson regression: "
+            "loss='poisson' models counts or rates y >= 0"
+        )
+    Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
+    output = "exp" if poisson else "identity"
+    return Y, None, {"out_activation_": output, "_y_1d": y.ndim == 1}
+
+
+def _to_device(host: Any, place: Any) -> Any:
+    return from_numpy(host, xp=place.xp, device=place.device, dtype=place.dtype)
 
 
 def as_target(y: Any, owner: Any) -> Any:
@@ -102,7 +183,7 @@ def check_two_classes(classes_: Any) -> None:
 
 def one_hot_host(codes: Any, k: int) -> Any:
     """(n, k) float64 host indicator of class indices ``codes``."""
-    return (codes[:, None] == to_numpy(list(range(k)))[None, :]).astype("float64")
+    return (codes[:, None] == np.arange(k)[None, :]).astype("float64")
 
 
 def class_labels(y: Any, classes: Any, known: Any, min_classes: int = 2) -> tuple[Any, Any]:

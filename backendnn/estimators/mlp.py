@@ -2,9 +2,9 @@
 :class:`MLPRegressor`.
 
 Each builds a network of dense layers with an activation between them (GLU-gated dense
-layers for the GLU family) and a linear output whose activation the loss fuses; the
-training parameters and driver (``_optimized.py``), the outputs (``_outputs.py``) and the
-core (``_base.py``) are shared with the other estimators.
+layers for the GLU family) and a linear output whose activation the loss fuses; the core
+(``_core.py``), the driver (``_driver.py``), the hyper-parameter tables (``_params.py``)
+and the outputs (``_outputs.py``) are shared with the other estimators.
 
 Imports :mod:`backendnn.activations`, ``network``, ``params``, ``_validation`` and the
 sibling modules.
@@ -16,35 +16,26 @@ import copy
 from typing import Any, ClassVar
 
 from .. import activations as _act
-from .._validation import Constraint, Interval, Options, SequenceOf, is_int
+from .._validation import POSITIVE_INT, Constraint, Interval, SequenceOf, is_int
 from ..network import Network
 from ..params import Params
-from ._constraints import ActivationParam, LayerSizes
-from ._docs import CLASSIFIER_ATTRIBUTES_DOC, MLP_PARAMETERS_DOC
-from ._optimized import (
-    POSITIVE_INT,
-    TRAINING_ATTRIBUTES,
-    TRAINING_CONSTRAINTS,
-    OptimizedNetwork,
-)
+from ._constraints import ActivationParam
+from ._core import SOLVED_ATTRIBUTES, SolverEstimator
+from ._docs import CLASSIFIER_ATTRIBUTES_DOC
+from ._inputs import Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
+from ._params import MLP_PARAMS, MLP_REGRESSOR_PARAMS, constraints, parameters_doc
 
 
-class _BaseMLP(OptimizedNetwork):
+class _BaseMLP(SolverEstimator):
     coefs_: list
     intercepts_: list
-    n_outputs_: int
-    out_activation_: str
     _fitted_hidden: tuple
     _fitted_activation: Any
 
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        "hidden_layer_sizes": LayerSizes(),
-        "activation": ActivationParam(),
-        **TRAINING_CONSTRAINTS,
-    }
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(MLP_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
-        **TRAINING_ATTRIBUTES,
+        **SOLVED_ATTRIBUTES,
         "n_layers_": Interval(2, None, integer=True),
         "_fitted_hidden": SequenceOf(POSITIVE_INT),
         "_fitted_activation": ActivationParam(),
@@ -65,7 +56,7 @@ class _BaseMLP(OptimizedNetwork):
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int | str = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -83,7 +74,7 @@ class _BaseMLP(OptimizedNetwork):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self._set_training_params(locals())
+        self._set_solver_params(locals())
 
     # ------------------------------------------------------------------ the network
 
@@ -94,38 +85,30 @@ class _BaseMLP(OptimizedNetwork):
     def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
         return Network.mlp(input_shape[0], self._hidden(), n_outputs, _act.get(self.activation))
 
-    def _fitted_network(self) -> Network:
-        return Network.mlp(
-            self.n_features_in_, self._fitted_hidden, self.n_outputs_,
-            _act.get(self._fitted_activation),
-        )  # fmt: skip
-
-    def _init_params(self, network: Network, rng: Any, xp: Any, dev: Any, dtype: Any) -> Params:
+    def _init_params(self, network: Network, rng: Any, place: Place, initial: Any) -> Params:
         return network.init(
-            rng,
-            xp=xp,
-            device=dev,
-            dtype=dtype,
+            rng, xp=place.xp, device=place.device, dtype=place.dtype,
             scheme=self.init if self.init is not None else "glorot_uniform",
             activation=_act.get(self.activation),
-        )
+        )  # fmt: skip
 
-    def _weight_pairs(self) -> list[tuple]:
-        return list(zip(self.coefs_, self.intercepts_))
-
-    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
-        dense = [p for p in params if p]
+    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
         hidden = self._hidden()
         return {
-            "coefs_": [p[0] for p in dense],
-            "intercepts_": [p[1] for p in dense],
             "n_layers_": len(hidden) + 2,
-            "n_outputs_": dense[-1][0].shape[1],
+            "n_outputs_": network.layers[-1].param_shapes()[0][1],
             "_fitted_hidden": hidden,
             # the function itself, copied: a later edit of the parameter (or of the
             # registry) must not change the fitted model
             "_fitted_activation": copy.deepcopy(_act.get(self.activation)),
         }
+
+    @classmethod
+    def _network_of(cls, attributes: dict) -> Network:
+        return Network.mlp(
+            attributes["n_features_in_"], attributes["_fitted_hidden"],
+            attributes["n_outputs_"], _act.get(attributes["_fitted_activation"]),
+        )  # fmt: skip
 
     @classmethod
     def _check_attributes(cls, attributes: dict) -> None:
@@ -136,29 +119,34 @@ class _BaseMLP(OptimizedNetwork):
             )
         super()._check_attributes(attributes)
 
-    def _weights(self) -> dict[str, Any]:
-        out = {f"coefs.{i}": c for i, c in enumerate(self.coefs_)}
-        out.update({f"intercepts.{i}": b for i, b in enumerate(self.intercepts_)})
-        return out
+    # ------------------------------------------------------------------ the weight map
 
-    @classmethod
-    def _weight_shapes(cls, attributes: dict) -> dict[str, tuple[int, ...]]:
-        network = Network.mlp(
-            attributes["n_features_in_"], attributes["_fitted_hidden"],
-            attributes["n_outputs_"], _act.get(attributes["_fitted_activation"]),
-        )  # fmt: skip
-        dense = [layer.param_shapes() for layer in network.layers if layer.param_shapes()]
-        out = {f"coefs.{i}": s[0] for i, s in enumerate(dense)}
-        out.update({f"intercepts.{i}": s[1] for i, s in enumerate(dense)})
-        return out
+    def _weights(self) -> dict[str, Any]:
+        dense = _dense_layers(self._network())
+        coefs, intercepts = self.coefs_, self.intercepts_
+        if not len(coefs) == len(intercepts) == len(dense):
+            raise ValueError(
+                f"coefs_ and intercepts_ hold {len(coefs)} and {len(intercepts)} arrays; "
+                f"the network has {len(dense)} layers"
+            )
+        return {
+            f"layers.{i}.{name}": a
+            for i, W, b in zip(dense, coefs, intercepts)
+            for name, a in (("W", W), ("b", b))
+        }
 
     @classmethod
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
-        n = sum(name.startswith("coefs.") for name in weights)
+        dense = _dense_layers(cls._network_of(attributes))
         return {
-            "coefs_": [weights[f"coefs.{i}"] for i in range(n)],
-            "intercepts_": [weights[f"intercepts.{i}"] for i in range(n)],
+            "coefs_": [weights[f"layers.{i}.W"] for i in dense],
+            "intercepts_": [weights[f"layers.{i}.b"] for i in dense],
         }
+
+
+def _dense_layers(network: Network) -> list[int]:
+    """The index of each layer of ``network`` that has weights (its dense layers)."""
+    return [i for i, layer in enumerate(network.layers) if layer.param_names]
 
 
 class MLPClassifier(ClassifierOutputs, _BaseMLP):
@@ -169,7 +157,7 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
     softmax and cross-entropy; 2-D 0/1 targets are multi-label (logistic outputs).
     Results come back in the library and on the device of the input.
 """
-        + MLP_PARAMETERS_DOC
+        + parameters_doc(MLP_PARAMS)
         + CLASSIFIER_ATTRIBUTES_DOC
         + """
     Examples
@@ -196,15 +184,8 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
     (identity output and squared error, or the Poisson deviance with a log link). Results
     come back in the library of the input.
 
-    Parameters
-    ----------
-    loss : {"squared_error", "poisson"}, default="squared_error"
-        ``"squared_error"``: half the mean squared error of an identity output.
-        ``"poisson"``: half the Poisson deviance of counts y >= 0 with mean exp(h) for
-        network output h (predictions are exp(h)), as scikit-learn's. The first
-        parameter, as in scikit-learn: pass ``hidden_layer_sizes`` by name.
 """
-        + MLP_PARAMETERS_DOC.replace("    Parameters\n    ----------\n", "", 1)
+        + parameters_doc(MLP_REGRESSOR_PARAMS)
         + """
     Attributes
     ----------
@@ -229,10 +210,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
     """
     )
 
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        "loss": Options("squared_error", "poisson"),
-        **_BaseMLP._parameter_constraints,
-    }
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(MLP_REGRESSOR_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseMLP._fitted_constraints,
         **RegressorOutputs.OUTPUT_ATTRIBUTES,
@@ -254,7 +232,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int | str = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -273,4 +251,4 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self._set_training_params(locals())
+        self._set_solver_params(locals())

@@ -14,38 +14,26 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .._backend import array_namespace, device, from_numpy, index_dtype, to_numpy
-from .._validation import (
-    POSITIVE_INT,
-    VERBOSE,
-    AnyOf,
-    Boolean,
-    Constraint,
-    Interval,
-    Options,
-)
+import numpy as np
+
+from .._backend import array_namespace, from_numpy, index_dtype, to_numpy
+from .._validation import Constraint
 from ..layers import Dense
 from ..network import Network
 from ..optim import SGD
 from ..params import Params
 from ..train import LearningRateSchedule
-from ._base import NetworkEstimator
-from ._constraints import BackendParam, ClassLabels, ClassWeightParam, DtypeParam, SeedParam
-from ._online import train_online
-from ._targets import (
-    Targets,
-    accuracy,
-    class_labels,
-    class_weights,
-    host_accuracy,
-    labels_of,
-    one_hot_host,
-)
-from ._training import train_network
+from ._constraints import ClassLabels
+from ._core import FitRequest, NetworkEstimator
+from ._driver import FitPlan
+from ._inputs import FitData, Place
+from ._online import OnlineSetup
+from ._params import PERCEPTRON_PARAMS, constraints, parameters_doc
+from ._targets import accuracy, class_weights, host_accuracy, labels_of
 
 
 class Perceptron(NetworkEstimator):
-    """Linear perceptron classifier: scikit-learn's ``Perceptron`` on any backend, and the
+    __doc__ = """Linear perceptron classifier: scikit-learn's ``Perceptron`` on any backend, and the
     notes' perceptron one parameter away.
 
     ``solver="online"`` (default) is scikit-learn's algorithm: ``SGDClassifier(
@@ -67,58 +55,7 @@ class Perceptron(NetworkEstimator):
     ``n_iter_no_change`` epochs; several classes train jointly, one-vs-rest. On XOR both
     solvers get at most 3 of the 4 points right: one line cannot split it.
 
-    Parameters
-    ----------
-    penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty (``"gd"``: None or ``"l2"``, alpha/(2 n) ||w||^2 on J).
-    alpha : float, default=1e-4
-        The penalty's strength.
-    l1_ratio : float, default=0.15
-        The L1 share of ``"elasticnet"``, in [0, 1].
-    fit_intercept : bool, default=True
-        Learn the bias b (else b = 0).
-    max_iter : int, default=1000
-        Epochs at most (``fit``; ``partial_fit`` runs one).
-    tol : float or None, default=1e-3
-        ``"online"``: stop when the epoch's mean loss is above the best by more than -tol
-        (or the held-out accuracy not above the best by tol) ``n_iter_no_change`` times
-        in a row; None: run ``max_iter`` epochs. ``"gd"``: see above.
-    shuffle : bool, default=True
-        Shuffle the samples every epoch (``"gd"``: minibatches only).
-    verbose : int, default=0
-        Print one line per epoch (``"gd"``: a progress bar).
-    eta0 : float, default=1.0
-        The learning rate.
-    n_jobs : int or None, default=None
-        Accepted for scikit-learn's interface; the one-vs-rest problems already step
-        together, on the device.
-    random_state : int, RandomState, Generator or None, default=0
-        Seeds the shuffling and the early-stopping split.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified). ``"online"``: stop each
-        problem when its held-out accuracy stops improving (scikit-learn's rule; the last
-        weights are kept). ``"gd"``: keep the weights with the best held-out accuracy.
-    validation_fraction : float, default=0.1
-        The held-out share, in (0, 1).
-    n_iter_no_change : int, default=5
-        Epochs without improvement before stopping.
-    class_weight : dict, "balanced" or None, default=None
-        Weight of each class's samples ({label: weight}; ``"balanced"``: n_samples /
-        (n_classes * count of the class)). ``"online"``: scikit-learn's use (in the
-        one-vs-rest problem of class k, class k's weight on its samples and 1 on the
-        rest); ``"gd"``: each sample's weight is multiplied by its class's.
-    warm_start : bool, default=False
-        Start ``fit`` from the current ``coef_`` and ``intercept_``.
-    solver : {"online", "gd"}, default="online"
-        scikit-learn's online updates, or the notes' gradient descent on J (see above).
-    batch_size : int or None, default=None
-        ``"gd"`` only: None is full-batch gradient descent (the notes' algorithm), else
-        minibatches.
-    backend : str or None, default=None
-        Where to compute (see :class:`MLPClassifier`).
-    dtype : {"float32", "float64"} or None, default=None
-        The compute precision (see :class:`MLPClassifier`).
-
+{parameters}
     Attributes
     ----------
     coef_ : array of shape (1, n_features) or (n_classes, n_features)
@@ -149,35 +86,15 @@ class Perceptron(NetworkEstimator):
     >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
     >>> Perceptron().fit(X, [0, 0, 0, 1]).predict(X).tolist()  # AND is separable
     [0, 0, 0, 1]
-    """
+    """.format(parameters=parameters_doc(PERCEPTRON_PARAMS).strip("\n"))
 
     _estimator_type = "classifier"
     coef_: Any
     intercept_: Any
     classes_: Any
 
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        "penalty": Options(None, "l2", "l1", "elasticnet"),
-        "alpha": Interval(0, None),
-        "l1_ratio": Interval(0, 1),
-        "fit_intercept": Boolean(),
-        "max_iter": POSITIVE_INT,
-        "tol": AnyOf(Options(None), Interval(0, None)),
-        "shuffle": Boolean(),
-        "verbose": VERBOSE,
-        "eta0": Interval(0, None, closed="neither"),
-        "n_jobs": AnyOf(Options(None), Interval(None, None, integer=True)),
-        "random_state": SeedParam(),
-        "early_stopping": Boolean(),
-        "validation_fraction": Interval(0, 1, closed="neither"),
-        "n_iter_no_change": POSITIVE_INT,
-        "class_weight": ClassWeightParam(),
-        "warm_start": Boolean(),
-        "solver": Options("online", "gd"),
-        "batch_size": AnyOf(Options(None), POSITIVE_INT),
-        "backend": BackendParam(),
-        "dtype": DtypeParam(),
-    }
+    _target_kind = "signs"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(PERCEPTRON_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {"classes_": ClassLabels()}
 
     def __init__(
@@ -242,140 +159,105 @@ class Perceptron(NetworkEstimator):
     def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
         return Network([Dense(input_shape[0], n_outputs, bias=self.fit_intercept)])
 
-    def _fitted_network(self) -> Network:
+    @classmethod
+    def _network_of(cls, attributes: dict) -> Network:
         # always with a bias: intercept_ is zero when fitted without one
-        return Network([Dense(self.n_features_in_, self.coef_.shape[0])])
+        n_classes = len(attributes["classes_"])
+        return Network([Dense(attributes["n_features_in_"], 1 if n_classes == 2 else n_classes)])
 
-    def _init_params(self, network: Network, rng: Any, xp: Any, dev: Any, dtype: Any) -> Params:
+    def _init_params(self, network: Network, rng: Any, place: Place, initial: Any) -> Params:
         """Zero weights (the notes' start and scikit-learn's), or ``fit``'s ``coef_init``
-        and ``intercept_init``."""
-        start = self.__dict__.get("_start")
-        if start is not None:
-            return self._start_params(network, start, xp, dev, dtype)
-        return [
-            tuple(xp.zeros(s, dtype=dtype, device=dev) for s in layer.param_shapes())
-            for layer in network.layers
-        ]
+        and ``intercept_init`` (``initial``)."""
+        layer = network.layers[0]
+        (n_features, k), b_shape = layer.param_shapes()[0], (layer.n_out,)
+        coef_init, intercept_init = (None, None) if initial is None else initial
+        W = self._initial(coef_init, "coef_init", (k, n_features)).T
+        b = self._initial(intercept_init, "intercept_init", b_shape)
+        arrays = (W, b) if self.fit_intercept else (W,)
+        return [tuple(from_numpy(a, xp=place.xp, device=place.device, dtype=place.dtype)
+                      for a in arrays)]  # fmt: skip
 
-    def _reused_params(self, network: Network, xp: Any, dev: Any, dtype: Any) -> Params:
-        start = self.__dict__.get("_start")  # coef_init wins over warm_start, as in sklearn
-        if start is not None:
-            return self._start_params(network, start, xp, dev, dtype)
-        return super()._reused_params(network, xp, dev, dtype)
+    @staticmethod
+    def _initial(given: Any, name: str, shape: tuple[int, ...]) -> Any:
+        """``given`` (``coef_init`` or ``intercept_init``) as a float64 host array of
+        ``shape``: zeros if None; scikit-learn's shapes (k, d) and (k,), for two classes
+        also (d,) and (1, d) (``ValueError`` for any other)."""
+        if given is None:
+            return np.zeros(shape)
+        host = to_numpy(given).astype("float64")
+        k = shape[0]
+        if len(shape) == 2:
+            allowed = {shape} | ({(shape[1],), (1, shape[1])} if k == 1 else set())
+        else:
+            allowed = {shape} | ({(1,)} if k == 1 else set())
+        if tuple(host.shape) not in allowed:
+            raise ValueError(
+                f"{name} of shape {host.shape} does not match the data: {shape} expected "
+                "(Provided coef_ does not match dataset)"
+            )
+        return host.reshape(shape)
 
-    def _start_params(
-        self, network: Network, start: tuple, xp: Any, dev: Any, dtype: Any
-    ) -> Params:
-        (n_features, k), shapes = network.layers[0].param_shapes()[0], []
-        coef_init, intercept_init = start
-        out = []
-        for given, shape, name in ((coef_init, (k, n_features), "coef_init"),
-                                   (intercept_init, (k,), "intercept_init")):  # fmt: skip
-            if given is None:
-                out.append(to_numpy([[0.0] * shape[1]] * k if len(shape) == 2 else [0.0] * k))
-                continue
-            host = to_numpy(given).astype("float64")
-            # scikit-learn's shapes: (k, d) and (k,); for two classes also (d,) and (1, d)
-            allowed = {shape} | ({(n_features,), (1, n_features)} if len(shape) == 2 and k == 1
-                                 else {(1,)} if k == 1 else set())  # fmt: skip
-            if tuple(host.shape) not in allowed:
-                raise ValueError(
-                    f"{name} of shape {host.shape} does not match the data: {shape} expected "
-                    "(Provided coef_ does not match dataset)"
-                )
-            out.append(host.reshape(shape))
-        shapes.append(out[0].T)
-        if self.fit_intercept:
-            shapes.append(out[1])
-        return [tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in shapes)]
-
-    def _weight_pairs(self) -> list[tuple]:
-        return [(_transpose(self.coef_), self.intercept_)]
-
-    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
-        W = params[0][0]
-        b = params[0][1] if self.fit_intercept else array_namespace(W).zeros_like(W[0, :])
-        return {"coef_": _transpose(W), "intercept_": b}
+    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+        return {}
 
     def _weights(self) -> dict[str, Any]:
-        return {"coef": self.coef_, "intercept": self.intercept_}
-
-    @classmethod
-    def _weight_shapes(cls, attributes: dict) -> dict[str, tuple[int, ...]]:
-        n_classes = len(attributes["classes_"])
-        k = 1 if n_classes == 2 else n_classes
-        return {"coef": (k, attributes["n_features_in_"]), "intercept": (k,)}
+        return {"layers.0.W": _transpose(self.coef_), "layers.0.b": self.intercept_}
 
     @classmethod
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
-        return {"coef_": weights["coef"], "intercept_": weights["intercept"]}
-
-    # ------------------------------------------------------------------ targets
-
-    def _encode_targets(
-        self, y: Any, xp: Any, dev: Any, dtype: Any, incremental: bool, classes: Any
-    ) -> Targets:
-        known = self.classes_ if incremental and hasattr(self, "classes_") else None
-        if incremental and classes is None and known is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        classes_, codes = class_labels(y, classes, known)
-        k = 1 if len(classes_) == 2 else len(classes_)
-        # +1 for the sample's class, -1 for the others (binary: one column, class 1 positive)
-        indicator = codes[:, None] == 1 if k == 1 else one_hot_host(codes, k) > 0
-        signs = 2.0 * indicator - 1.0
-        Y = from_numpy(signs, xp=xp, device=dev, dtype=dtype)
-        return Targets(Y, codes, {"classes_": classes_})
+        W = weights["layers.0.W"]
+        b = weights.get("layers.0.b")
+        return {
+            "coef_": _transpose(W),
+            "intercept_": array_namespace(W).zeros_like(W[0, :]) if b is None else b,
+        }
 
     # ------------------------------------------------------------------ training
 
-    def _train(
-        self,
-        network: Network,
-        params: Params,
-        X: Any,
-        targets: Targets,
-        weights: Any,
-        rng: Any,
-        incremental: bool,
-        reuse: bool,
-        callbacks: list,
-    ) -> tuple[Params, dict[str, Any]]:
-        codes = targets.codes
-        class_w = class_weights(self.class_weight, targets.fitted["classes_"], codes)
-        if self.solver == "gd":
-            if self.class_weight is not None:
-                Y = targets.Y  # on the compute device, in the compute dtype (X may be sparse)
-                per_sample = from_numpy(
-                    to_numpy(class_w)[codes], xp=array_namespace(Y), device=device(Y), dtype=Y.dtype
-                )
-                weights = per_sample if weights is None else weights * per_sample
-            return train_network(
-                self, network, params, X, targets, weights, rng, incremental, reuse, callbacks
-            )
-        return train_online(self, params, X, targets, weights, class_w, rng, incremental)
+    def _fit_plan(self, data: FitData, network: Network) -> FitPlan:
+        classes_, codes = data.fitted["classes_"], data.codes
+        class_w = class_weights(self.class_weight, classes_, codes)
+        name = type(self).__name__
+        if self.solver == "online":
+            online = OnlineSetup(
+                penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
+                eta0=self.eta0, fit_intercept=self.fit_intercept, max_iter=self.max_iter,
+                tol=self.tol, n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
+                # partial_fit after fit holds out too, as scikit-learn's
+                early_stopping=self.early_stopping,
+                validation_fraction=self.validation_fraction, verbose=self.verbose,
+                random_state=self.random_state, class_weights=class_w,
+            )  # fmt: skip
+            return FitPlan(solver="online", loss="perceptron", online=online, owner=name)
+        if self.class_weight is not None:  # each sample's weight times its class's
+            source = data.source
+            Y = source.Y  # on the compute device, in the compute dtype (X may be sparse)
+            per_sample = from_numpy(
+                np.asarray(class_w)[codes], xp=array_namespace(Y), device=data.place.device,
+                dtype=Y.dtype,
+            )  # fmt: skip
+            source.W = per_sample if source.W is None else source.W * per_sample
+        return FitPlan(
+            solver="gd",
+            loss="perceptron",
+            alpha=self.alpha if self.penalty == "l2" else 0.0,
+            batch_size=self.batch_size,  # None: full batch, the notes' algorithm
+            optimizer=SGD(momentum=0.0, nesterov=False),
+            schedule=LearningRateSchedule("constant", self.eta0),
+            max_iter=self.max_iter,
+            # scikit-learn's rule is off: the stopping rule below decides
+            tol=-math.inf,
+            n_iter_no_change=math.inf,
+            shuffle=self.shuffle and self.batch_size is not None,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            score=self._score_device,
+            stop_rule=self._stop_rule,
+            verbose=self.verbose,
+            owner=name,
+        )
 
-    # the shared driver's hooks (solver="gd")
-
-    def _loss(self, targets: Targets) -> str:
-        return "perceptron"
-
-    def _alpha(self) -> float:
-        return self.alpha if self.penalty == "l2" else 0.0
-
-    def _batch_size(self, n: int) -> int:
-        return self.batch_size or n
-
-    def _optimizer(self) -> tuple[Any, LearningRateSchedule]:
-        return SGD(momentum=0.0, nesterov=False), LearningRateSchedule("constant", self.eta0)
-
-    def _stopping(self) -> tuple[float, float]:
-        """scikit-learn's rule is off: :meth:`_stopping_rules` decides."""
-        return -math.inf, math.inf
-
-    def _shuffle(self) -> bool:
-        return self.shuffle and self.batch_size is not None
-
-    def _stopping_rules(self, network: Network, data: Any) -> list:
+    def _stop_rule(self, network: Network, data: Any) -> Any:
         """Stop at zero training errors, or when J has not improved by ``tol`` for
         ``n_iter_no_change`` epochs. J of the first epoch is skipped: it is measured at
         the zero initial weights, where every margin is 0 and so is J."""
@@ -394,11 +276,24 @@ class Perceptron(NetworkEstimator):
             best = min(best, record["loss"])
             return stale >= self.n_iter_no_change
 
-        return [rule]
+        return rule
 
     def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
         """Accuracy of scores ``out`` against +1/-1 targets ``Y`` (weighted by ``W``)."""
         return accuracy(Y, out, 0.0, W)
+
+    def _check_partial_fit(self, request: FitRequest) -> None:
+        if hasattr(self, "classes_"):
+            return
+        if self.early_stopping:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. In order to "
+                "use 'balanced' weights, use compute_class_weight('balanced', "
+                "classes=classes, y=y) on a large enough sample of the targets and "
+                "pass the resulting weights as the class_weight parameter."
+            )
 
     # ------------------------------------------------------------------ public
 
@@ -436,13 +331,10 @@ class Perceptron(NetworkEstimator):
         ValueError
             Bad input or hyper-parameters (the message names which).
         """
-        if coef_init is None and intercept_init is None:
-            return self._fit(X, y, incremental=False, sample_weight=sample_weight)
-        self.__dict__["_start"] = (coef_init, intercept_init)
-        try:
-            return self._fit(X, y, incremental=False, sample_weight=sample_weight)
-        finally:
-            self.__dict__.pop("_start", None)
+        given = (
+            None if coef_init is None and intercept_init is None else (coef_init, intercept_init)
+        )
+        return self._fit(FitRequest(X, y, sample_weight, initial=given))
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
@@ -462,18 +354,8 @@ class Perceptron(NetworkEstimator):
         -------
         self
         """
-        if not hasattr(self, "classes_"):
-            self._validate_params()
-            if self.early_stopping:
-                raise ValueError("early_stopping should be False with partial_fit")
-            if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-                raise ValueError(
-                    "class_weight 'balanced' is not supported for partial_fit. In order to "
-                    "use 'balanced' weights, use compute_class_weight('balanced', "
-                    "classes=classes, y=y) on a large enough sample of the targets and "
-                    "pass the resulting weights as the class_weight parameter."
-                )
-        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
+        request = FitRequest(X, y, sample_weight, incremental=True, classes=classes)
+        return self._fit(request)
 
     def decision_function(self, X: Any) -> Any:
         """w.x + b per sample (n_samples,) for two classes, else (n_samples, n_classes),

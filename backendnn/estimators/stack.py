@@ -21,9 +21,11 @@ from ..layers import Dense, Layer
 from ..network import Network
 from ..params import Params
 from ._constraints import LayerStack
-from ._docs import STACK_CLASSIFIER_ATTRIBUTES_DOC, STACK_PARAMETERS_DOC
-from ._optimized import TRAINING_ATTRIBUTES, TRAINING_CONSTRAINTS, OptimizedNetwork
+from ._core import SOLVED_ATTRIBUTES, SolverEstimator
+from ._docs import STACK_CLASSIFIER_ATTRIBUTES_DOC
+from ._inputs import Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
+from ._params import STACK_PARAMS, constraints, parameters_doc
 
 
 def output_width(layers: list[Layer], input_shape: tuple[int, ...]) -> int:
@@ -55,17 +57,14 @@ def output_width(layers: list[Layer], input_shape: tuple[int, ...]) -> int:
     return int(x.shape[1])
 
 
-class _BaseStack(OptimizedNetwork):
+class _BaseStack(SolverEstimator):
     params_: list
     _fitted_layers: list
 
     _flatten_input = False
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        "layers": LayerStack(),
-        **TRAINING_CONSTRAINTS,
-    }
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(STACK_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
-        **TRAINING_ATTRIBUTES,
+        **SOLVED_ATTRIBUTES,
         "n_layers_": Interval(1, None, integer=True),
         "_fitted_layers": LayerStack(),
     }
@@ -84,7 +83,7 @@ class _BaseStack(OptimizedNetwork):
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int | str = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -101,7 +100,7 @@ class _BaseStack(OptimizedNetwork):
         early_stopping_metric: str = "score",
     ):
         self.layers = layers
-        self._set_training_params(locals())
+        self._set_solver_params(locals())
 
     # ------------------------------------------------------------------ the network
 
@@ -109,37 +108,33 @@ class _BaseStack(OptimizedNetwork):
         stack = copy.deepcopy(list(self.layers))  # the fitted model keeps its own
         return Network([*stack, Dense(output_width(stack, input_shape), n_outputs)])
 
-    def _fitted_network(self) -> Network:
-        return Network(self._fitted_layers)
-
-    def _init_params(self, network: Network, rng: Any, xp: Any, dev: Any, dtype: Any) -> Params:
+    def _init_params(self, network: Network, rng: Any, place: Place, initial: Any) -> Params:
         scheme = self.init if self.init is not None else "glorot_uniform"
-        return network.init(rng, xp=xp, device=dev, dtype=dtype, scheme=scheme)
+        return network.init(rng, xp=place.xp, device=place.device, dtype=place.dtype, scheme=scheme)
 
-    def _weight_pairs(self) -> list[tuple]:
-        return [p for p in self.params_ if p]
-
-    def _fitted_from_params(self, network: Network, params: Params) -> dict[str, Any]:
+    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
         return {
-            "params_": list(params),
             "_fitted_layers": list(network.layers),
             "n_layers_": len(network.layers),
             "n_outputs_": network.layers[-1].param_shapes()[0][1],
         }
 
+    @classmethod
+    def _network_of(cls, attributes: dict) -> Network:
+        return Network(attributes["_fitted_layers"])
+
+    # ------------------------------------------------------------------ the weight map
+
     def _weights(self) -> dict[str, Any]:
+        layers = self._fitted_layers
+        if len(self.params_) != len(layers):
+            raise ValueError(
+                f"params_ holds {len(self.params_)} tuples; the network has {len(layers)} layers"
+            )
         return {
             f"layers.{i}.{name}": a
-            for i, (layer, p) in enumerate(zip(self._fitted_layers, self.params_))
+            for i, (layer, p) in enumerate(zip(layers, self.params_))
             for name, a in zip(layer.param_names, p)
-        }
-
-    @classmethod
-    def _weight_shapes(cls, attributes: dict) -> dict[str, tuple[int, ...]]:
-        return {
-            f"layers.{i}.{name}": shape
-            for i, layer in enumerate(attributes["_fitted_layers"])
-            for name, shape in zip(layer.param_names, layer.param_shapes())
         }
 
     @classmethod
@@ -174,7 +169,7 @@ class NeuralNetClassifier(ClassifierOutputs, _BaseStack):
     over k classes) and trains the whole as :class:`MLPClassifier` does; NCHW image
     batches reach the first layer as they are.
 """
-        + STACK_PARAMETERS_DOC
+        + parameters_doc(STACK_PARAMS)
         + STACK_CLASSIFIER_ATTRIBUTES_DOC
         + """
     Examples
@@ -205,7 +200,7 @@ class NeuralNetRegressor(RegressorOutputs, _BaseStack):
     The estimator appends the output layer ``Dense(width, n_outputs)``; otherwise as
     :class:`NeuralNetClassifier`.
 """
-        + STACK_PARAMETERS_DOC
+        + parameters_doc(STACK_PARAMS)
         + """
     Attributes
     ----------

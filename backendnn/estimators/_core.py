@@ -1,0 +1,423 @@
+"""The estimator core: one ``fit`` for every estimator, read top to bottom in
+:meth:`NetworkEstimator._fit`, and prediction.
+
+A fit is a :class:`FitRequest` (what the caller passed) turned into checked data on the
+compute device in one pass (:func:`._inputs.fit_data`), a network, its starting
+parameters, a :class:`._driver.FitPlan` (what the fit is), and one call of the driver
+(:func:`._driver.run`); every fitted attribute is then committed at once, so a failed call
+changes nothing.
+
+A model (``mlp.py``, ``stack.py``, ``perceptron.py``) says what is its own, in these
+methods and nothing else:
+
+- ``_target_kind``: how targets are encoded (``"classes"``, ``"real"``, ``"signs"``);
+- ``_build_network(input_shape, n_outputs)`` and ``_init_params(network, rng, place,
+  initial)``: the network to train and its starting parameters;
+- ``_fit_plan(data, network)``: the :class:`FitPlan`;
+- ``_fitted_attributes(network)``: what the trained network defines besides its weights;
+- ``_network_of(attributes)``: the network of fitted attributes (prediction, model files);
+- ``_weights()`` and ``_weight_attributes(weights)``: the fitted weights as one map
+  ``"layers.{i}.{name}"`` -> array (the network's parameters, shared by prediction,
+  warm starts and :mod:`backendnn.io`), and back to the fitted attributes;
+- ``_check_attributes(attributes)``: what fitted attributes must agree on.
+
+Imports :mod:`backendnn._backend`, ``_validation``, ``network`` (types), ``_compiled``,
+``data.sparse`` and the siblings ``_protocol``, ``_inputs``, ``_dask``, ``_docs`` and
+``_driver``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .._backend import (
+    array_namespace,
+    check_random_state,
+    device,
+    from_numpy,
+    is_array,
+    namespace_name,
+    to_namespace_of,
+    to_numpy,
+)
+from .._compiled import compiled_forward
+from .._validation import (
+    POSITIVE_INT,
+    AnyOf,
+    Constraint,
+    Interval,
+    NotFittedError,
+    Options,
+    SequenceOf,
+)
+from ..data.sparse import SparseRows
+from ._dask import dask_predict, is_dask
+from ._docs import FIT_DOC
+from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
+from ._inputs import FitData, Place, check_shape, fit_data, predict_input
+from ._params import SOLVER_PARAMS
+from ._protocol import EstimatorProtocol, check_callbacks
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..params import Params
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What one call of ``fit`` or ``partial_fit`` asks for.
+
+    Attributes
+    ----------
+    X, y, sample_weight
+        The caller's data, unchecked.
+    incremental : bool
+        ``partial_fit``: one epoch from the current state.
+    classes : array-like, optional
+        Every label (``partial_fit``'s first call).
+    callbacks : sequence of callables
+        Called after every epoch with its record.
+    initial : object, optional
+        Starting weights given to this call (the Perceptron's ``coef_init`` and
+        ``intercept_init``); they win over a warm start.
+    """
+
+    X: Any
+    y: Any
+    sample_weight: Any = None
+    incremental: bool = False
+    classes: Any = None
+    callbacks: Any = ()
+    initial: Any = None
+
+
+class NetworkEstimator(EstimatorProtocol):
+    """Base class of backendnn's estimators (see the module docstring)."""
+
+    #: how targets are encoded: "classes", "real" or "signs" (the Perceptron's +1/-1)
+    _target_kind: ClassVar[str] = ""
+    #: NCHW images become (N, C*H*W) rows before the network (MLPs); a layer stack
+    #: that starts with convolutions takes them as they are
+    _flatten_input: ClassVar[bool] = True
+
+    # fitted attributes every estimator has (set by fit; annotated for readers)
+    n_features_in_: int
+    image_shape_: tuple | None
+    _dtype_name: str
+    random_state: Any
+    warm_start: bool
+
+    # ------------------------------------------------------------------ what a model says
+
+    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
+        """The network to train, for samples of ``input_shape`` ((n_features,), or
+        (C, H, W) where the input is not flattened)."""
+        raise NotImplementedError
+
+    def _init_params(self, network: Network, rng: Any, place: Place, initial: Any) -> Params:
+        """Starting parameters of ``network`` drawn from ``rng`` (or from ``initial``)."""
+        raise NotImplementedError
+
+    def _fit_plan(self, data: FitData, network: Network) -> FitPlan:
+        raise NotImplementedError
+
+    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+        """The fitted attributes trained ``network`` defines besides its weights."""
+        raise NotImplementedError
+
+    @classmethod
+    def _network_of(cls, attributes: dict) -> Network:
+        """The prediction network of fitted ``attributes``."""
+        raise NotImplementedError
+
+    def _weights(self) -> dict[str, Any]:
+        """The fitted weights by name, ``"layers.{i}.{param}"`` of the prediction network."""
+        raise NotImplementedError
+
+    @classmethod
+    def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
+        """The fitted attributes holding ``weights`` (as :meth:`_weights` names them)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _check_attributes(cls, attributes: dict) -> None:
+        """Raise ``ValueError`` if fitted ``attributes`` (each valid alone) disagree."""
+        image = attributes["image_shape_"]
+        if image is not None and math.prod(image) != attributes["n_features_in_"]:
+            raise ValueError(
+                f"image_shape_ {tuple(image)} does not hold n_features_in_ "
+                f"{attributes['n_features_in_']} features"
+            )
+        if attributes["n_iter_"] > len(attributes["loss_curve_"]):
+            raise ValueError(
+                f"n_iter_ {attributes['n_iter_']} is more than the loss curve's "
+                f"{len(attributes['loss_curve_'])} epochs"
+            )
+
+    def _partial_fit_available(self) -> None:
+        """``AttributeError`` where ``partial_fit`` does not exist for these
+        hyper-parameters (scikit-learn's ``available_if``)."""
+
+    def _check_partial_fit(self, request: FitRequest) -> None:
+        """``ValueError`` for what ``partial_fit`` cannot do with these hyper-parameters."""
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = ()) -> Any:
+        return self._fit(FitRequest(X, y, sample_weight, callbacks=callbacks))
+
+    fit.__doc__ = "Fit the model to X and y." + FIT_DOC
+
+    def _fit(self, request: FitRequest) -> Any:
+        """Train as ``request`` asks and commit every fitted attribute at once, or change
+        nothing."""
+        self._validate_params()
+        if request.incremental:
+            self._check_partial_fit(request)
+        callbacks = check_callbacks(request.callbacks)
+        data = fit_data(self, request)
+        network = self._build_network(data.sample_shape, int(data.source.Y.shape[1]))
+        # scikit-learn's generator, made anew on every fit/partial_fit call; draws in its
+        # order: the initial weights, the early-stopping split, the epoch shuffles
+        rng = check_random_state(self.random_state)
+        reuse = self._has_weights() and (request.incremental or self.warm_start)
+        if reuse and request.initial is None:
+            params = _params_of(network, self._weights(), data.place)
+        else:
+            params = self._init_params(network, rng, data.place, request.initial)
+        params, record = run(
+            self._fit_plan(data, network),
+            network,
+            params,
+            data.source,
+            codes=data.codes,
+            rng=rng,
+            incremental=request.incremental,
+            history=self.__dict__.get("_history") if reuse else None,
+            opt=self.__dict__.get("_opt") if request.incremental else None,
+            callbacks=callbacks,
+        )
+        new = {**data.fitted, **record, **self._fitted_attributes(network)}
+        new.update(self._weight_attributes(new, weight_map(network, params)))
+        new["_cache"] = {}  # networks and weights moved for prediction: rebuilt on use
+        self.__dict__.update(new)  # the commit: only after training succeeded
+        return self
+
+    @classmethod
+    def _weight_schema(cls, attributes: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Each weight array's (shape, dtype name) that fitted ``attributes`` imply (what
+        a model file must hold)."""
+        dtype = attributes["_dtype_name"]
+        return {k: (s, dtype) for k, s in weight_shapes(cls._network_of(attributes)).items()}
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, dict[str, Any]], weights: dict[str, Any]) -> Any:
+        """A fitted model from checked fields (as ``_file_fields`` made them, rebuilt
+        by the constraints) and weight arrays of the right shapes."""
+        model = cls(**fields["params"])
+        model.__dict__.update(fields["attributes"])
+        model.__dict__.update(cls._weight_attributes(fields["attributes"], weights))
+        model._cache = {}
+        return model
+
+    def _has_weights(self) -> bool:
+        try:
+            self._weights()
+        except AttributeError:
+            return False
+        return True
+
+    @property
+    def feature_names_in_(self) -> Any:
+        """The column names of the DataFrame given to ``fit`` (absent without names)."""
+        names = self.__dict__.get("_feature_names")
+        if names is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no feature_names_in_: it was not fitted on a "
+                "DataFrame with string column names"
+            )
+        return np.asarray(list(names), dtype=object)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_features_in_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; call fit first"
+            )
+
+    # ------------------------------------------------------------------ prediction
+
+    @property
+    def _params(self) -> Params:
+        """The fitted weights as the prediction network's parameters."""
+        return _params_of(self._network(), self._weights())
+
+    def _network(self) -> Network:
+        self._check_fitted()
+        cache = self.__dict__.setdefault("_cache", {})
+        if "network" not in cache:
+            cache["network"] = self._network_of(self.__dict__)
+        return cache["network"]
+
+    def _params_on(self, X: Any) -> Params:
+        """The fitted parameters in the library and on the device of ``X``.
+
+        Weights of another library or device are moved once and kept, with a copy of the
+        weights they were moved from; before each use that copy is compared with the
+        current weights (on their own device, one reduction per array), so assigning new
+        weights or editing them in place moves them again.
+        """
+        params = self._params
+        ref = next(a for p in params for a in p)
+        xp = array_namespace(X)
+        if namespace_name(array_namespace(ref)) == namespace_name(xp) and device(ref) == device(X):
+            return params
+        cache = self.__dict__.setdefault("_cache", {})
+        key = ("weights", namespace_name(xp), str(device(X)))
+        entry = cache.get(key)
+        if entry is None or not _unchanged(entry[0], params):
+            snapshot = [tuple(array_namespace(a).asarray(a, copy=True) for a in p) for p in params]
+            moved = [tuple(to_namespace_of(a, X) for a in p) for p in params]
+            cache[key] = entry = (snapshot, moved)
+        return entry[1]
+
+    def _forward(self, X: Any) -> Any:
+        """The network's output for ``X`` (as the network takes it), computed where X lives."""
+        if isinstance(X, SparseRows):  # one block of rows densified at a time
+            return X.map_blocks(self._forward)
+        network = self._network()
+        return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
+
+    def _decision(self, X: Any) -> tuple[Any, Any]:
+        """(xp, the network's output for X) in the library and on the device of X."""
+        if is_dask(X):  # a lazy dask array of outputs, block by block
+            return dask_predict(self, X)
+        xp, X2 = predict_input(self, X)
+        return xp, self._forward(X2)
+
+    def _check_shape(self, X: Any) -> None:
+        check_shape(self, X)
+
+    def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
+        """The score (accuracy, R^2) of network outputs ``out`` against encoded targets
+        ``Y`` on the device, weighted by ``W``: the early-stopping score."""
+        raise NotImplementedError
+
+
+REAL = Interval(None, None)
+
+#: the fitted attributes a solver's training defines
+SOLVED_ATTRIBUTES: dict[str, Constraint] = {
+    "out_activation_": Options(*LOSS_OF_OUTPUT),
+    "n_outputs_": POSITIVE_INT,
+    "loss_": REAL,
+    "best_loss_": AnyOf(Options(None), REAL),
+    "validation_scores_": AnyOf(Options(None), SequenceOf(REAL, as_list=True)),
+    "best_validation_score_": AnyOf(Options(None), REAL),
+}
+
+
+class SolverEstimator(NetworkEstimator):
+    """Base of the estimators trained by a solver (sgd, adam, gd, lbfgs) with
+    scikit-learn's MLP hyper-parameters (:data:`._params.SOLVER_PARAMS`): the MLPs and
+    the layer stacks, which differ in their network only."""
+
+    n_outputs_: int
+    out_activation_: str
+    solver: str
+    early_stopping: bool
+    init: Any
+
+    def _set_solver_params(self, values: dict[str, Any]) -> None:
+        """Store the constructor's solver parameters (``locals()`` of ``__init__``)."""
+        for name in SOLVER_PARAMS:
+            setattr(self, name, values[name])
+
+    def _fit_plan(self, data: FitData, network: Network) -> FitPlan:
+        return solver_plan(
+            self.get_params(), data.fitted["out_activation_"], self._score_device,
+            type(self).__name__,
+        )  # fmt: skip
+
+    def _partial_fit_available(self) -> None:
+        # L-BFGS needs all the data at once: scikit-learn hides the method there too
+        if self.solver not in ("sgd", "adam", "gd"):
+            raise AttributeError(
+                "partial_fit is only available for the stochastic optimizers sgd and adam "
+                f"(and gd); {self.solver!r} is not one"
+            )
+
+    def _check_partial_fit(self, request: FitRequest) -> None:
+        if self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no held-out set "
+                "across calls; set early_stopping=False"
+            )
+
+
+# ---------------------------------------------------------------------- the weight map
+
+
+def weight_map(network: Network, params: Params) -> dict[str, Any]:
+    """The parameters of ``network`` by name: ``"layers.{i}.{param}"``."""
+    return {
+        f"layers.{i}.{name}": a
+        for i, (layer, p) in enumerate(zip(network.layers, params))
+        for name, a in zip(layer.param_names, p)
+    }
+
+
+def weight_shapes(network: Network) -> dict[str, tuple[int, ...]]:
+    """The shape of each parameter of ``network``, named as :func:`weight_map` names it."""
+    return {
+        f"layers.{i}.{name}": tuple(shape)
+        for i, layer in enumerate(network.layers)
+        for name, shape in zip(layer.param_names, layer.param_shapes())
+    }
+
+
+def _params_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> Params:
+    """The parameters of ``network`` from a weight map (moved to ``place`` if given).
+
+    Raises
+    ------
+    ValueError
+        Where the weights' names or shapes do not match the network (assigned weights of
+        another architecture, a warm start after changing the layers).
+    """
+    expected = weight_shapes(network)
+    got = {k: tuple(a.shape) for k, a in weights.items() if k in expected}
+    if got != expected:
+        have = {k: tuple(a.shape) for k, a in weights.items()}
+        raise ValueError(
+            f"the weights {have} do not match the network's {expected}; set "
+            "warm_start=False or assign weights of matching shapes"
+        )
+    params = []
+    for i, layer in enumerate(network.layers):
+        arrays = [weights[f"layers.{i}.{name}"] for name in layer.param_names]
+        if place is not None:  # another library, device or precision: through the host
+            arrays = [
+                from_numpy(to_numpy(a), xp=place.xp, device=place.device, dtype=place.dtype)
+                for a in arrays
+            ]
+        params.append(tuple(arrays))
+    return params
+
+
+def _unchanged(snapshot: Params, params: Params) -> bool:
+    """Whether ``params`` still hold exactly the values of ``snapshot``."""
+    if [len(p) for p in snapshot] != [len(p) for p in params]:
+        return False
+    for old, new in zip((a for p in snapshot for a in p), (a for p in params for a in p)):
+        if not is_array(new) or tuple(old.shape) != tuple(new.shape) or old.dtype != new.dtype:
+            return False
+        if namespace_name(array_namespace(old)) != namespace_name(array_namespace(new)):
+            return False
+        xp = array_namespace(old)
+        if not bool(xp.all(old == new)):
+            return False
+    return True
