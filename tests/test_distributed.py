@@ -226,3 +226,17 @@ def test_the_example_runs():
     assert "1. 4 devices" in done.stdout and "weights replicated: True" in done.stdout
     assert "2. two processes" in done.stdout and "saved by process 0" in done.stdout
     assert re.search(r"^3\. (a \d+ MiB dask array .*\(4x\)|skipped)", done.stdout, re.M)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_moves_between_a_mesh_and_one_device(solver):
+    """A mesh fit continued on one device and back (the optimiser state moves with the
+    weights) equals the same calls made on one device throughout."""
+    X, y, _ = _problem()
+    kw = dict(solver=solver, batch_size=16, max_iter=2, random_state=0)
+    one = bn.MLPClassifier((8,), **kw).fit(jnp.asarray(X), y)
+    moved = bn.MLPClassifier((8,), **kw).fit(_rows(X), _rows(y))
+    for Xm, ym in ((jnp.asarray(X), y), (_rows(X), _rows(y))):
+        one.partial_fit(jnp.asarray(X), y)
+        moved.partial_fit(Xm, ym)
+    _same_fit(one, moved, 1e-10)

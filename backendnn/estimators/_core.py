@@ -393,7 +393,7 @@ def _params_of(network: Network, weights: dict[str, Any], place: Place | None = 
     if got != expected:
         have = {k: tuple(a.shape) for k, a in weights.items()}
         raise ValueError(
-            f"the weights {have} do not match the network's {expected}; set "
+            f"warm start: the weights {have} do not match the network's {expected}; set "
             "warm_start=False or assign weights of matching shapes"
         )
     params = []

@@ -122,13 +122,14 @@ class _BaseMLP(SolverEstimator):
     # ------------------------------------------------------------------ the weight map
 
     def _weights(self) -> dict[str, Any]:
-        dense = _dense_layers(self._network())
+        # the fitted activation, or (weights assigned to an unfitted model) the parameter
+        activation = self.__dict__.get("_fitted_activation", self.activation)
         coefs, intercepts = self.coefs_, self.intercepts_
-        if not len(coefs) == len(intercepts) == len(dense):
+        if len(coefs) != len(intercepts):
             raise ValueError(
-                f"coefs_ and intercepts_ hold {len(coefs)} and {len(intercepts)} arrays; "
-                f"the network has {len(dense)} layers"
+                f"coefs_ and intercepts_ hold {len(coefs)} and {len(intercepts)} arrays"
             )
+        dense = _dense_layers(len(coefs), activation)
         return {
             f"layers.{i}.{name}": a
             for i, W, b in zip(dense, coefs, intercepts)
@@ -137,16 +138,18 @@ class _BaseMLP(SolverEstimator):
 
     @classmethod
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
-        dense = _dense_layers(cls._network_of(attributes))
+        dense = _dense_layers(attributes["n_layers_"] - 1, attributes["_fitted_activation"])
         return {
             "coefs_": [weights[f"layers.{i}.W"] for i in dense],
             "intercepts_": [weights[f"layers.{i}.b"] for i in dense],
         }
 
 
-def _dense_layers(network: Network) -> list[int]:
-    """The index of each layer of ``network`` that has weights (its dense layers)."""
-    return [i for i, layer in enumerate(network.layers) if layer.param_names]
+def _dense_layers(n: int, activation: Any) -> list[int]:
+    """The index in :meth:`Network.mlp`'s layers of each of the ``n`` layers with weights:
+    a GLU-gated hidden layer is one layer, any other is a dense layer and its activation."""
+    step = 1 if _act.is_gated(_act.get(activation)) else 2
+    return [step * k for k in range(n)]
 
 
 class MLPClassifier(ClassifierOutputs, _BaseMLP):

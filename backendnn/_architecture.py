@@ -1,0 +1,23 @@
+"""The layers of the package, top to bottom: each module imports only from its own layer
+or the layers below it (``tests/test_layering.py`` reads every module's imports, those
+inside functions included, against this list, and the README's layout table shows it).
+
+A name is a module or a package (``"estimators"`` stands for every module in it); the
+package's own ``__init__`` (``"backendnn"``) is the facade users import. Imports under
+``typing.TYPE_CHECKING`` are types only and may name any layer.
+"""
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("bench",),  # the benchmark CLI
+    ("backendnn",),  # the public facade
+    ("io",),  # the model-file format
+    ("estimators",),  # scikit-learn's protocol, the fit driver, the models
+    ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes
+    ("train", "gradcheck"),  # the epoch loop and compiled steps; central differences
+    ("network",),  # a sequence of layers, forward and backward
+    ("layers",),  # one file per layer family
+    # each function with its derivative; optimisers; L-BFGS; layouts; erf; argument checks
+    ("activations", "losses", "optim", "lbfgs", "tensors", "special", "_validation"),
+    ("init", "params", "_cache", "_compiled", "_architecture"),  # plain data and caches
+    ("_backend",),  # the only package that names array libraries
+)
