@@ -1,7 +1,7 @@
 """Input checks shared by the public entry points: each error names the argument,
 what was expected and what was received.
 
-Imports :mod:`backendnn._backend` only.
+Imports :mod:`backendnn._backend` only (and NumPy, for pandas' dtypes on the host).
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import numbers
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ._backend import (
     array_namespace,
     device,
     has_64bit,
     is_array,
-    namespace,
     to_backend,
     to_numpy,
 )
@@ -37,21 +38,75 @@ class NotFittedError(*_NOT_FITTED_BASES):  # type: ignore[misc]
 
 def resolve_array(X: Any, backend: str | None, name: str = "X") -> tuple[Any, Any, Any]:
     """``(xp, device, X)`` where the computation runs: backend ``backend`` if given
-    (``X`` moved there once), else where ``X`` lives; lists and scalars become NumPy."""
-    if getattr(getattr(X, "dtype", None), "kind", None) == "O":  # NumPy objects holding numbers
-        X = X.astype("float64")  # raises TypeError naming any element that is not a number
-    if backend is not None:
-        X = to_backend(X, backend)
-    elif not is_array(X):
-        xp = namespace("numpy")
+    (``X`` moved there once), else where ``X`` lives; lists, scalars and DataFrames become
+    NumPy (:func:`host_array`). Objects holding numbers become float64 (None, missing, NaN);
+    any other object is a ``TypeError`` naming a DataFrame's columns that are not numbers."""
+    host = X if is_array(X) else host_array(X, name)
+    if getattr(host.dtype, "kind", None) == "O":
         try:
-            X = xp.asarray(to_numpy(X))
+            host = host.astype("float64")
         except (TypeError, ValueError) as exc:
+            columns = zip(getattr(X, "columns", ()), getattr(X, "dtypes", ()))
+            bad = [f"{c!r} ({d})" for c, d in columns if d.kind not in "iufb"]
+            hint = f"; its columns {', '.join(bad)} are not numeric" if bad else ""
             raise TypeError(
-                f"{name} must be an array or nested sequence of numbers: {exc}"
+                f"{name} must hold numbers ({exc}){hint}: encode categories as numbers "
+                "first, e.g. with scikit-learn's OrdinalEncoder or OneHotEncoder"
             ) from exc
-    xp = array_namespace(X)
-    return xp, device(X), X
+    if backend is not None:
+        host = to_backend(host, backend)
+    xp = array_namespace(host)
+    return xp, device(host), host
+
+
+def host_array(data: Any, name: str) -> Any:
+    """``data`` (an array, nested lists, a number, a pandas DataFrame or Series) as a
+    NumPy array on the host, converted as scikit-learn's ``check_array`` converts it:
+    pandas columns (a Series is one) of numeric dtypes (float, int, bool) take their
+    common type; nullable ones (``Float64``, ``Int64``, ``boolean``) make float64, each
+    missing value (``pd.NA``) a NaN; in columns of other dtypes a missing value is None.
+    A ``TypeError`` for a scipy.sparse matrix (dense data is required) or ragged lists."""
+    if type(data).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required: convert it "
+            f"with {name}.toarray()"
+        )
+    pandas = not is_array(data) and hasattr(data, "to_numpy")
+    # a DataFrame's column dtypes, a Series' (or pandas array's) one dtype
+    dtypes: list[Any] = (
+        list(data.dtypes) if pandas and hasattr(data, "columns") else [getattr(data, "dtype", None)]
+    )
+    if pandas and dtypes and all(hasattr(d, "kind") for d in dtypes):
+        if all(d.kind in "iufb" for d in dtypes):
+            if all(isinstance(d, np.dtype) for d in dtypes):
+                return data.to_numpy(dtype=np.result_type(*dtypes))
+            return data.to_numpy(dtype="float64", na_value=float("nan"))
+        host = to_numpy(data)
+        return data.to_numpy(dtype=object, na_value=None) if host.dtype.kind == "O" else host
+    try:
+        return to_numpy(data)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(f"{name} must be an array or nested sequence of numbers: {exc}") from exc
+
+
+def check_target(y: Any) -> Any:
+    """Targets ``y`` as given to ``fit``: an array of a supported library as it is,
+    anything else (nested lists, a pandas Series or DataFrame) as a NumPy host array
+    (:func:`host_array`; labels may be strings there). A ``TypeError`` for sparse ``y``,
+    a ``ValueError`` for a scalar or complex numbers."""
+    host = y if is_array(y) else host_array(y, "y")
+    if host.ndim == 0:
+        raise ValueError(f"y must be an array of targets, one per sample; got a scalar {y!r}")
+    check_real(host, "y")
+    return host
+
+
+def check_real(x: Any, name: str) -> None:
+    """Raise scikit-learn's ``ValueError`` for an array ``x`` of complex numbers."""
+    if array_namespace(x).isdtype(x.dtype, "complex floating"):
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {x.dtype}; pass real numbers"
+        )
 
 
 def float_dtype(xp: Any, requested: Any, X: Any) -> Any:
@@ -96,10 +151,7 @@ def warn_no_64bit() -> None:
 def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 1) -> Any:
     """A finite, real, non-empty array of 2 (samples, features) or 4 (N, C, H, W)
     dimensions, cast to ``dtype`` (integers and booleans convert, as scikit-learn does)."""
-    if xp.isdtype(X.dtype, "complex floating"):
-        raise ValueError(
-            f"Complex data not supported: {name} has dtype {X.dtype}; pass real numbers"
-        )
+    check_real(X, name)
     if not (xp.isdtype(X.dtype, "numeric") or X.dtype == xp.bool):
         raise TypeError(f"{name} must hold numbers; got an array of dtype {X.dtype}")
     if X.ndim not in (2, 4):
@@ -176,10 +228,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> Any:
         return None
     if is_real(sample_weight):
         sample_weight = [float(sample_weight)] * n_samples
-    try:
-        host = to_numpy(sample_weight)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"sample_weight must be an array of numbers ({exc})") from None
+    host = host_array(sample_weight, "sample_weight")
+    check_real(host, "sample_weight")
     if host.dtype.kind not in "iufb":
         try:
             host = host.astype("float64")

@@ -25,7 +25,7 @@ from .._backend import (
     namespace_name,
     to_numpy,
 )
-from .._validation import check_finite, check_sample_weight, column_or_1d
+from .._validation import check_finite, check_sample_weight, check_target, column_or_1d
 
 
 def encode_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
@@ -127,17 +127,13 @@ def _to_device(host: Any, place: Any) -> Any:
 
 
 def as_target(y: Any, owner: Any) -> Any:
-    """``y`` as an array; lists become NumPy (labels may be strings there)."""
+    """``y`` as an array (:func:`check_target`): lists and pandas objects become NumPy
+    (labels may be strings there); sparse, scalar and complex ``y`` are refused."""
     if y is None:
         raise ValueError(
             f"{type(owner).__name__} requires y to be passed, but the target y is None"
         )
-    if is_array(y):
-        return y
-    host = to_numpy(y)
-    if host.ndim == 0:
-        raise ValueError(f"y must be an array of targets, one per sample; got a scalar {y!r}")
-    return host
+    return check_target(y)
 
 
 # ---------------------------------------------------------------------- classification
