@@ -25,7 +25,14 @@ from .._backend import (
     namespace_name,
     to_numpy,
 )
-from .._validation import check_finite, check_sample_weight, check_target, column_or_1d
+from .._validation import (
+    check_finite,
+    check_real,
+    check_sample_weight,
+    check_target,
+    column_or_1d,
+    host_array,
+)
 
 
 def encode_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
@@ -306,7 +313,8 @@ def _like_predictions(y: Any, pred: Any) -> Any:
     """``y`` on the host, checked against the predictions ``pred`` it is scored with:
     the same number of samples and the same shape (a (n, 1) column for 1-D predictions
     is taken as 1-D); a ``ValueError`` naming both shapes otherwise -- never reshaped."""
-    host = to_numpy(y)
+    host = host_array(y, "y")
+    check_real(host, "y")
     if host.ndim == 0 or host.shape[0] != pred.shape[0]:
         got = "a scalar" if host.ndim == 0 else f"{host.shape[0]} samples"
         raise ValueError(f"y has {got} but X has {pred.shape[0]}")
