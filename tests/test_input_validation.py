@@ -269,6 +269,15 @@ def test_sparse_y_is_refused(est):
         est.fit(X_FLOAT, _y_for(est), sample_weight=sp.csr_matrix(WEIGHTS))
 
 
+@pytest.mark.parametrize("est", _all_estimators()[:3], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error, bad_y",
+    [
+        ("Sparse data was passed for y", lambda y: sp.csr_matrix(y.reshape(-1, 1))),
+        ("Complex data not supported: y", lambda y: y + 1j),
+    ],
+    ids=["sparse", "complex"],
+)
 def test_score_refuses_sparse_and_complex_y(est, error, bad_y):
     est.fit(X_FLOAT, _y_for(est))
     with pytest.raises((TypeError, ValueError), match=error):
