@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .._backend import array_namespace, from_numpy, has_64bit, is_array, namespace_name
 from .._validation import (
     check_feature_names,
@@ -112,8 +114,8 @@ def _placed(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any
         return X.xp, X.device, X, X
     if is_dask(X):
         return dask_fit_input(est, X)
-    for other in (y, sample_weight):
-        if is_array(X) and is_array(other) and namespace_name(array_namespace(other)) != "numpy":
+    for other in (y, sample_weight):  # host (NumPy) targets and weights go anywhere
+        if is_array(X) and is_array(other) and not isinstance(other, np.ndarray):
             _same_place(X, other)
     xp, dev, X_raw = resolve_array(X, getattr(est, "backend", None))
     X_in = check_X(X_raw, xp, float_dtype(xp, getattr(est, "dtype", None), X_raw))

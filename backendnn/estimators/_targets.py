@@ -240,9 +240,9 @@ def labels_of(classes_: Any, idx: Any) -> Any:
     """Class labels for indices ``idx`` (an array of the caller's library)."""
     if type(idx).__module__.startswith("dask."):  # a lazy dask array: looked up per block
         return idx.map_blocks(classes_.__getitem__, dtype=classes_.dtype)
+    if isinstance(idx, np.ndarray):  # on the host: any label type
+        return classes_[idx]
     xp = array_namespace(idx)
-    if namespace_name(xp) == "numpy":
-        return classes_[to_numpy(idx)]
     if classes_.dtype.kind not in "iufb":
         raise TypeError(
             f"labels of dtype {classes_.dtype} can only be returned as NumPy arrays; "
