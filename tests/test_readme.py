@@ -3,6 +3,7 @@ inputs it names (z, a, b, dout, X, y, t, X_images, x)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ from sklearn.datasets import load_digits
 import backendnn as bn
 
 README = Path(__file__).parents[1] / "README.md"
+NOXFILE = README.parent / "noxfile.py"
 
 
 def _section(title: str) -> str:
@@ -50,3 +52,19 @@ def test_short_tour_runs_as_written(tmp_path, monkeypatch):
         warnings.simplefilter("ignore", bn.ConvergenceWarning)
         for code in blocks:
             exec(code, namespace)
+
+
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+def test_install_says_how_to_get_the_cpu_build_of_torch():
+    """The torch extra alone brings PyPI's CUDA build (3 GB): the README's install section
+    and the extra's comment in pyproject.toml give the CPU index, and the pin the noxfile
+    installs."""
+    pin = re.search(r'session\.install\("(torch==[\d.]+)"\)', NOXFILE.read_text()).group(1)
+    install = _section("First five minutes")
+    assert CPU_TORCH in install and f"pip install {pin}" in install
+    lines = (README.parent / "pyproject.toml").read_text().splitlines()
+    above = reversed(lines[: next(i for i, x in enumerate(lines) if x.startswith("torch = ["))])
+    comment = " ".join(x.lstrip("# ") for x in itertools.takewhile(lambda x: x[:1] == "#", above))
+    assert CPU_TORCH in comment and pin in comment
