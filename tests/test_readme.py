@@ -3,6 +3,7 @@ inputs it names (z, a, b, dout, X, y, t, X_images, x)."""
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import warnings
@@ -68,3 +69,17 @@ def test_install_says_how_to_get_the_cpu_build_of_torch():
     above = reversed(lines[: next(i for i, x in enumerate(lines) if x.startswith("torch = ["))])
     comment = " ".join(x.lstrip("# ") for x in itertools.takewhile(lambda x: x[:1] == "#", above))
     assert CPU_TORCH in comment and pin in comment
+
+
+def _nox_sessions() -> list[str]:
+    """``nox.options.sessions`` as noxfile.py assigns it (read with ast, nothing run)."""
+    for node in ast.walk(ast.parse(NOXFILE.read_text())):
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "nox.options.sessions":
+            return ast.literal_eval(node.value)
+    raise AssertionError("noxfile.py does not assign nox.options.sessions")
+
+
+def test_readme_lists_every_nox_session():
+    """One "- `name`: ..." line per session of noxfile.py, in its order."""
+    listed = re.findall(r"^- `(\w+)`", _section("First five minutes"), re.M)
+    assert listed == _nox_sessions()
