@@ -399,12 +399,11 @@ def register(name: str, factory: Any) -> None:
     Examples
     --------
     >>> class Cube(Activation):
-    ...     name = "cube"
     ...     def forward(self, z): return z * z * z
     ...     def derivative(self, z, y=None): return 3.0 * z * z
     >>> register("cube", Cube)
-    >>> get("cube")
-    Cube()
+    >>> get("cube"), describe(Cube())["name"]
+    (Cube(), 'cube')
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"an activation name must be a non-empty string; got {name!r}")
@@ -417,8 +416,9 @@ def register(name: str, factory: Any) -> None:
 
 def describe(act: Any, name: str | None = None) -> dict[str, Any]:
     """A JSON description of activation ``act`` that :func:`from_description` turns back
-    into an equal object: its registered name (``name``, by default ``act.name``), its
-    parameters and its class.
+    into an equal object: its registered name (``name``; by default the first name its
+    class was registered under with :func:`register`, else ``act.name``), its parameters
+    and its class.
 
     Raises
     ------
@@ -428,7 +428,7 @@ def describe(act: Any, name: str | None = None) -> dict[str, Any]:
         strings): a file could not bring the same function back.
     """
     act = get(act)
-    spec = {"name": name or act.name, **act.params()}
+    spec = {"name": name or _registered_name(act), **act.params()}
     for key, value in spec.items():
         if not isinstance(value, (str, int, float, bool)):
             raise ValueError(
@@ -441,11 +441,18 @@ def describe(act: Any, name: str | None = None) -> dict[str, Any]:
     if rebuilt != act:
         raise ValueError(
             f"activation {act!r} ({_class_name(type(act))}) cannot be described by its name "
-            f"{spec['name']!r}: get({spec['name']!r}) builds {rebuilt!r}. Give the class a name "
-            "of its own and register it with backendnn.activations.register(name, cls) in the "
+            f"{spec['name']!r}: get({spec['name']!r}) builds {rebuilt!r}. Register the class "
+            "under a name of its own with backendnn.activations.register(name, cls) in the "
             "programs that save and load it"
         )
     return {**spec, "class": _class_name(type(act))}
+
+
+def _registered_name(act: Any) -> str:
+    """The first name ``act``'s class was registered under by :func:`register` (a built-in
+    name is not looked for: built-ins carry their own ``name``), else ``act.name``."""
+    found = (n for n, factory in _REGISTRY.items() if factory is type(act) and n not in BUILTIN)
+    return next(found, act.name)
 
 
 def from_description(spec: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ def parser(
         default="numpy",
         help="array library that does the computing",
     )
-    p.add_argument("--out", type=Path, default=Path("."), help="folder the PNG (and files) go to")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder the PNG (and model files) go to (default: a new temporary folder)",
+    )
     if epochs is not None:
         p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     if samples is not None:
@@ -46,7 +51,7 @@ def parser(
 
 def parse_args(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line; exit with backendnn's install hint if the backend is missing,
-    and create ``--out``."""
+    and create ``--out`` (by default a new temporary folder, whose name is printed)."""
     args = p.parse_args(argv)
     for name in ("epochs", "samples"):
         if getattr(args, name, 1) < 1:
@@ -55,8 +60,24 @@ def parse_args(p: argparse.ArgumentParser, argv: list[str] | None = None) -> arg
         backendnn.set_backend(args.backend)
     except ImportError as exc:
         p.error(str(exc))
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix=f"backendnn-{Path(p.prog).stem}-"))
+        print(f"writing files to {args.out} (a new temporary folder; choose one with --out)")
     args.out.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def why_it_stopped(model: Any) -> str:
+    """Why ``model.fit`` (stochastic solvers) ended: the epoch budget ``max_iter`` ran out, or
+    scikit-learn's rule stopped it early."""
+    if model.n_iter_ >= model.max_iter:
+        return f"used all {model.n_iter_} of {model.max_iter} epochs (--epochs): more may help"
+    watched = "validation score" if model.early_stopping else "training loss"
+    return (
+        f"stopped after {model.n_iter_} of {model.max_iter} epochs: the {watched} did not "
+        f"improve by tol={model.tol:g} for n_iter_no_change={model.n_iter_no_change} "
+        "consecutive epochs"
+    )
 
 
 def title(args: argparse.Namespace, what: str) -> str:
@@ -73,4 +94,4 @@ def save_figure(fig: Any, args: argparse.Namespace, name: str) -> Path:
     return path
 
 
-__all__ = ["BACKENDS", "parser", "parse_args", "plt", "save_figure", "title"]
+__all__ = ["BACKENDS", "parser", "parse_args", "plt", "save_figure", "title", "why_it_stopped"]

@@ -1,13 +1,13 @@
 """Data-parallel training with JAX: one process on many devices, then many processes.
 
-    python examples/distributed.py
+    python examples/distributed.py               # every part; --parts 2 3 for some
 
 1. Every JAX device of this machine in one mesh (on a laptop, 4 forced CPU devices;
    on a multi-GPU host, the GPUs, unchanged): the rows of X and y are sharded over the
    mesh, the weights replicated; the fit equals the one-device fit.
 2. Two processes on 127.0.0.1 (``jax.distributed``, 2 devices each), each holding half
    of the rows: both end with the same weights, equal to the one-process fit; process 0
-   saves the model.
+   saves the model (to a temporary folder, removed at the end) and this process reloads it.
 3. Out of core with Dask: a child process caps its own address space, then fits a dask
    array four times larger than the memory it left itself, chunk by chunk (``pip install
    "backendnn[dask]"``; skipped without dask). A NumPy memmap, zarr or HDF5 dataset works
@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -23,14 +24,36 @@ import sys
 import tempfile
 import warnings
 
-if "XLA_FLAGS" not in os.environ and "--worker" not in sys.argv:  # before JAX starts
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--parts", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3],
+        help="which parts to run (default: all three)",
+    )  # fmt: skip
+    # the child processes this script starts: --worker PID PORT FOLDER, --dask MIB
+    p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--dask", type=int, help=argparse.SUPPRESS)
+    return p
+
+
+PARSER = _parser()
+ARGS = PARSER.parse_args()  # --help and usage errors exit here, before JAX starts
+if "XLA_FLAGS" not in os.environ and ARGS.worker is None:  # before JAX starts
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # CPU only
 
-import jax
-import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+try:
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+except ModuleNotFoundError as exc:
+    if exc.name != "jax":
+        raise
+    PARSER.error('this example needs JAX: pip install ".[jax]" (from a clone) or pip install jax')
+import numpy as np  # noqa: E402
 
-import backendnn as bn
+import backendnn as bn  # noqa: E402
 
 warnings.filterwarnings("ignore", category=bn.ConvergenceWarning)  # epochs fixed on purpose
 PARAMS = dict(hidden_layer_sizes=(32,), solver="adam", batch_size=64, max_iter=20, random_state=0)
@@ -78,21 +101,29 @@ def two_processes() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    out = tempfile.mkdtemp()
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     env["JAX_PLATFORMS"] = "cpu"
     print("2. two processes on 127.0.0.1, 2 CPU devices each:")
-    procs = [
-        subprocess.Popen([sys.executable, __file__, "--worker", str(i), port, out], env=env)
-        for i in range(2)
-    ]
-    if any(p.wait() != 0 for p in procs):
-        sys.exit("a worker process failed")
+    with tempfile.TemporaryDirectory(prefix="backendnn-distributed-") as out:
+        logs = [os.path.join(out, f"process{i}.log") for i in range(2)]
+        procs = []
+        for i, log in enumerate(logs):
+            with open(log, "w") as f:  # the child keeps its own copy of the descriptor
+                cmd = [sys.executable, __file__, "--worker", str(i), port, out]
+                procs.append(subprocess.Popen(cmd, env=env, stdout=f))
+        codes = [p.wait() for p in procs]
+        for log in logs:  # the workers' lines, without gloo's "[Gloo] Rank 0 is connected ..."
+            with open(log) as f:
+                print("".join(line for line in f if not line.startswith("[Gloo] ")), end="")
+        if any(codes):
+            sys.exit("a worker process failed")
+        saved = bn.load(os.path.join(out, "distributed.safetensors"))
+        print(f"   saved by process 0, reloaded here: weights checksum "
+              f"{float(np.sum(saved.coefs_[0])):.10f}")  # fmt: skip
     X, y = data()
     single = bn.MLPClassifier(**PARAMS).fit(jax.numpy.asarray(X), y)
     print(f"   one process, one device: final loss {single.loss_:.6f}, weights checksum "
           f"{float(np.sum(bn.to_numpy(single.coefs_[0]))):.10f}")  # fmt: skip
-    print(f"   saved by process 0: {os.path.join(out, 'distributed.safetensors')}")
 
 
 def out_of_core_child(budget_mib: int) -> None:
@@ -142,12 +173,11 @@ def out_of_core() -> None:
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        i = sys.argv.index("--worker")
-        worker(int(sys.argv[i + 1]), sys.argv[i + 2], sys.argv[i + 3])
-    elif "--dask" in sys.argv:
-        out_of_core_child(int(sys.argv[sys.argv.index("--dask") + 1]))
+    if ARGS.worker:
+        worker(int(ARGS.worker[0]), ARGS.worker[1], ARGS.worker[2])
+    elif ARGS.dask:
+        out_of_core_child(ARGS.dask)
     else:
-        one_process()
-        two_processes()
-        out_of_core()
+        parts = {1: one_process, 2: two_processes, 3: out_of_core}
+        for part in sorted(set(ARGS.parts)):
+            parts[part]()

@@ -16,7 +16,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import parse_args, parser, plt, save_figure, title
+from _common import parse_args, parser, plt, save_figure, title, why_it_stopped
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         f"test accuracy: {accuracy:.4f} ({int(np.sum(predicted != y_test))} mistakes "
         f"in {len(y_test)})"
     )
-    if model.n_iter_ >= args.epochs:
-        print(f"(the loss was still falling after --epochs {args.epochs}: more may help)")
+    print(why_it_stopped(model))
 
     path = args.out / "digits_mlp.safetensors"
     backendnn.save(model, path)

@@ -105,7 +105,7 @@ def test_bench_numpy_table_and_json(tmp_path, capsys):
     assert rows["backendnn-numpy-fit"]["steps"] == 3 * doc["config"]["n_batches"]
     assert rows["backendnn-numpy-fit"]["epoch_ms_per_step"] > 0
     assert doc["config"]["flops_per_step"] == bench.step_flops((8, 8, 3), 4)
-    assert any(key.startswith("backendnn-numpy-fit / backendnn-numpy") for key in doc["derived"])
+    assert any(key.startswith("backendnn-numpy / backendnn-numpy-fit") for key in doc["derived"])
     for column in ("engine", "ms/step", "samples/s", "TFLOP/s", "x backendnn-numpy"):
         assert column in printed
 
@@ -124,8 +124,8 @@ def test_bench_peers_on_cpu():
     if "sklearn" in engines:
         assert doc["config"]["baseline"] == "sklearn" or doc["machine"].get("gpu")
     ms = {row["engine"]: row["ms_per_step"] for row in doc["results"]}
-    (key,) = [k for k in doc["derived"] if k.startswith("backendnn-numpy / numpy-matmuls")]
-    assert doc["derived"][key] == pytest.approx(ms["backendnn-numpy"] / ms["numpy-matmuls"])
+    (key,) = [k for k in doc["derived"] if k.startswith("numpy-matmuls / backendnn-numpy")]
+    assert doc["derived"][key] == pytest.approx(ms["numpy-matmuls"] / ms["backendnn-numpy"])
 
 
 def test_array_api_strict_engine():
@@ -212,3 +212,66 @@ def test_memory_runs_each_engine_in_a_subprocess(tmp_path):
     row = json.loads(out.read_text())["results"][0]
     _check_row(row, "backendnn-numpy")
     assert row["peak_rss_mb"] > 0 and row["rss_rise_mb"] >= 0
+
+
+# ---------------------------------------------------------------------- reading the output
+
+
+def test_every_derived_ratio_is_a_speed_up_of_the_engine_named_second():
+    """ "A / B" is A's ms over B's: B's speed-up. Each B below runs twice as fast as its
+    A, so every ratio must read 2, never 0.5."""
+    from backendnn.bench.report import derived
+
+    ms = {
+        "numpy-matmuls": 2.0, "torch-eager": 2.0, "jax-grad": 2.0,
+        "backendnn-numpy": 1.0, "backendnn-numpy-fit": 0.5, "backendnn-numpy-dask-fit": 0.25,
+        "backendnn-jax": 1.0, "backendnn-jax-eager": 2.0, "backendnn-jax-im2col": 2.0,
+        "backendnn-torch": 1.0, "backendnn-torch-im2col": 2.0,
+    }  # fmt: skip
+    rows = {name: {"ms_per_step": value} for name, value in ms.items()}
+    rows["backendnn-numpy-fit"]["epoch_ms_per_step"] = 0.5
+    rows["backendnn-numpy-dask-fit"]["epoch_ms_per_step"] = 0.25
+    ratios = derived(rows)
+    assert len(ratios) == 12, ratios
+    assert ratios == {key: pytest.approx(2.0) for key in ratios}
+    assert all(re.match(r"\S+ / \S+", key) for key in ratios)
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(0.0012, "0.00120"), (0.004567, "0.00457"), (0.5, "0.500"), (2.5, "2.50"), (118.2, "118")],
+)
+def test_ratios_keep_three_significant_figures(value, text):
+    from backendnn.bench.report import significant
+
+    assert significant(value) == text
+
+
+def test_table_and_header_say_which_way_a_ratio_reads():
+    from backendnn.bench.report import describe, format_table
+
+    doc = bench.main(TINY + ["--engines", "backendnn-numpy", "--quiet"])
+    doc["results"][0]["ratio"] = 0.0012
+    assert "0.00120" in format_table(doc)
+    assert "every ratio is a speed-up" in describe(doc)
+
+
+@pytest.mark.parametrize(
+    "pools, cores, load, warned",
+    [
+        ({"openblas": 2, "torch": 2}, 2, 0.3, None),  # a quiet machine, one thread a core
+        ({"openblas": 1, "torch": 1}, 2, 9.3, None),  # busy, but --threads 1 already
+        ({"openblas": 2, "torch": 4}, 2, 0.3, "torch 4 threads on 2 cores"),
+        ({"openblas": 2, "torch": 2}, 2, 1.5, "load average 1.5 on 2 cores"),
+        ({"openblas": 16}, 16, None, None),  # no load average (Windows)
+        ({"openblas": 32}, 16, None, "openblas 32 threads on 16 cores"),
+    ],
+)
+def test_oversubscription_warning(pools, cores, load, warned):
+    from backendnn.bench.report import oversubscription
+
+    text = oversubscription(pools, cores, load)
+    if warned is None:
+        assert text is None
+    else:
+        assert warned in text and "--threads 1" in text

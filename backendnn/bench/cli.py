@@ -21,7 +21,7 @@ from typing import Any
 from .. import _backend
 from .engines import ENGINES, default_engines, gpu_available
 from .problem import MODELS, Problem, auto_steps, make_problem
-from .report import derived, describe, format_table, machine
+from .report import derived, describe, format_table, machine, significant
 from .rounds import blank_row, measure
 from .runner import limit_threads
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m backendnn.bench",
         description="Train the same ReLU MLP (or LeNet-like CNN) with softmax cross-entropy "
         "and plain SGD on backendnn's backends, scikit-learn, PyTorch and JAX; print ms/step, "
-        "samples/s, TFLOP/s and the ratio to a baseline.",
+        "samples/s, TFLOP/s and the speed-up against a baseline.",
         epilog="Engines: " + ", ".join(ENGINES),
     )
     parser.add_argument(
@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--baseline",
         default=None,
-        help="engine the ratio column compares to (default: sklearn on CPU, torch-eager on GPU)",
+        help="the reference of the speed-up column, x BASELINE = BASELINE ms / engine ms "
+        "(default: sklearn on CPU, torch-eager on GPU)",
     )
     parser.add_argument(
         "--precision",
@@ -262,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(describe(doc))
         print(format_table(doc))
         for key, value in doc["derived"].items():
-            print(f"{key}: {value:.2f}x")
+            print(f"{key}: {significant(value)}x")
         if base is None:
             print(f"(no ratio column: baseline {baseline} did not run)")
     if args.json:

@@ -1,8 +1,9 @@
 """How one engine is timed: :class:`Runner` (a prepared, warmed-up engine), the block
 timers every engine builds its runner from (:func:`step_runner` for engines that run
 steps, :func:`fit_runner` for those that run a whole ``fit``), the device and
-precision labels of a result row (:func:`device_info`), and ``--threads``
-(:func:`limit_threads`).
+precision labels of a result row (:func:`device_info`), ``--threads``
+(:func:`limit_threads`), and the thread pools and cores a run has (:func:`thread_pools`,
+:func:`available_cores`).
 
 Imports: :mod:`.problem` only. The precision labels look up torch and JAX through
 ``importlib`` when asked about them, so this module imports no array library.
@@ -115,6 +116,27 @@ def device_info(lib: str, dev: Any) -> tuple[str, str]:
     text = str(dev).lower()
     on_gpu = lib == "cupy" or any(kind in text for kind in _GPU_KINDS)
     return ("gpu" if on_gpu else "cpu"), (_gpu_precision(lib) if on_gpu else "fp32")
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its affinity mask where the OS has one (a
+    container's or ``taskset``'s share), else every CPU."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def thread_pools() -> dict[str, int]:
+    """Threads by pool loaded now: the BLAS and OpenMP pools ``threadpoolctl`` finds (if
+    installed; the most threads per library) and torch's intra-op pool (if loaded)."""
+    pools: dict[str, int] = {}
+    with contextlib.suppress(ImportError):
+        for pool in importlib.import_module("threadpoolctl").threadpool_info():
+            name = pool["internal_api"]
+            pools[name] = max(pools.get(name, 0), pool["num_threads"])
+    if "torch" in sys.modules:
+        pools["torch"] = sys.modules["torch"].get_num_threads()
+    return pools
 
 
 def limit_threads(n: int) -> None:
