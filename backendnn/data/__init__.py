@@ -21,7 +21,8 @@ and offers what the loop asks of it:
 batch of rows at a time on the device; :class:`ShardedData` holds JAX arrays sharded
 along their rows over a mesh (data parallelism, one or many processes; it lives in
 ``_backend/sharded_data.py`` as it uses JAX by name); ``dask.py``'s ``DaskData`` streams a
-dask array chunk by chunk (imported only when a dask array comes in: dask is optional).
+dask array chunk by chunk (imported only when a dask array comes in, by
+:mod:`backendnn.estimators._dask`: dask is optional).
 A new kind of data is one more class with these members, recognised by
 :func:`as_source`, so the estimators need no change: an input object with an
 ``as_source(Y, W)`` method names its own source.
@@ -40,27 +41,7 @@ from .sparse import SparseData, SparseRows
 
 __all__ = [
     "ArrayData", "DataSource", "ShardedData", "SparseData", "as_source", "compiled_epoch",
-    "dask_fit_input", "dask_predict", "is_dask",
 ]  # fmt: skip
-
-
-def is_dask(x: Any) -> bool:
-    """Whether ``x`` is a dask array (recognised by its module, without importing dask)."""
-    return type(x).__module__.startswith("dask.") and hasattr(x, "map_blocks")
-
-
-def dask_fit_input(est: Any, X: Any) -> tuple[Any, Any, Any, Any]:
-    """``backendnn.data.dask.fit_input`` (imported on first use: dask is optional)."""
-    from .dask import fit_input
-
-    return fit_input(est, X)
-
-
-def dask_predict(est: Any, X: Any) -> tuple[Any, Any]:
-    """``backendnn.data.dask.predict_blocks`` (imported on first use)."""
-    from .dask import predict_blocks
-
-    return predict_blocks(est, X)
 
 
 class DataSource(Protocol):
