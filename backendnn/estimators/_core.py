@@ -180,7 +180,7 @@ class NetworkEstimator(EstimatorProtocol):
             self._check_partial_fit(request)
         callbacks = check_callbacks(request.callbacks)
         data = fit_data(self, request)
-        network = self._build_network(data.sample_shape, int(data.source.Y.shape[1]))
+        network = self._build_network(data.sample_shape, data.n_outputs)
         # scikit-learn's generator, made anew on every fit/partial_fit call; draws in its
         # order: the initial weights, the early-stopping split, the epoch shuffles
         rng = check_random_state(self.random_state)

@@ -231,7 +231,9 @@ def _fit_epochs(
     early = plan.early_stopping and not incremental
     validation = None
     if early:
-        stratify = codes if codes is not None and data.Y.shape[1] == 1 else None
+        # the output layer's width, not data.Y's: a streamed source would gather its Y
+        one_column = network.layers[-1].param_shapes()[0][1] == 1
+        stratify = codes if codes is not None and one_column else None
         train_idx, val_idx = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
         held_out, data = data.subset(val_idx), data.subset(train_idx)
         if held_out.W is not None and not bool(held_out.xp.any(held_out.W > 0)):

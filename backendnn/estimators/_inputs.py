@@ -61,6 +61,9 @@ class FitData:
         ``n_features_in_``, ``image_shape_``, ...).
     sample_shape : tuple of int
         One sample's shape as the network takes it.
+    n_outputs : int
+        The width of the encoded targets (asking the source for Y would gather a
+        streamed one).
     place : Place
     """
 
@@ -68,6 +71,7 @@ class FitData:
     codes: Any
     place: Place
     sample_shape: tuple[int, ...]
+    n_outputs: int
     fitted: dict = field(default_factory=dict)
 
 
@@ -97,6 +101,7 @@ def fit_data(est: Any, request: Any) -> FitData:
         codes=codes,
         place=place,
         sample_shape=tuple(int(d) for d in X.shape[1:]),
+        n_outputs=int(Y.shape[1]),
         fitted={
             **target_attributes,
             "n_features_in_": math.prod(X_in.shape[1:]),
