@@ -90,6 +90,9 @@ class TorchLib(ArrayLibrary):
     def max_pool2d_backward(
         self, dy: Any, x: Any, indices: Any, kernel: Sequence[int], stride: Sequence[int]
     ) -> Any:
+        """dx of dy's dtype, as the portable path's (aten refuses an x of another dtype)."""
+        if x.dtype != dy.dtype:
+            x = x.to(dy.dtype)
         aten = importlib.import_module("torch").ops.aten
         return aten.max_pool2d_with_indices_backward(
             dy, x, list(kernel), list(stride), [0, 0], [1, 1], False, indices
