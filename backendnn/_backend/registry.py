@@ -55,7 +55,7 @@ def library_of(x: Any) -> ArrayLibrary:
     after its module for an array type backendnn does not know)."""
     lib = _BY_TYPE.get(type(x))
     if lib is None:
-        known = (lib for lib in LIBRARIES.values() if lib.owns(x))
+        known = (candidate for candidate in LIBRARIES.values() if candidate.owns(x))
         lib = next(known, None) or ArrayLibrary(type(x).__module__.split(".")[0])
         _BY_TYPE[type(x)] = lib
     return lib
@@ -66,7 +66,7 @@ def library_for(xp: Any) -> ArrayLibrary:
     named after it for a namespace backendnn does not know)."""
     lib = _BY_NAMESPACE.get(xp)
     if lib is None:
-        known = (lib for lib in LIBRARIES.values() if lib.owns_namespace(xp))
+        known = (candidate for candidate in LIBRARIES.values() if candidate.owns_namespace(xp))
         lib = next(known, None) or ArrayLibrary(getattr(xp, "__name__", str(xp)))
         _BY_NAMESPACE[xp] = lib
     return lib
