@@ -1,169 +1,54 @@
 """The backend layer: the one package of backendnn that knows array libraries by name.
 
-Everything else is written against the Python Array API standard (2024.12) and
-gets its namespace ``xp`` from its input arrays through :func:`array_namespace`.
-What the standard lacks and every algorithm needs lives here, behind one
-function each: choosing a backend by name, moving arrays between libraries,
-host random numbers, compilation (``jax.jit``), device synchronisation and matmul
-precision here; the libraries' native fast paths (normal CDF, convolutions, max-pool) in
-:mod:`backendnn._backend.native`.
+Everything else is written against the Python Array API standard (2024.12) and gets its
+namespace ``xp`` from its input arrays through :func:`array_namespace`. What the standard
+lacks and every algorithm needs is one function here, which asks the array's (or the
+namespace's) library object: choosing a backend by name, moving arrays between
+libraries, host random numbers, compilation (``jax.jit``, ``lax.scan``), device
+synchronisation, matmul precision, and the libraries' native fast paths (normal CDF,
+convolutions, max-pool), each with its portable fallback in the caller.
 
-Imports array libraries (by name, lazily) and nothing from backendnn.
+The modules, ground floor first (each imports only those above it in this list):
+
+- ``sharding``: JAX meshes (placement, the row gather of a sharded epoch);
+- ``splits``: scikit-learn's early-stopping split, on host NumPy;
+- ``library``: :class:`ArrayLibrary`, the portable behaviour of an array library;
+- ``numpy_lib``, ``cupy_lib``, ``jax_lib``, ``torch_lib``, ``strict_lib``: one object per
+  library (``NumpyLib``, ...), overriding what it does otherwise;
+- ``registry``: the objects by backend name, array type and namespace, and
+  :func:`array_namespace`;
+- this module: the public functions.
+
+Imports array libraries (by name, lazily) and nothing from the rest of backendnn.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from . import sharding
-
-BACKENDS = ("numpy", "cupy", "jax", "torch", "array_api_strict")
-
-# backendnn is installed from a clone (it is on no registry): the hints name its extras as
-# a path, run from the clone's folder
-_INSTALL_HINT = {
-    "numpy": "pip install numpy",
-    "cupy": 'pip install ".[cuda12]" (or ".[cuda13]") on a machine with an NVIDIA GPU',
-    "jax": 'pip install ".[jax]" (for a GPU: pip install "jax[cuda12]")',
-    "torch": 'pip install torch (or ".[torch]")',
-    "array_api_strict": "pip install array-api-strict",
-}
+from . import sharding as sharding
+from .library import ArrayLibrary as ArrayLibrary
+from .registry import BACKENDS as BACKENDS
+from .registry import LIBRARIES as LIBRARIES
+from .registry import array_namespace as array_namespace
+from .registry import device as device
+from .registry import is_array as is_array
+from .registry import library as library
+from .registry import library_for as library_for
+from .registry import library_of as library_of
+from .registry import namespace_name as namespace_name
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("backendnn_backend", default="numpy")
-
-
-# --------------------------------------------------------------------------- namespaces
-
-
-def _library_name(x: Any) -> str:
-    """Name of the array library ``x`` belongs to (one of ``BACKENDS`` or its module name)."""
-    if array_api_compat.is_numpy_array(x):
-        return "numpy"
-    if array_api_compat.is_cupy_array(x):
-        return "cupy"
-    if array_api_compat.is_jax_array(x):
-        return "jax"
-    if array_api_compat.is_torch_array(x):
-        return "torch"
-    get_namespace = getattr(x, "__array_namespace__", None)
-    if get_namespace is not None and array_api_compat.is_array_api_strict_namespace(
-        get_namespace()
-    ):
-        return "array_api_strict"
-    return type(x).__module__.split(".")[0]
-
-
-_SCALARS = (bool, int, float, complex)
-# array type -> namespace: every math function resolves xp from its inputs, so this
-# lookup sits on the hot path of each training step (measured in benchmarks/NOTES.md)
-_NAMESPACES: dict[type, Any] = {}
-
-
-def _is_array(x: Any) -> bool:
-    # exact Python scalars only: NumPy's float64 scalar subclasses float but is an array here
-    return array_api_compat.is_array_api_obj(x) and type(x) not in _SCALARS
-
-
-def array_namespace(*arrays: Any) -> Any:
-    """Return the Array API namespace shared by ``arrays`` (``None`` and Python scalars ignored).
-
-    Raises
-    ------
-    TypeError
-        If the arrays come from two libraries, or live on two devices: backendnn
-        never moves data behind the caller's back. Move one with :func:`to_backend`.
-    """
-    kinds = {type(a) for a in arrays if a is not None and type(a) not in _SCALARS}
-    if len(kinds) == 1:
-        (kind,) = kinds
-        xp = _NAMESPACES.get(kind)
-        if xp is not None:  # one known array type: only devices can differ
-            if kind is np.ndarray or sum(a is not None and type(a) is kind for a in arrays) < 2:
-                return xp
-            _check_devices([a for a in arrays if type(a) is kind])
-            return xp
-    found = [a for a in arrays if a is not None and _is_array(a)]
-    if not found:
-        raise TypeError(
-            "expected at least one array (NumPy, CuPy, JAX, torch or array-api-strict); "
-            f"received {[type(a).__name__ for a in arrays]}"
-        )
-    libs = {_library_name(a) for a in found}
-    if len(libs) > 1:
-        raise TypeError(
-            f"arrays from two libraries in one call: {sorted(libs)}; move them to one library "
-            "first, e.g. backendnn.to_backend(x, 'numpy')"
-        )
-    _check_devices(found)
-    xp = array_api_compat.array_namespace(*found)
-    if len({type(a) for a in found}) == 1:
-        _NAMESPACES[type(found[0])] = xp
-    return xp
-
-
-def _check_devices(found: list) -> None:
-    devices: list[Any] = []
-    for a in found:
-        d = device(a)
-        if d is not None and all(d != e for e in devices):
-            devices.append(d)
-    if len(devices) > 1:
-        raise TypeError(
-            f"arrays on two devices in one call: {devices}; move them to one device first, "
-            "e.g. backendnn.to_backend(x, name, device=...)"
-        )
-
-
-def device(x: Any) -> Any:
-    """The device ``x`` lives on (``None`` for a JAX tracer inside ``jit``).
-
-    A JAX array spread over several devices (sharded over a ``jax.sharding.Mesh``) lives
-    on the *replicated* sharding over those devices: arrays created there (weights,
-    encoded targets) are replicated on the mesh, and arrays on one mesh count as one
-    place whatever their partitioning (see :mod:`backendnn._backend.sharding`)."""
-    d = array_api_compat.device(x)
-    if hasattr(d, "device_set"):  # a jax.sharding.Sharding, not a Device
-        return sharding.placement(d)
-    return d
-
-
 _device = device  # for functions with a parameter named device
 
 
-def namespace_name(xp: Any) -> str:
-    """The backend name (one of ``BACKENDS``) of namespace ``xp``."""
-    for name, test in (
-        ("numpy", array_api_compat.is_numpy_namespace),
-        ("cupy", array_api_compat.is_cupy_namespace),
-        ("jax", array_api_compat.is_jax_namespace),
-        ("torch", array_api_compat.is_torch_namespace),
-        ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
-    ):
-        if test(xp):
-            return name
-    return getattr(xp, "__name__", str(xp))
-
-
-def is_array(x: Any) -> bool:
-    """Whether ``x`` is an array of a supported library (not a list or scalar)."""
-    return _is_array(x)
-
-
 # --------------------------------------------------------------------------- choosing a backend
-
-
-def _check_name(name: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
-    return name
 
 
 def namespace(name: str | None = None) -> Any:
@@ -171,45 +56,20 @@ def namespace(name: str | None = None) -> Any:
 
     Raises
     ------
+    ValueError
+        If ``name`` is not one of ``BACKENDS``.
     ImportError
         If the library is not installed or (CuPy) no CUDA device is visible; the
         message says which package to install.
     """
-    name = _check_name(name or get_backend())
-    try:
-        if name == "numpy":
-            return importlib.import_module("array_api_compat.numpy")
-        if name == "torch":
-            importlib.import_module("torch")
-            return importlib.import_module("array_api_compat.torch")
-        if name == "jax":
-            return importlib.import_module("jax.numpy")
-        if name == "array_api_strict":
-            return importlib.import_module("array_api_strict")
-        cupy = importlib.import_module("cupy")
-        count = cupy.cuda.runtime.getDeviceCount()
-        if count == 0:  # pragma: no cover - depends on the machine
-            raise ImportError("no CUDA device")
-        return importlib.import_module("array_api_compat.cupy")
-    except Exception as exc:  # ImportError, or CUDA runtime errors from CuPy
-        raise ImportError(
-            f"backend {name!r} is not available here ({type(exc).__name__}: {exc}); "
-            f"install it with: {_INSTALL_HINT[name]}"
-        ) from exc
+    return library(name or get_backend()).namespace()
 
 
 def default_device(name: str | None = None) -> Any:
     """The device new arrays of backend ``name`` go to: the GPU where the library has one."""
-    name = _check_name(name or get_backend())
-    xp = namespace(name)
-    if name == "torch":
-        torch = importlib.import_module("torch")
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    if name == "jax":
-        return importlib.import_module("jax").devices()[0]
-    if name == "cupy":
-        return importlib.import_module("cupy").cuda.Device()
-    return array_api_compat.device(xp.asarray(0.0))
+    lib = library(name or get_backend())
+    lib.namespace()  # the install hint if it is missing
+    return lib.default_device()
 
 
 def set_backend(name: str) -> None:
@@ -217,7 +77,7 @@ def set_backend(name: str) -> None:
 
     Raises ``ImportError`` naming the package to install if the library is missing.
     """
-    namespace(_check_name(name))
+    library(name).namespace()
     _current.set(name)
 
 
@@ -229,7 +89,7 @@ def get_backend() -> str:
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[Any]:
     """Context manager selecting backend ``name`` inside its block; yields its namespace."""
-    xp = namespace(_check_name(name))
+    xp = library(name).namespace()
     token = _current.set(name)
     try:
         yield xp
@@ -245,52 +105,39 @@ def to_numpy(x: Any) -> np.ndarray:
     array is returned as is, and a CPU torch tensor's result shares its memory."""
     if isinstance(x, np.ndarray):
         return x
-    if not _is_array(x):
+    if not is_array(x):
         return np.asarray(x)
-    lib = _library_name(x)
-    if lib == "cupy":
-        return x.get()
-    if lib == "torch":
-        return x.detach().cpu().numpy()
-    if lib == "array_api_strict":
-        strict = importlib.import_module("array_api_strict")
-        x = strict.asarray(x, device=strict.Device("CPU_DEVICE"), copy=True)
-        return np.from_dlpack(x)
-    if lib == "jax":
-        return sharding.host_copy(x)  # rows held by other processes are gathered
-    return np.asarray(x)
+    return library_of(x).to_numpy(x)
 
 
-def from_numpy(a: Any, *, xp: Any, device: Any = None, dtype: Any = None) -> Any:
+def from_numpy(
+    a: Any, *, xp: Any, device: Any = None, dtype: Any = None, copy: bool | None = True
+) -> Any:
     """Move host data ``a`` (NumPy array or nested lists) into namespace ``xp`` on ``device``.
 
     The dtype is kept (or set to ``dtype``, given as an ``xp`` dtype) explicitly:
-    torch's ``asarray`` would otherwise turn float64 into float32.
+    torch's ``asarray`` would otherwise turn float64 into float32. ``copy=None``: the
+    result may share ``a``'s memory (NumPy, torch on the CPU), for a host array that
+    nothing changes afterwards.
     """
     a = np.asarray(a)
+    lib = library_for(xp)
     if dtype is None:
         name = a.dtype.name
-        if not has_64bit(xp):  # JAX without JAX_ENABLE_X64: 32-bit types, no warnings
+        if not lib.has_64bit():  # JAX without JAX_ENABLE_X64: 32-bit types, no warnings
             name = name.replace("64", "32")
         dtype = getattr(xp, name)
-    if namespace_name(xp) == "jax" and device is not None:
-        jax = importlib.import_module("jax")
-        if hasattr(device, "device_set"):  # a sharding: straight from the host (processes)
-            return jax.device_put(np.asarray(a, dtype=np.dtype(dtype)), device)
-        return jax.device_put(xp.asarray(a, dtype=dtype), device)
-    return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device, copy=True)
+    return lib.from_numpy(a, xp, device, dtype, copy)
 
 
 def has_64bit(xp: Any) -> bool:
     """Whether namespace ``xp`` stores 64-bit types (JAX only with ``JAX_ENABLE_X64``)."""
-    if namespace_name(xp) == "jax":
-        return bool(importlib.import_module("jax").config.jax_enable_x64)
-    return True
+    return library_for(xp).has_64bit()
 
 
 def index_dtype(xp: Any) -> Any:
     """The default integer dtype of ``xp`` (int64, or int32 on JAX without x64)."""
-    return xp.__array_namespace_info__().default_dtypes()["integral"]
+    return library_for(xp).index_dtype(xp)
 
 
 def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:
@@ -298,30 +145,23 @@ def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:
 
     A no-op if it is already there. Between libraries the data goes through the host.
     """
-    name = _check_name(name or get_backend())
-    xp = namespace(name)
-    if _is_array(x) and _library_name(x) == name:
+    lib = library(name or get_backend())
+    xp = lib.namespace()
+    if is_array(x) and library_of(x) is lib:
         if device is None or _device(x) == device:
             return x
         return array_api_compat.to_device(x, device)
     if device is None:
-        device = default_device(name)
+        device = lib.default_device()
     return from_numpy(to_numpy(x), xp=xp, device=device)
 
 
 def to_namespace_of(x: Any, like: Any) -> Any:
     """Move ``x`` into the library and onto the device of array ``like``."""
-    if _is_array(x) and _library_name(x) == _library_name(like):
-        if _device(x) == _device(like):
-            return x
-    return to_backend(x, _library_name(like), _device(like))
-
-
-def host_numpy() -> Any:
-    """NumPy itself, for host-side bookkeeping outside the backend layer: the row indices,
-    chunk offsets and staging buffers of data sources that stream from the host (dask).
-    The maths never uses it: it runs on the compute namespace."""
-    return np
+    lib = library_of(like)
+    if is_array(x) and library_of(x) is lib and _device(x) == _device(like):
+        return x
+    return to_backend(x, lib.name, _device(like))
 
 
 # --------------------------------------------------------------------------- random numbers
@@ -363,17 +203,13 @@ def step_scalar(value: float, like: Any) -> Any:
     """A host number to pass into a compiled step: a device scalar of ``like``'s dtype on
     JAX (a Python float would be converted on every call), the number itself elsewhere
     (a CuPy or torch scalar would cost a host-to-device copy per step)."""
-    if _library_name(like) == "jax":
-        return importlib.import_module("jax.numpy").asarray(value, dtype=like.dtype)
-    return value
+    return library_of(like).step_scalar(value, like)
 
 
 def step_scalars(values: Sequence[float], like: Any) -> Any:
     """Host numbers to scan over inside a compiled loop (see :func:`scan`): a 1-d device
     array of ``like``'s dtype on JAX, the list itself elsewhere (as :func:`step_scalar`)."""
-    if _library_name(like) == "jax":
-        return importlib.import_module("jax.numpy").asarray(values, dtype=like.dtype)
-    return list(values)
+    return library_of(like).step_scalars(values, like)
 
 
 def scan(body: Callable[[Any, tuple], Any], carry: Any, xs: tuple, xp: Any) -> Any:
@@ -384,41 +220,26 @@ def scan(body: Callable[[Any, tuple], Any], carry: Any, xs: tuple, xp: Any) -> A
     dispatch instead of one per iteration), and every ``x`` must be an array
     (:func:`step_scalars` makes one of host numbers); elsewhere it is the plain Python loop.
     """
-    if namespace_name(xp) == "jax":
-        lax = importlib.import_module("jax.lax")
-        carry, _ = lax.scan(lambda c, x: (body(c, x), None), carry, xs)
-        return carry
-    for i in range(xs[0].shape[0]):
-        carry = body(carry, tuple(x[i] if isinstance(x, list) else x[i, ...] for x in xs))
-    return carry
+    return library_for(xp).scan(body, carry, xs)
 
 
 def jit(fn: Callable[..., Any], xp: Any, **kwargs: Any) -> Callable[..., Any]:
     """``jax.jit(fn)`` when ``xp`` is JAX, else ``fn`` unchanged (eager libraries)."""
-    if namespace_name(xp) == "jax":
-        return importlib.import_module("jax").jit(fn, **kwargs)
-    return fn
+    return library_for(xp).jit(fn, **kwargs)
 
 
 def synchronize(x: Any) -> Any:
     """Block until the device work producing ``x`` (an array or a list of them) is done."""
-    items = x if isinstance(x, (list, tuple)) else [x]
-    for a in items:
-        if not _is_array(a):
-            continue
-        lib = _library_name(a)
-        if lib == "jax":
-            a.block_until_ready()
-        elif lib == "cupy":
-            importlib.import_module("cupy").cuda.get_current_stream().synchronize()
-        elif lib == "torch" and a.device.type == "cuda":
-            importlib.import_module("torch").cuda.synchronize(a.device)
+    for a in x if isinstance(x, (list, tuple)) else [x]:
+        if is_array(a):
+            library_of(a).synchronize(a)
     return x
 
 
 # --------------------------------------------------------------------------- matmul precision
 
 _PRECISIONS = ("highest", "tf32")
+_precision = ["default"]
 
 
 def set_matmul_precision(precision: str) -> None:
@@ -431,25 +252,9 @@ def set_matmul_precision(precision: str) -> None:
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"matmul precision must be one of {_PRECISIONS}, not {precision!r}")
-    try:
-        jax = importlib.import_module("jax")
-        jax.config.update(
-            "jax_default_matmul_precision", "highest" if precision == "highest" else "tensorfloat32"
-        )
-    except ImportError:
-        pass
-    try:
-        torch = importlib.import_module("torch")
-        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-        torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    except ImportError:
-        pass
-    # CuPy reads this variable when it creates a cuBLAS handle (at its first product).
-    os.environ["CUPY_TF32"] = "1" if precision == "tf32" else "0"
+    for lib in LIBRARIES.values():
+        lib.set_matmul_precision(precision)
     _precision[0] = precision
-
-
-_precision = ["default"]
 
 
 def get_matmul_precision() -> str:
@@ -457,22 +262,86 @@ def get_matmul_precision() -> str:
     return _precision[0]
 
 
-# the library-specific fast paths (native ndtr, convolutions) live in a module of their own
-from .native import (  # noqa: E402
-    native_conv2d as native_conv2d,
-)
-from .native import (  # noqa: E402
-    native_conv2d_input_grad as native_conv2d_input_grad,
-)
-from .native import (  # noqa: E402
-    native_conv2d_weight_grad as native_conv2d_weight_grad,
-)
-from .native import (  # noqa: E402
-    native_max_pool2d as native_max_pool2d,
-)
-from .native import (  # noqa: E402
-    native_max_pool2d_backward as native_max_pool2d_backward,
-)
-from .native import (  # noqa: E402
-    native_ndtr as native_ndtr,
-)
+# --------------------------------------------------------------------------- native fast paths
+
+_ndtr_cache: dict[tuple[Any, Any], Callable[[Any], Any] | None] = {}
+
+
+def native_ndtr(xp: Any, dtype: Any = None) -> Callable[[Any], Any] | None:
+    """The array library's own standard normal CDF (ndtr) for namespace ``xp``, or ``None``.
+
+    ``scipy.special.ndtr`` for NumPy (``None`` if SciPy is not installed),
+    ``cupyx.scipy.special.ndtr``, ``jax.scipy.special.ndtr``, ``torch.special.ndtr``;
+    ``None`` for array-api-strict.
+
+    With ``dtype`` (an ``xp`` dtype), only where that function is the fast path of
+    :func:`backendnn.special.ndtr` for the dtype (the library object's
+    ``ndtr_fast_dtypes``): measured faster than the portable ``special.ndtr_cody`` and
+    accurate to the same bar; ``None`` elsewhere.
+    """
+    key = (xp, dtype)
+    if key not in _ndtr_cache:
+        lib = library_for(xp)
+        fn = lib.ndtr()
+        if dtype is not None and not any(dtype == getattr(xp, d) for d in lib.ndtr_fast_dtypes):
+            fn = None
+        _ndtr_cache[key] = fn
+    return _ndtr_cache[key]
+
+
+# The library's own 2-d convolution (NCHW input, (out, in, kh, kw) weights, zero padding),
+# used by ``layers.Conv2d`` for its forward and both backward convolutions; ``None`` where a
+# library has none (NumPy, CuPy, array-api-strict) or the operands' dtypes differ. Each
+# result equals the portable path's (tests/test_conv.py, 1e-12 in float64). Not the
+# library's autograd: each backward is the convolution its gradient is, written out.
+
+
+def native_conv2d(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+    """y[n, o] = sum_c x[n, c] (cross-correlated with) w[o, c], or ``None`` (no native path).
+
+    ``x`` of shape (N, C, H, W), ``w`` of shape (O, C, kh, kw); zero padding ``padding``
+    on each side, ``stride`` between windows; y of shape (N, O, H', W'),
+    H' = (H + 2 ph - kh) // sh + 1. ``torch.nn.functional.conv2d`` or
+    ``jax.lax.conv_general_dilated``; no bias (the layer adds it).
+    """
+    if x.dtype != w.dtype:
+        return None
+    return library_of(x).conv2d(x, w, stride, padding)
+
+
+def native_conv2d_input_grad(
+    dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int], padding: tuple[int, int]
+) -> Any:
+    """dx = the transposed convolution of dy by w, or ``None`` (no native path).
+
+    dx[n, c, h, v] = sum_{o, i, j} dy[n, o, h', v'] w[o, c, i, j] over h = s h' + i - p.
+    ``torch.nn.grad.conv2d_input`` or ``jax.lax.conv_general_dilated``.
+    """
+    if dy.dtype != w.dtype:
+        return None
+    return library_of(dy).conv2d_input_grad(dy, w, input_shape, stride, padding)
+
+
+def native_conv2d_weight_grad(
+    x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int], padding: tuple[int, int]
+) -> Any:
+    """dw[o, c, i, j] = sum_{n, h', v'} dy[n, o, h', v'] x_pad[n, c, s h' + i, s v' + j], or
+    ``None`` (no native path). ``torch.nn.grad.conv2d_weight`` or
+    ``jax.lax.conv_general_dilated``.
+    """
+    if x.dtype != dy.dtype:
+        return None
+    return library_of(x).conv2d_weight_grad(x, dy, weight_shape, stride, padding)
+
+
+def native_max_pool2d(x: Any, kernel: Sequence[int], stride: Sequence[int]) -> Any:
+    """``(y, indices)`` from the library's max-pool of NCHW ``x`` (no padding), or ``None``
+    (torch's ``max_pool2d``; the first maximum of a window in row-major order)."""
+    return library_of(x).max_pool2d(x, kernel, stride)
+
+
+def native_max_pool2d_backward(
+    dy: Any, x: Any, indices: Any, kernel: Sequence[int], stride: Sequence[int]
+) -> Any:
+    """dL/dx of :func:`native_max_pool2d` from dL/dy ``dy`` and its ``indices``."""
+    return library_of(x).max_pool2d_backward(dy, x, indices, kernel, stride)

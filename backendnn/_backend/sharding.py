@@ -27,7 +27,7 @@ row id -1, which no device holds: zero inputs of sample weight 0. Padding turns 
 weighted loss (ones for the real rows), equal to the unweighted one to rounding; the
 step's summed loss (``loss * B``) is scaled back by (real rows) / B.
 
-Imports jax (lazily, through the callers) and NumPy; nothing from backendnn.
+Imports jax (lazily) and NumPy; nothing from backendnn.
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ def _sharding(x: Any) -> Any:
         return None
 
 
-def spans_devices(x: Any) -> bool:
-    """Whether JAX array ``x`` lives on more than one device."""
+def is_split(x: Any) -> bool:
+    """Whether ``x`` is a JAX array split over several devices (not replicated on them):
+    data for :class:`backendnn.data.ShardedData`."""
     s = _sharding(x)
-    return s is not None and len(s.device_set) > 1
+    return s is not None and len(s.device_set) > 1 and not s.is_fully_replicated
 
 
 def replicated(sharding: Any) -> Any:

@@ -19,15 +19,14 @@ and offers what the loop asks of it:
 :class:`ArrayData` (``arrays.py``) holds arrays in the compute device's memory;
 :class:`SparseData` (``sparse.py``) keeps a scipy.sparse X on the host and densifies one
 batch of rows at a time on the device; :class:`ShardedData` holds JAX arrays sharded
-along their rows over a mesh (data parallelism, one or many processes; it lives in
-``_backend/sharded_data.py`` as it uses JAX by name); ``dask.py``'s ``DaskData`` streams a
-dask array chunk by chunk (imported only when a dask array comes in, by
-:mod:`backendnn.estimators._dask`: dask is optional).
+along their rows over a mesh (``sharded.py``: data parallelism, one or many processes);
+``dask.py``'s ``DaskData`` streams a dask array chunk by chunk (imported only when a dask
+array comes in, by :mod:`backendnn.estimators._dask`: dask is optional).
 A new kind of data is one more class with these members, recognised by
 :func:`as_source`, so the estimators need no change: an input object with an
 ``as_source(Y, W)`` method names its own source.
 
-Imports the modules of this package only.
+Imports :mod:`backendnn._backend` (its ``sharding``) and the modules of this package.
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from .._backend import sharding
-from .._backend.sharded_data import ShardedData
 from .arrays import ArrayData, compiled_epoch
+from .sharded import ShardedData
 from .sparse import SparseData, SparseRows
 
 __all__ = [
@@ -82,6 +81,6 @@ def as_source(X: Any, Y: Any, W: Any = None) -> DataSource:
     own = getattr(X, "as_source", None)
     if own is not None:
         return own(Y, W)
-    if sharding.spans_devices(X) and not X.sharding.is_fully_replicated:
+    if sharding.is_split(X):
         return ShardedData(X, Y, W, n_samples=int(Y.shape[0]))
     return ArrayData(X, Y, W)

@@ -19,9 +19,9 @@ and stay on the host, sliced with each window.
 The estimator's side (checking a dask X, lazy prediction) is
 :mod:`backendnn.estimators._dask`.
 
-Imports ``dask``, :mod:`backendnn._backend` (NumPy for the host-side bookkeeping through
-``host_numpy``), ``_validation``, ``params`` (types) and this package's ``arrays``,
-``blocked`` and ``prefetch``.
+Imports ``dask``, NumPy (the host-side row bookkeeping and staging buffers),
+:mod:`backendnn._backend`, ``_validation``, ``params`` (types) and this package's
+``arrays``, ``blocked`` and ``prefetch``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask
+import numpy as np
 
 from .._backend import (
-    host_numpy,
     index_dtype,
     namespace,
     step_scalar,
@@ -48,8 +48,6 @@ from .prefetch import Prefetch
 
 #: chunks whose rows are shuffled together (and held in memory at once) in an epoch
 WINDOW = 2
-
-host = host_numpy()  # NumPy: host-side row bookkeeping and staging buffers
 
 
 # ---------------------------------------------------------------------- training
@@ -71,9 +69,9 @@ class EpochOrder:
         them (the order an in-memory fit is given to train on the same batches)."""
         parts = []
         for chunks, shuffle in zip(self.windows, self.shuffles):
-            rows = host.concatenate([self.offsets[c] + host.arange(self.counts[c]) for c in chunks])
+            rows = np.concatenate([self.offsets[c] + np.arange(self.counts[c]) for c in chunks])
             parts.append(rows if shuffle is None else rows[shuffle])
-        return host.concatenate(parts) if parts else host.zeros(0, dtype=host.int64)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 class DaskData:
@@ -112,10 +110,10 @@ class DaskData:
         self.window = max(1, int(window))
         sizes = [int(c) for c in X.chunks[0]]
         self.chunk_rows = rows if rows is not None else [None] * len(sizes)
-        self.counts = host.array(
-            [s if r is None else len(r) for s, r in zip(sizes, self.chunk_rows)], dtype=host.int64
+        self.counts = np.array(
+            [s if r is None else len(r) for s, r in zip(sizes, self.chunk_rows)], dtype=np.int64
         )
-        self.offsets = host.concatenate([[0], host.cumsum(self.counts)[:-1]]).astype(host.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         # one task graph per chunk, cut once (cheaper to compute than X.blocks[i])
         self.blocks = list(X.to_delayed().ravel())
         self._held: ArrayData | None = None
@@ -126,7 +124,7 @@ class DaskData:
 
     def _positions(self, chunk: int) -> Any:
         """Row numbers (0..n_samples-1) of the rows chunk ``chunk`` contributes."""
-        return self.offsets[chunk] + host.arange(self.counts[chunk])
+        return self.offsets[chunk] + np.arange(self.counts[chunk])
 
     # -------------------------------------------------------------- the loop's protocol
 
@@ -134,14 +132,14 @@ class DaskData:
         """The samples ``rows`` (row numbers 0..n_samples-1) as a new source over the same
         chunks (the early-stopping split); its :attr:`X`, :attr:`Y`, :attr:`W` hold them in
         memory when read (the held-out rows that early stopping scores)."""
-        wanted = host.zeros(self.n_samples, dtype=bool)
-        wanted[host.asarray(rows, dtype=host.int64)] = True
+        wanted = np.zeros(self.n_samples, dtype=bool)
+        wanted[np.asarray(rows, dtype=np.int64)] = True
         keep = []
         for c, local in enumerate(self.chunk_rows):
             mask = wanted[self._positions(c)]
-            base = host.arange(self.counts[c]) if local is None else host.asarray(local)
+            base = np.arange(self.counts[c]) if local is None else np.asarray(local)
             keep.append(base[mask])
-        positions = host.flatnonzero(wanted)
+        positions = np.flatnonzero(wanted)
         Y = self.host_Y[positions]
         W = None if self.host_W is None else self.host_W[positions]
         return DaskData(
@@ -212,7 +210,7 @@ class DaskData:
             if self.host_W is None:
                 sizes.append(float(sum(int(self.counts[c]) for c in chunks)))
             else:
-                positions = host.concatenate([self._positions(c) for c in chunks])
+                positions = np.concatenate([self._positions(c) for c in chunks])
                 sizes.append(float(self.host_W[positions].sum()))
 
         def streamed(used: list[bool]) -> Iterator[tuple[Any, Any, Any]]:
@@ -246,20 +244,19 @@ class DaskData:
         and written (shuffled, cast, checked finite) into one new array."""
         computed = dask.compute(*(self.blocks[c] for c in chunks))
         parts = [
-            host.asarray(a if self.chunk_rows[c] is None else a[self.chunk_rows[c]])
+            np.asarray(a if self.chunk_rows[c] is None else a[self.chunk_rows[c]])
             for c, a in zip(chunks, computed)
         ]
         del computed
-        positions = host.concatenate([self._positions(c) for c in chunks])
+        positions = np.concatenate([self._positions(c) for c in chunks])
         h = 0 if held[0] is None else held[0].shape[0]
         n = positions.shape[0]
-        npx = namespace("numpy")
-        dtype = getattr(npx, dtype_name(self.dtype))
-        X = host.empty((h + n, *self.array.shape[1:]), dtype=dtype)
+        dtype = getattr(np, dtype_name(self.dtype))
+        X = np.empty((h + n, *self.array.shape[1:]), dtype=dtype)
         if h:
             X[:h] = held[0]
         # row j of the chunks goes to window row h + where[j] (the shuffle's inverse)
-        where = host.arange(n) if shuffle is None else host.argsort(shuffle)
+        where = np.arange(n) if shuffle is None else np.argsort(shuffle)
         start = 0
         for part in parts:
             stop = start + part.shape[0]
@@ -268,17 +265,17 @@ class DaskData:
             else:
                 X[h + where[start:stop]] = part
             start = stop
-        if not host.isfinite(X[h:].sum()):
+        if not np.isfinite(X[h:].sum()):
             for part in parts:  # the error that says why (NaN, or too large for dtype)
-                check_X(part, npx, dtype)
+                check_X(part, namespace("numpy"), dtype)
         del parts
         if shuffle is not None:
             positions = positions[shuffle]
         Y = self.host_Y[positions]
         W = None if self.host_W is None else self.host_W[positions]
         if h:
-            Y = host.concatenate([held[1], Y])
-            W = None if W is None else host.concatenate([held[2], W])
+            Y = np.concatenate([held[1], Y])
+            W = None if W is None else np.concatenate([held[2], W])
         return X, Y, W
 
     def _to_device(self, X: Any, Y: Any, W: Any) -> tuple[Any, Any, Any]:
@@ -294,8 +291,8 @@ class DaskData:
         """Every row of this source on the device (computed chunk by chunk, once)."""
         if self._held is None:
             parts = [self._window_rows((c,), None) for c, n in enumerate(self.counts) if n]
-            X, Y = host.concatenate([p[0] for p in parts]), host.concatenate([p[1] for p in parts])
-            W = None if self.host_W is None else host.concatenate([p[2] for p in parts])
+            X, Y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            W = None if self.host_W is None else np.concatenate([p[2] for p in parts])
             self._held = ArrayData(*self._to_device(X, Y, W))
         return self._held
 

@@ -17,8 +17,8 @@ ArrayData's, so a sparse fit equals the dense fit from the same seed.
 scipy is never imported: a sparse matrix is recognised by its module name and used
 through its own methods (``tocsr``, row slicing, ``toarray``).
 
-Imports :mod:`backendnn._backend`, :mod:`backendnn._validation` and
-:mod:`backendnn.params` (types only).
+Imports NumPy (host row indices), :mod:`backendnn._backend`, :mod:`backendnn._validation`
+and :mod:`backendnn.params` (types only).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from .._backend import (
     array_namespace,
     default_device,
     from_numpy,
     index_dtype,
     namespace,
-    namespace_name,
     step_scalar,
 )
 from .._validation import check_finite, dtype_name, float_dtype
@@ -81,9 +82,8 @@ def sparse_input(X: Any, backend: str | None, requested: Any, name: str = "X") -
     csr = X.tocsr()  # CSR slices rows cheaply; a no-op (no copy) for CSR input
     source = csr.data
     csr = csr.astype(dtype_name(dtype), copy=False)
-    host = namespace("numpy")
-    if not bool(host.isfinite(host.sum(csr.data))) and not bool(host.all(host.isfinite(csr.data))):
-        check_finite(source, host, dtype, name)
+    if not np.isfinite(np.sum(csr.data)) and not np.all(np.isfinite(csr.data)):
+        check_finite(source, namespace("numpy"), dtype, name)
     return SparseRows(csr, xp, dev, dtype)
 
 
@@ -108,9 +108,8 @@ class SparseRows:
     def dense(self, rows: Any = slice(None)) -> Any:
         """The rows ``rows`` (host indices or a slice) densified on the compute device."""
         block = self.csr[rows].toarray()  # a new host array, of the compute dtype
-        if namespace_name(self.xp) == "numpy":  # already where it computes: no copy
-            return self.xp.asarray(block)
-        return from_numpy(block, xp=self.xp, device=self.device, dtype=self.dtype)
+        # nothing else holds the block: NumPy (and torch on the CPU) use it without a copy
+        return from_numpy(block, xp=self.xp, device=self.device, dtype=self.dtype, copy=None)
 
     def block_rows(self) -> int:
         """How many dense rows fit in :data:`BLOCK_BYTES`."""
@@ -154,7 +153,7 @@ class SparseData:
 
     def subset(self, rows: Sequence[int]) -> SparseData:
         """The samples ``rows`` (host indices), X still sparse."""
-        host = namespace("numpy").asarray(list(rows), dtype=namespace("numpy").int64)
+        host = np.asarray(list(rows), dtype=np.int64)
         idx = self._on_device(host)
         W = None if self.W is None else self.xp.take(self.W, idx, axis=0)
         return SparseData(self.rows.take(host), self.xp.take(self.Y, idx, axis=0), W)

@@ -1,4 +1,5 @@
-"""The layer protocol (:class:`Layer`) and the in-place bias add dense layers share.
+"""The layer protocol (:class:`Layer`), and what the layers with products share: the
+in-place bias add and the promotion of operands of two dtypes.
 
 Imports nothing from backendnn.
 """
@@ -15,6 +16,14 @@ def _add_bias(z: Any, b: Any) -> Any:
         return z + b
     z += b  # on JAX, Python rebinds z to z + b
     return z
+
+
+def _promote(xp: Any, *arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` cast to their common dtype ``xp.result_type(*arrays)``: the standard's
+    type promotion, which NumPy's and JAX's ``@`` apply and torch's (and its native
+    convolution) refuse. Callers compare dtypes first: arrays of one dtype skip this."""
+    dtype = xp.result_type(*arrays)
+    return tuple(xp.astype(a, dtype, copy=False) for a in arrays)
 
 
 class Layer:

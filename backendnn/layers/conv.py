@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import _backend
 from .._backend import array_namespace
-from .base import Layer, _add_bias
+from .base import Layer, _add_bias, _promote
 
 Pair = tuple[int, int]
 
@@ -388,7 +388,8 @@ class Conv2d(Layer):
             H' = (H + 2 ph - kh) // sh + 1, W' = (W + 2 pw - kw) // sw + 1.
         cache : tuple
             ``(x, patches)``: the input, and its :func:`im2col` patches (None on the
-            native path).
+            native path). An x and W of two dtypes are first cast to
+            ``result_type(x, W)``, so y has that dtype on every backend.
 
         Raises
         ------
@@ -408,6 +409,8 @@ class Conv2d(Layer):
         check_images(self, x, self.in_channels, self.kernel_size, self.padding)
         W = params[0]
         xp = array_namespace(x, W)
+        if x.dtype != W.dtype:
+            x, W = _promote(xp, x, W)
         y = _backend.native_conv2d(x, W, self.stride, self.padding)
         patches = None
         if y is None:
@@ -456,6 +459,9 @@ class Conv2d(Layer):
         x, patches = cache
         W = params[0]
         xp = array_namespace(dy, W)
+        if not x.dtype == W.dtype == dy.dtype:
+            x, W, dy = _promote(xp, x, W, dy)
+            patches = None if patches is None else xp.astype(patches, x.dtype, copy=False)
         geometry = (self.kernel_size, self.stride, self.padding)
         n, o, oh, ow = dy.shape
         ck = _rows(W)

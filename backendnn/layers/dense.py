@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import activations as _act
 from .._backend import array_namespace
-from .base import Layer, _add_bias
+from .base import Layer, _add_bias, _promote
 
 
 class Dense(Layer):
@@ -84,7 +84,8 @@ class Dense(Layer):
         z : array of shape (n_samples, n_out)
             x W + b.
         cache : array of shape (n_samples, n_in)
-            The input x itself, for dW = x^T dz.
+            The input x itself, for dW = x^T dz. An x and W of two dtypes are first
+            cast to ``result_type(x, W)`` (torch's ``@`` would refuse them).
 
         Examples
         --------
@@ -95,7 +96,10 @@ class Dense(Layer):
         >>> z.tolist()
         [[6.5, 5.5]]
         """
-        z = x @ params[0]
+        W = params[0]
+        if x.dtype != W.dtype:
+            x, W = _promote(array_namespace(x, W), x, W)
+        z = x @ W
         return (_add_bias(z, params[1]) if self.bias else z), x
 
     def backward(
@@ -134,8 +138,11 @@ class Dense(Layer):
         >>> Dense(3, 2, bias=False).backward((W,), x, np.ones((1, 2)), need_dx=False)[0] is None
         True
         """
-        dx = dz @ params[0].T if need_dx else None
-        dW = cache.T @ dz
+        x, W = cache, params[0]
+        if not x.dtype == W.dtype == dz.dtype:
+            x, W, dz = _promote(array_namespace(x, W, dz), x, W, dz)
+        dx = dz @ W.T if need_dx else None
+        dW = x.T @ dz
         return dx, ((dW, array_namespace(dz).sum(dz, axis=0)) if self.bias else (dW,))
 
     def __repr__(self) -> str:
@@ -235,6 +242,8 @@ class GatedDense(Layer):
         ((5, 2), [(5, 3), (5, 2), (5, 2)])
         """
         W, c = params
+        if x.dtype != W.dtype:
+            x, W = _promote(array_namespace(x, W), x, W)
         p = _add_bias(x @ W, c)
         a, b = p[:, : self.n_out], p[:, self.n_out :]
         return self.gate.forward(a, b), (x, a, b)
@@ -280,6 +289,8 @@ class GatedDense(Layer):
         xp = array_namespace(dy)
         da, db = self.gate.backward(dy, a, b)
         dp = xp.concat([da, db], axis=1)
+        if not x.dtype == W.dtype == dp.dtype:
+            x, W, dp = _promote(xp, x, W, dp)
         dx = dp @ W.T if need_dx else None
         return dx, (x.T @ dp, xp.sum(dp, axis=0))
 

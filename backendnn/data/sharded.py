@@ -15,8 +15,8 @@ early-stopping score run on the sharded X with replicated weights, partitioned b
 along the rows. Rows added so every shard is equal (after :meth:`ShardedData.subset`)
 carry sample weight 0, so ``W`` is set whenever such rows exist.
 
-A data source (see :mod:`backendnn.data`) kept in the backend layer: it works with JAX's
-sharding API and host NumPy index arrays by name. Imports :mod:`backendnn._backend`,
+A data source (see :mod:`backendnn.data`): host NumPy index arrays here, everything that
+names JAX behind :mod:`backendnn._backend.sharding`. Imports :mod:`backendnn._backend`,
 :mod:`backendnn._cache` and :mod:`backendnn.params` (types only).
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import array_namespace, jit, sharding
 from .._cache import CompiledCache
 from ..params import Params
-from . import array_namespace, jit, sharding
 
 _EPOCHS = CompiledCache()
 

@@ -1,0 +1,173 @@
+"""What an array library does where the Array API standard is silent: :class:`ArrayLibrary`.
+
+One object per array library (as thinc's ``Ops``): ``NumpyLib``, ``CupyLib``, ``JaxLib``,
+``TorchLib`` and ``StrictLib``, each in a module of its own, hold its namespace quirks,
+native fast paths, device moves, synchronisation, compilation, 64-bit support and matmul
+precision. This base class is the portable behaviour they share, written with the
+standard (and host NumPy) only: a library overrides what it does otherwise. A library
+backendnn does not know (an array type with ``__array_namespace__``) gets this base
+class itself, named after its module.
+
+Imports NumPy and array_api_compat; nothing of backendnn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+
+class ArrayLibrary:
+    """The portable behaviour of an array library; each method says what a library
+    overrides it for.
+
+    Parameters
+    ----------
+    name : str
+        The backend name (one of ``BACKENDS`` for the known libraries, else the module
+        name of the array type).
+    """
+
+    #: the command that installs the library, for the error of a missing one
+    install_hint = ""
+    #: dtype names for which :meth:`ndtr` is the fast path of ``special.ndtr``: measured
+    #: faster than the portable ``special.ndtr_cody`` AND as accurate as the tests demand
+    #: of it (benchmarks/NOTES.md, "Native ndtr fast path"; ``python benchmarks/ndtr.py``)
+    ndtr_fast_dtypes: tuple[str, ...] = ()
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    # ------------------------------------------------------------------ recognising
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this library (decided once per array type)."""
+        return False
+
+    def owns_namespace(self, xp: Any) -> bool:
+        """Whether ``xp`` is a namespace of this library (decided once per namespace)."""
+        return False
+
+    def load(self) -> Any:
+        """Import the library and return its Array API namespace (any exception if it
+        cannot be used here)."""
+        raise ImportError(f"backendnn does not know how to load {self.name!r}")
+
+    def namespace(self) -> Any:
+        """The Array API namespace, imported at each call (a library removed from
+        ``sys.modules`` is then missing).
+
+        Raises
+        ------
+        ImportError
+            If the library is not installed or has no device here; the message names the
+            package to install.
+        """
+        try:
+            return self.load()
+        except Exception as exc:  # ImportError, or CUDA runtime errors from CuPy
+            raise ImportError(
+                f"backend {self.name!r} is not available here ({type(exc).__name__}: {exc}); "
+                f"install it with: {self.install_hint}"
+            ) from exc
+
+    # ------------------------------------------------------------------ devices, moves
+
+    def default_device(self) -> Any:
+        """The device new arrays go to: the GPU where the library has one."""
+        return array_api_compat.device(self.namespace().asarray(0.0))
+
+    def device(self, x: Any) -> Any:
+        """The device ``x`` lives on."""
+        return array_api_compat.device(x)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Array ``x`` of this library as a NumPy array on the host."""
+        return np.asarray(x)
+
+    def from_numpy(self, a: np.ndarray, xp: Any, device: Any, dtype: Any, copy: bool | None) -> Any:
+        """Host array ``a`` as an array of namespace ``xp`` of dtype ``dtype`` on ``device``;
+        ``copy=None`` lets the result share ``a``'s memory where the library can."""
+        return xp.asarray(np.ascontiguousarray(a), dtype=dtype, device=device, copy=copy)
+
+    def has_64bit(self) -> bool:
+        """Whether the library stores 64-bit types."""
+        return True
+
+    def index_dtype(self, xp: Any) -> Any:
+        """The default integer dtype of namespace ``xp``."""
+        return xp.__array_namespace_info__().default_dtypes()["integral"]
+
+    # ------------------------------------------------------------------ compiled steps
+
+    def jit(self, fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+        """``fn`` compiled: unchanged in an eager library (``kwargs`` ignored)."""
+        return fn
+
+    def scan(self, body: Callable[[Any, tuple], Any], carry: Any, xs: tuple) -> Any:
+        """``carry = body(carry, (x0[i], x1[i], ...))`` over the leading axis of ``xs``: a
+        Python loop in an eager library."""
+        for i in range(xs[0].shape[0]):
+            carry = body(carry, tuple(x[i] if isinstance(x, list) else x[i, ...] for x in xs))
+        return carry
+
+    def step_scalar(self, value: float, like: Any) -> Any:
+        """Host number ``value`` as a compiled step's argument: the number itself (a device
+        scalar would cost a host-to-device copy per step)."""
+        return value
+
+    def step_scalars(self, values: Sequence[float], like: Any) -> Any:
+        """Host numbers to scan over (see :meth:`scan`): the list itself."""
+        return list(values)
+
+    def synchronize(self, x: Any) -> None:
+        """Block until the device work producing ``x`` is done: nothing to wait for in a
+        library that computes synchronously."""
+
+    def set_matmul_precision(self, precision: str) -> None:
+        """Apply ``"highest"`` or ``"tf32"`` float32 products: nothing to set where the
+        library has no TF32 path."""
+
+    # ------------------------------------------------------------------ native fast paths
+
+    def ndtr(self) -> Callable[[Any], Any] | None:
+        """The library's own standard normal CDF, or None (the standard has none)."""
+        return None
+
+    def conv2d(self, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+        """The library's own 2-d convolution of NCHW ``x`` by (O, C, kh, kw) ``w`` (operands of
+        one dtype), or None: the caller then takes the portable im2col path."""
+        return None
+
+    def conv2d_input_grad(
+        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> Any:  # fmt: skip
+        """dL/dx of :meth:`conv2d` from dL/dy ``dy`` by the library's own convolution, or None."""
+        return None
+
+    def conv2d_weight_grad(
+        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> Any:  # fmt: skip
+        """dL/dw of :meth:`conv2d` from dL/dy ``dy`` by the library's own convolution, or None."""
+        return None
+
+    def max_pool2d(self, x: Any, kernel: Sequence[int], stride: Sequence[int]) -> Any:
+        """``(y, indices)`` from the library's own max-pool of NCHW ``x``, or None."""
+        return None
+
+    def max_pool2d_backward(
+        self, dy: Any, x: Any, indices: Any, kernel: Sequence[int], stride: Sequence[int]
+    ) -> Any:
+        """dL/dx of :meth:`max_pool2d` from dL/dy ``dy`` and its ``indices``."""
+        raise TypeError(
+            f"{self.name} has no native max-pool: its backward needs the indices of "
+            "native_max_pool2d's result"
+        )
