@@ -296,7 +296,7 @@ def to_host(params) -> list:
     return [tuple(_backend.to_numpy(a) for a in p) for p in params]
 
 
-def weights(params) -> list:
+def weight_layers(params) -> list:
     """The (W, b) pairs of the layers that have parameters."""
     return [p for p in params if p]
 
@@ -308,7 +308,7 @@ def case(act: str, loss_case: str, alpha: float, flatten: bool = False):
     X, y = make_data(loss_case, flatten)
     params = host_params(net)
     preacts: list = []
-    h = np_forward(act, weights(params), X, preacts=preacts)
+    h = np_forward(act, weight_layers(params), X, preacts=preacts)
     # central differences step by a small eps: keep relu kinks and perceptron margins away
     for z in preacts:
         assert np.min(np.abs(z)) > KINK_MARGIN
