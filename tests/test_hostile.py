@@ -33,8 +33,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 
 import numpy as np
@@ -357,79 +355,3 @@ def test_keyboard_interrupt_mid_epoch_keeps_model():
 # ---------------------------------------------------------------------- damaged files
 
 
-@pytest.fixture
-def saved(tmp_path):
-    model = bn.MLPClassifier((4,), max_iter=3, random_state=0).fit(X_OK, Y_CLS)
-    path = tmp_path / "model.safetensors"
-    bn.save(model, path)
-    return model, path
-
-
-def test_load_missing_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no model file"):
-        bn.load(tmp_path / "absent.safetensors")
-
-
-def test_load_truncated(saved, tmp_path):
-    _, path = saved
-    data = path.read_bytes()
-    for cut in (0, 5, 100, len(data) // 2, len(data) - 1):
-        broken = tmp_path / f"cut{cut}.safetensors"
-        broken.write_bytes(data[:cut])
-        with pytest.raises(ValueError, match="cut"):
-            bn.load(broken)
-
-
-def test_load_flipped_bytes(saved, tmp_path):
-    _, path = saved
-    data = bytearray(path.read_bytes())
-    header_len = int.from_bytes(data[:8], "little")
-    for position in (0, 3, 8, 9, 8 + header_len // 2):
-        flipped = bytearray(data)
-        flipped[position] ^= 0xFF
-        broken = tmp_path / f"flip{position}.safetensors"
-        broken.write_bytes(bytes(flipped))
-        with pytest.raises(ValueError):
-            bn.load(broken)
-
-
-def test_load_foreign_safetensors(tmp_path):
-    from safetensors.numpy import save_file
-
-    path = tmp_path / "foreign.safetensors"
-    save_file({"weight": np.ones((2, 2), np.float32)}, str(path), metadata={"format": "pt"})
-    with pytest.raises(ValueError, match="not a backendnn model"):
-        bn.load(path)
-
-
-def test_load_unknown_activation(saved, tmp_path):
-    from safetensors.numpy import load_file, save_file
-
-    _, path = saved
-    tensors = load_file(str(path))
-    header_len = int.from_bytes(path.read_bytes()[:8], "little")
-    meta = json.loads(
-        json.loads(path.read_bytes()[8 : 8 + header_len])["__metadata__"]["backendnn"]
-    )
-    meta["params"]["activation"] = "warp_drive"
-    bad = tmp_path / "bad.safetensors"
-    save_file(tensors, str(bad), metadata={"backendnn": json.dumps(meta)})
-    with pytest.raises(ValueError, match="unknown activation 'warp_drive'"):
-        bn.load(bad)
-
-
-def test_crash_mid_save_leaves_previous_file(saved, monkeypatch):
-    model, path = saved
-    before = path.read_bytes()
-    bigger = bn.MLPClassifier((50,), max_iter=3, random_state=0).fit(X_OK, Y_CLS)
-
-    def crash(*args, **kwargs):
-        raise OSError("disk full (simulated crash before the rename)")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
-        bn.save(bigger, path)
-    monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
-    np.testing.assert_array_equal(bn.load(path).predict(X_OK), model.predict(X_OK))

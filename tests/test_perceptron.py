@@ -221,13 +221,3 @@ def test_parameters_checked():
     bn.Perceptron(n_jobs=-1, verbose=0).fit(X, y)  # accepted
 
 
-def test_class_weight_saved_and_loaded(tmp_path):
-    X, y = DATA["3-class"]
-    model = bn.Perceptron(class_weight={0: 2.0, 2: 0.5, 1: 1.0}, max_iter=5).fit(X, y)
-    bn.save(model, tmp_path / "p.safetensors")
-    again = bn.load(tmp_path / "p.safetensors")
-    assert again.class_weight == {0: 2.0, 2: 0.5, 1: 1.0}
-    np.testing.assert_array_equal(again.predict(X), model.predict(X))
-    model.class_weight = {0: 1.0, "b": 2.0}  # labels of two kinds: no file holds them
-    with pytest.raises(ValueError, match="class_weight"):
-        bn.save(model, tmp_path / "q.safetensors")

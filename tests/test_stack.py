@@ -74,17 +74,6 @@ def test_stack_that_does_not_fit_the_data_is_refused():
         bn.NeuralNetClassifier([object()]).fit(IMAGES, LABELS)
 
 
-def test_a_custom_layer_is_refused_at_save(tmp_path):
-    class Twice(Flatten):
-        def forward(self, params, x):
-            y, cache = super().forward(params, x)
-            return 2.0 * y, cache
-
-    model = bn.NeuralNetClassifier([Twice()], max_iter=1).fit(IMAGES, LABELS)
-    with pytest.raises(ValueError, match="only the layers of backendnn.layers"):
-        bn.save(model, tmp_path / "m.safetensors")
-
-
 def test_a_dense_only_stack_equals_the_mlp(backend):
     """The same network through both estimators: the same training, to rounding."""
     X2 = IMAGES.reshape(24, -1)
