@@ -89,6 +89,23 @@ def digits_split():
     return train_test_split(X, d.target, test_size=0.25, stratify=d.target, random_state=0)
 
 
+def xor() -> tuple[np.ndarray, np.ndarray]:
+    """The four points of XOR and their labels."""
+    return np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 1, 1, 0])
+
+
+#: the minibatch SGD settings of the warm-start and partial_fit tests (no shuffling)
+UNSHUFFLED_SGD = dict(
+    hidden_layer_sizes=(5,),
+    solver="sgd",
+    batch_size=16,
+    shuffle=False,
+    learning_rate_init=0.05,
+    alpha=1e-3,
+    random_state=0,
+)
+
+
 # ---------------------------------------------------------------------------- the three estimators
 
 #: small estimators of each kind, fitted on X_OK by the input tests

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from sklearn import neural_network as sknn
 from sklearn.base import clone
-from sklearn.datasets import load_digits, make_blobs, make_classification, make_regression
+from sklearn.datasets import load_digits, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -86,23 +86,6 @@ def _digits_split():
     return train_test_split(X, d.target, test_size=0.25, stratify=d.target, random_state=0)
 
 
-def test_digits_nchw_reaches_097_on_every_backend(backend):
-    X_train, X_test, y_train, y_test = _digits_split()
-    assert X_train.shape[1:] == (1, 8, 8) and 0.0 <= X_train.min() and X_train.max() <= 1.0
-    clf = MLPClassifier(hidden_layer_sizes=(64,), random_state=0)
-    clf.fit(backend.asarray(X_train, "float32"), backend.asarray(y_train, "int64"))
-    assert clf.n_features_in_ == 64 and clf.image_shape_ == (1, 8, 8)
-    pred = clf.predict(backend.asarray(X_test, "float32"))
-    _assert_on(pred, backend)
-    accuracy = float((_backend.to_numpy(pred) == y_test).mean())
-    assert accuracy >= 0.97, accuracy
-    # the same model on NumPy input: NumPy out, same labels
-    pred_np = clf.predict(X_test.astype(np.float32))
-    assert isinstance(pred_np, np.ndarray)
-    np.testing.assert_array_equal(pred_np, _backend.to_numpy(pred))
-    assert clf.score(X_test.astype(np.float32), y_test) == pytest.approx(accuracy)
-
-
 # ====================================================================== arrays in, arrays out
 
 
@@ -130,20 +113,6 @@ def test_arrays_in_same_arrays_out(backend, n_classes):
     np.testing.assert_array_equal(pred_np, _backend.to_numpy(pred))
     assert_close(proba, proba_np, backend=backend, rtol=1e-12, atol=1e-15)
     assert clf.score(X, y) == clf.score(Xb, yb)
-
-
-def test_probabilities_are_consistent(backend):
-    for X, y in (_binary(), _blobs3()):
-        Xb = backend.asarray(X, "float64")
-        clf = MLPClassifier((6,), max_iter=30, random_state=0)
-        clf.fit(Xb, backend.asarray(y, "int64"))
-        p = _backend.to_numpy(clf.predict_proba(Xb))
-        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
-        assert (p >= 0).all() and (p <= 1).all()
-        np.testing.assert_allclose(
-            _backend.to_numpy(clf.predict_log_proba(Xb)), np.log(p), rtol=1e-10, atol=1e-12
-        )
-        np.testing.assert_array_equal(_backend.to_numpy(clf.predict(Xb)), p.argmax(axis=1))
 
 
 def test_regressor_arrays_in_same_arrays_out(backend):
@@ -451,32 +420,6 @@ def test_early_stopping_regressor_and_bad_metric():
 # ====================================================================== GLU, activations, images
 
 
-@pytest.mark.parametrize("activation", ["glu", "reglu", "geglu", "swiglu"])
-def test_glu_hidden_layers_have_doubled_fan_out(activation):
-    X, y = _blobs3()
-    clf = MLPClassifier((6, 4), activation=activation, max_iter=20, random_state=0).fit(X, y)
-    assert [c.shape for c in clf.coefs_] == [(5, 12), (6, 8), (4, 3)]
-    assert [b.shape for b in clf.intercepts_] == [(12,), (8,), (3,)]
-    assert clf.n_layers_ == 4
-    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
-    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
-    reg = MLPRegressor(hidden_layer_sizes=(3,), activation=activation, max_iter=3,
-            random_state=0).fit(X, X[:, 0])
-    assert reg.coefs_[0].shape == (5, 6) and reg.coefs_[1].shape == (3, 1)
-
-
-def test_activation_object_and_registry_names():
-    X, y = _blobs3()
-    act = backendnn.activations.get("swish", beta=1.5)
-    clf = MLPClassifier((5,), activation=act, max_iter=5, random_state=0).fit(X, y)
-    assert clf.predict(X).shape == (90,)
-    assert clone(clf).activation == act
-    for name in ("gelu", "gelu_tanh", "silu", "softplus", "sigmoid"):
-        MLPClassifier((3,), activation=name, max_iter=2, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="activation"):
-        MLPClassifier(activation="nope").fit(X, y)
-
-
 def test_image_shape_is_remembered_and_checked(backend):
     X_train, X_test, y_train, _ = _digits_split()
     Xb = backend.asarray(X_train[:200], "float64")
@@ -500,80 +443,7 @@ def test_image_shape_is_remembered_and_checked(backend):
 # ====================================================================== perceptron
 
 
-def _xor():
-    return np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([0, 1, 1, 0])
-
-
-def test_perceptron_separable_and_xor(backend):
-    X, y = make_blobs(200, centers=2, random_state=1)
-    p = Perceptron().fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
-    pred = p.predict(backend.asarray(X, "float64"))
-    _assert_on(pred, backend)
-    assert int((_backend.to_numpy(pred) != y).sum()) == 0  # zero training errors
-    assert tuple(p.coef_.shape) == (1, 2) and tuple(p.intercept_.shape) == (1,)
-    assert p.n_iter_ >= 1 and p.n_iter_ <= p.max_iter
-    assert tuple(p.decision_function(backend.asarray(X, "float64")).shape) == (200,)
-    # XOR is not linearly separable: at most 3 of 4 right, whatever the training (1969)
-    Xx, yx = _xor()
-    px = Perceptron(max_iter=200).fit(backend.asarray(Xx, "float64"), backend.asarray(yx))
-    assert px.score(Xx, yx) <= 0.75
-
-
-def test_mlp_learns_xor():
-    X, y = _xor()
-    clf = MLPClassifier((8,), activation="tanh", solver="lbfgs", random_state=1).fit(X, y)
-    assert clf.score(X, y) == 1.0
-
-
-def test_perceptron_one_vs_rest(backend):
-    X, y = make_blobs(150, centers=3, n_features=4, random_state=0)
-    p = Perceptron(max_iter=500).fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
-    assert tuple(p.coef_.shape) == (3, 4) and tuple(p.intercept_.shape) == (3,)
-    _assert_on(p.coef_, backend)
-    scores = p.decision_function(backend.asarray(X, "float64"))
-    assert tuple(scores.shape) == (150, 3)
-    np.testing.assert_array_equal(p.classes_, [0, 1, 2])
-    assert p.score(X, y) >= 0.9
-    # labels of any values, the originals kept
-    q = Perceptron().fit(X, np.array(["a", "b", "c"])[y])
-    assert set(q.predict(X)) <= {"a", "b", "c"}
-
-
-def test_perceptron_labels_any_two_values():
-    X, y = make_blobs(100, centers=2, random_state=1)
-    p = Perceptron().fit(X, np.where(y == 1, 7, -3))
-    np.testing.assert_array_equal(p.classes_, [-3, 7])
-    np.testing.assert_array_equal(p.predict(X), np.where(y == 1, 7, -3))
-
-
 # ====================================================================== callbacks
-
-
-def test_callbacks_once_per_epoch_and_stop(backend):
-    X, y = _blobs3()
-    Xb, yb = backend.asarray(X, "float64"), backend.asarray(y, "int64")
-    records = []
-    clf = MLPClassifier((5,), max_iter=7, random_state=0, tol=0.0)
-    clf.fit(Xb, yb, callbacks=[records.append])
-    assert len(records) == clf.n_iter_ == 7
-    assert [r["epoch"] for r in records] == list(range(1, 8))
-    assert [r["loss"] for r in records] == clf.loss_curve_
-    for key in ("validation_score", "learning_rate", "seconds", "samples_per_second", "params"):
-        assert key in records[0]
-
-    def stop_at_three(record):
-        return record["epoch"] == 3
-
-    seen = []
-    clf2 = MLPRegressor(hidden_layer_sizes=(5,), max_iter=50, random_state=0)
-    clf2.fit(Xb, backend.asarray(X[:, 0], "float64"), callbacks=[seen.append, stop_at_three])
-    assert clf2.n_iter_ == 3 and len(clf2.loss_curve_) == 3 and len(seen) == 3
-    # L-BFGS calls back once per iteration
-    lb = []
-    MLPClassifier((5,), solver="lbfgs", max_iter=4, random_state=0).fit(
-        Xb, yb, callbacks=[lb.append]
-    )
-    assert [r["epoch"] for r in lb] == [1, 2, 3, 4]
 
 
 # ====================================================================== divergence

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import backendnn as bn
-from backendnn import _backend, activations
+from backendnn import activations
 
 pytestmark = pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning")
 
@@ -105,28 +105,6 @@ def test_requested_float64_on_jax_without_x64_warns_once():
 @pytest.fixture
 def registry(monkeypatch):
     monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))
-
-
-def test_editing_the_activation_object_after_fit_changes_nothing(backend):
-    act = activations.get("swish", beta=1.0)
-    model = bn.MLPRegressor(hidden_layer_sizes=(3,), activation=act, max_iter=2, random_state=0)
-    model.fit(backend.asarray(X), backend.asarray(X[:, 0]))
-    before = _backend.to_numpy(model.predict(backend.asarray(X)))
-    act.beta = 5.0
-    np.testing.assert_array_equal(_backend.to_numpy(model.predict(backend.asarray(X))), before)
-
-
-def test_slotted_activation_parameters_are_not_shared_by_the_cache():
-    from backendnn import _cache
-
-    class Slotted(activations.Activation):
-        __slots__ = ("k",)
-        name = "slotted"
-
-        def __init__(self, k):
-            self.k = k
-
-    assert _cache.freeze(Slotted(1.0)) != _cache.freeze(Slotted(100.0))
 
 
 @pytest.mark.parametrize(

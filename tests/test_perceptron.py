@@ -1,5 +1,11 @@
 """``Perceptron`` (issue 14): scikit-learn's online algorithm by default, compared with the
-installed scikit-learn's ``Perceptron``; the notes' gradient descent as ``solver="gd"``.
+installed scikit-learn's ``Perceptron`` (penalties, class and sample weights, ``partial_fit``,
+``warm_start``, ``coef_init``, shuffling); the notes' gradient descent as ``solver="gd"``;
+the same coefficients on every backend; separable data, XOR, one-vs-rest and labels of any
+values; parameter checks.
+
+The Perceptron's early stopping is in ``tests/test_early_stopping.py``, its model files in
+``tests/test_io.py``.
 """
 
 from __future__ import annotations
@@ -8,17 +14,21 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_blobs, make_classification
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.utils._seq_dataset import ArrayDataset64
 
 import backendnn as bn
-from backendnn import _backend
+from backendnn import Perceptron, _backend
 from backendnn._backend.splits import split_indices
 from backendnn.estimators import _online
+from tests._helpers import X_CLS, Y_CLS, assert_on, xor
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
+]
 
 X3, Y3 = make_classification(
     90, 5, n_informative=3, n_redundant=1, n_classes=3, flip_y=0.1, random_state=0
@@ -120,10 +130,6 @@ def test_shuffle_order_is_sklearns():
         assert orders.next_epoch()[:, 0].tolist() == expected
 
 
-@pytest.mark.skipif(
-    not hasattr(_backend, "check_random_state"),
-    reason="needs the estimators to draw from scikit-learn's RandomState (the rng branch)",
-)
 @pytest.mark.parametrize("data", list(DATA))
 def test_shuffled_fit_equals_sklearn(data):
     X, y = DATA[data]
@@ -221,3 +227,47 @@ def test_parameters_checked():
     bn.Perceptron(n_jobs=-1, verbose=0).fit(X, y)  # accepted
 
 
+# ------------------------------------------------------------------------- separable data, labels
+
+
+def test_perceptron_separable_and_xor(backend):
+    X, y = make_blobs(200, centers=2, random_state=1)
+    p = Perceptron().fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    pred = p.predict(backend.asarray(X, "float64"))
+    assert_on(pred, backend)
+    assert int((_backend.to_numpy(pred) != y).sum()) == 0  # zero training errors
+    assert tuple(p.coef_.shape) == (1, 2) and tuple(p.intercept_.shape) == (1,)
+    assert p.n_iter_ >= 1 and p.n_iter_ <= p.max_iter
+    assert tuple(p.decision_function(backend.asarray(X, "float64")).shape) == (200,)
+    # XOR is not linearly separable: at most 3 of 4 right, whatever the training (1969)
+    Xx, yx = xor()
+    px = Perceptron(max_iter=200).fit(backend.asarray(Xx, "float64"), backend.asarray(yx))
+    assert px.score(Xx, yx) <= 0.75
+
+
+def test_perceptron_one_vs_rest(backend):
+    X, y = make_blobs(150, centers=3, n_features=4, random_state=0)
+    p = Perceptron(max_iter=500).fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    assert tuple(p.coef_.shape) == (3, 4) and tuple(p.intercept_.shape) == (3,)
+    assert_on(p.coef_, backend)
+    scores = p.decision_function(backend.asarray(X, "float64"))
+    assert tuple(scores.shape) == (150, 3)
+    np.testing.assert_array_equal(p.classes_, [0, 1, 2])
+    assert p.score(X, y) >= 0.9
+    # labels of any values, the originals kept
+    q = Perceptron().fit(X, np.array(["a", "b", "c"])[y])
+    assert set(q.predict(X)) <= {"a", "b", "c"}
+
+
+def test_perceptron_labels_any_two_values():
+    X, y = make_blobs(100, centers=2, random_state=1)
+    p = Perceptron().fit(X, np.where(y == 1, 7, -3))
+    np.testing.assert_array_equal(p.classes_, [-3, 7])
+    np.testing.assert_array_equal(p.predict(X), np.where(y == 1, 7, -3))
+
+
+def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))

@@ -306,13 +306,6 @@ def test_partial_fit_classes_are_sorted_and_distinct():
     assert m.predict_proba(X_CLS).shape == (40, 3)
 
 
-def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
-    with pytest.raises(ValueError, match="does not match"):
-        bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
-    with pytest.raises(ValueError, match="does not match"):
-        bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))
-
-
 def test_warm_start_checks_feature_names():
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(X_CLS, columns=["a", "b", "c", "d"])
