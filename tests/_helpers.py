@@ -61,6 +61,14 @@ Y_REG = Y_REG / Y_REG.std()
 WEIGHTS = np.tile([2.0, 0.0, 1.0, 3.0], 10)  # integers, zeros included
 
 
+#: the Perceptron tests' data: 90 samples, 5 features, 3 classes with 10 % flipped labels,
+#: and the binary problem class 1 against the rest
+_X3, _Y3 = make_classification(
+    90, 5, n_informative=3, n_redundant=1, n_classes=3, flip_y=0.1, random_state=0
+)
+PERCEPTRON_DATA = {"binary": (_X3, (_Y3 == 1).astype(int)), "3-class": (_X3, _Y3)}
+
+
 @functools.cache
 def blobs3() -> tuple[np.ndarray, np.ndarray]:
     """90 samples, 5 features, 3 classes."""
@@ -151,6 +159,16 @@ def assert_same_state(a: dict, b: dict) -> None:
             np.testing.assert_array_equal(_backend.to_numpy(a[k]), _backend.to_numpy(b[k]))
         else:
             assert a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]), k
+
+
+def same_coef_as_sklearn(ours, theirs, rtol=1e-9) -> None:
+    """Our Perceptron ``ours`` and scikit-learn's ``theirs`` hold the same fit."""
+    np.testing.assert_allclose(_backend.to_numpy(ours.coef_), theirs.coef_, rtol=rtol, atol=0)
+    np.testing.assert_allclose(
+        _backend.to_numpy(ours.intercept_), theirs.intercept_, rtol=rtol, atol=0
+    )
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.t_ == theirs.t_
 
 
 # ---------------------------------------------------------------------------- libraries, devices

@@ -373,50 +373,6 @@ def test_warm_start_from_weights_of_another_backend(backend):
 # ====================================================================== early stopping
 
 
-@pytest.mark.parametrize("metric", ["score", "loss"])
-def test_early_stopping(metric):
-    X, y = make_classification(300, 8, n_informative=5, random_state=0)
-    records = []
-    clf = MLPClassifier(
-        (16,),
-        early_stopping=True,
-        early_stopping_metric=metric,
-        validation_fraction=0.2,
-        n_iter_no_change=3,
-        learning_rate_init=0.05,
-        max_iter=200,
-        random_state=0,
-    )
-    clf.fit(X, y, callbacks=[lambda r: records.append((r["validation_score"], r["params"]))])
-    scores = clf.validation_scores_
-    assert len(scores) == clf.n_iter_ == len(clf.loss_curve_) == len(records) < 200
-    assert [s for s, _ in records] == scores
-    assert clf.best_validation_score_ == max(scores)
-    assert clf.best_loss_ is None  # scikit-learn's convention with early stopping
-    if metric == "score":
-        assert all(0.0 <= s <= 1.0 for s in scores)
-    else:
-        assert all(s < 0.0 for s in scores)  # the negated validation loss
-    # stopped n_iter_no_change + 1 epochs after the last improvement ...
-    best = scores.index(max(scores))
-    assert clf.n_iter_ >= best + 1 + clf.n_iter_no_change
-    # ... and restored the best epoch's weights
-    best_params = [p for p in records[best][1] if p]
-    for coef, (W, _b) in zip(clf.coefs_, best_params):
-        np.testing.assert_array_equal(coef, _backend.to_numpy(W))
-
-
-def test_early_stopping_regressor_and_bad_metric():
-    X, y = make_regression(200, 5, noise=1.0, random_state=0)
-    reg = MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=30, random_state=0,
-            n_iter_no_change=3)
-    reg.fit(X, y / y.std())
-    assert len(reg.validation_scores_) == reg.n_iter_
-    assert reg.best_validation_score_ == max(reg.validation_scores_) <= 1.0
-    with pytest.raises(ValueError, match="early_stopping_metric"):
-        MLPClassifier(early_stopping_metric="accuracy").fit(X, y > 0)
-
-
 # ====================================================================== GLU, activations, images
 
 

@@ -97,13 +97,6 @@ def test_empty_X(backend, kind):
         _fit(backend, kind, np.zeros((0, 3)), TARGETS[kind][:0])
 
 
-def test_single_sample_with_early_stopping(backend):
-    with pytest.raises(ValueError, match="train set will be empty"):
-        _fit(backend, "regressor", X_OK[:1], Y_REG[:1], early_stopping=True)
-    with pytest.raises(ValueError, match="validation set is too small"):
-        _fit(backend, "regressor", X_OK[:3], Y_REG[:3], early_stopping=True)
-
-
 def test_zero_features(backend, kind):
     with pytest.raises(ValueError, match=r"0 feature\(s\)"):
         _fit(backend, kind, np.zeros((12, 0)))

@@ -17,12 +17,12 @@ import stat
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
-from sklearn.datasets import make_classification
 
 import backendnn as bn
 from backendnn import _backend, activations
 from backendnn.layers import Flatten
 from tests._helpers import (
+    PERCEPTRON_DATA,
     X30,
     X40,
     X_CLS,
@@ -190,7 +190,7 @@ def TwiceTanhFactory(c=1.0):  # noqa: N802 - stands in for a class
 
 
 def test_class_weight_saved_and_loaded(tmp_path):
-    X, y = _perceptron_data()
+    X, y = PERCEPTRON_DATA["3-class"]
     model = bn.Perceptron(class_weight={0: 2.0, 2: 0.5, 1: 1.0}, max_iter=5).fit(X, y)
     bn.save(model, tmp_path / "p.safetensors")
     again = bn.load(tmp_path / "p.safetensors")
@@ -199,13 +199,6 @@ def test_class_weight_saved_and_loaded(tmp_path):
     model.class_weight = {0: 1.0, "b": 2.0}  # labels of two kinds: no file holds them
     with pytest.raises(ValueError, match="class_weight"):
         bn.save(model, tmp_path / "q.safetensors")
-
-
-def _perceptron_data():
-    """tests/test_perceptron.py's 3-class data."""
-    return make_classification(
-        90, 5, n_informative=3, n_redundant=1, n_classes=3, flip_y=0.1, random_state=0
-    )
 
 
 def test_feature_names_survive_a_file(tmp_path):

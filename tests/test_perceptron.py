@@ -14,15 +14,21 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs, make_classification
+from sklearn.datasets import make_blobs
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.utils._seq_dataset import ArrayDataset64
 
 import backendnn as bn
 from backendnn import Perceptron, _backend
-from backendnn._backend.splits import split_indices
 from backendnn.estimators import _online
-from tests._helpers import X_CLS, Y_CLS, assert_on, xor
+from tests._helpers import (
+    PERCEPTRON_DATA,
+    X_CLS,
+    Y_CLS,
+    assert_on,
+    same_coef_as_sklearn,
+    xor,
+)
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -30,12 +36,10 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
 
-X3, Y3 = make_classification(
-    90, 5, n_informative=3, n_redundant=1, n_classes=3, flip_y=0.1, random_state=0
-)
-X2, Y2 = X3, (Y3 == 1).astype(int)
+DATA = PERCEPTRON_DATA
+X3, Y3 = DATA["3-class"]
+X2, Y2 = DATA["binary"]
 SW = np.random.default_rng(0).integers(0, 4, size=len(Y3)).astype(float)
-DATA = {"binary": (X2, Y2), "3-class": (X3, Y3)}
 PENALTIES = [
     {},
     {"penalty": "l2", "alpha": 0.01},
@@ -44,22 +48,13 @@ PENALTIES = [
 ]
 
 
-def _same_as_sklearn(ours, theirs, rtol=1e-9):
-    np.testing.assert_allclose(_backend.to_numpy(ours.coef_), theirs.coef_, rtol=rtol, atol=0)
-    np.testing.assert_allclose(
-        _backend.to_numpy(ours.intercept_), theirs.intercept_, rtol=rtol, atol=0
-    )
-    assert ours.n_iter_ == theirs.n_iter_
-    assert ours.t_ == theirs.t_
-
-
 @pytest.mark.parametrize("data", list(DATA))
 @pytest.mark.parametrize("kw", PENALTIES, ids=["none", "l2", "l1", "elasticnet"])
 def test_coef_equals_sklearn_without_shuffle(data, kw):
     X, y = DATA[data]
     theirs = SkPerceptron(shuffle=False, **kw).fit(X, y)
     ours = bn.Perceptron(shuffle=False, **kw).fit(X, y)
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     assert ours.score(X, y) == theirs.score(X, y)
 
 
@@ -81,7 +76,7 @@ def test_weights_equal_sklearn(data, kw, weighted):
     sw = SW if weighted else None
     theirs = SkPerceptron(shuffle=False, **kw).fit(X, y, sample_weight=sw)
     ours = bn.Perceptron(shuffle=False, **kw).fit(X, y, sample_weight=sw)
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw))
 
 
@@ -96,9 +91,9 @@ def test_partial_fit_sequence_equals_sklearn(data):
         first = {"classes": classes} if i == 0 else {}
         theirs.partial_fit(X[lo:hi], y[lo:hi], sample_weight=sw, **first)
         ours.partial_fit(X[lo:hi], y[lo:hi], sample_weight=sw, **first)
-        _same_as_sklearn(ours, theirs)
+        same_coef_as_sklearn(ours, theirs)
     # then fit starts afresh, as scikit-learn's
-    _same_as_sklearn(ours.fit(X, y), theirs.fit(X, y))
+    same_coef_as_sklearn(ours.fit(X, y), theirs.fit(X, y))
 
 
 def test_warm_start_and_coef_init_equal_sklearn():
@@ -108,14 +103,14 @@ def test_warm_start_and_coef_init_equal_sklearn():
     for max_iter in (2, 3):
         theirs.set_params(max_iter=max_iter).fit(X, y)
         ours.set_params(max_iter=max_iter).fit(X, y)
-        _same_as_sklearn(ours, theirs)
+        same_coef_as_sklearn(ours, theirs)
     coef, intercept = np.ones((3, X.shape[1])), np.array([0.5, -0.5, 0.0])
     ours = bn.Perceptron(shuffle=False).fit(X, y, coef_init=coef, intercept_init=intercept)
     # (scikit-learn trains in coef_init's memory: give it copies)
     theirs = SkPerceptron(shuffle=False).fit(
         X, y, coef_init=coef.copy(), intercept_init=intercept.copy()
     )
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     with pytest.raises(ValueError, match="coef_init"):
         bn.Perceptron().fit(X, y, coef_init=np.ones((2, X.shape[1])))
 
@@ -136,28 +131,7 @@ def test_shuffled_fit_equals_sklearn(data):
     for rs in (0, 7):
         theirs = SkPerceptron(random_state=rs, penalty="l1", alpha=1e-3).fit(X, y)
         ours = bn.Perceptron(random_state=rs, penalty="l1", alpha=1e-3).fit(X, y)
-        _same_as_sklearn(ours, theirs)
-
-
-def _split_is_sklearns() -> bool:
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 0, 0, 0, 1, 2, 2, 2, 1, 0] * 3)
-    _, val = split_indices(len(y), 0.2, np.random.RandomState(0), y)
-    _, theirs = next(StratifiedShuffleSplit(test_size=0.2, random_state=0).split(y, y))
-    return sorted(val) == sorted(theirs.tolist())
-
-
-@pytest.mark.parametrize("data", list(DATA))
-def test_early_stopping(data):
-    X, y = DATA[data]
-    kw = {"early_stopping": True, "n_iter_no_change": 3, "penalty": "l2", "shuffle": False}
-    ours = bn.Perceptron(**kw).fit(X, y)
-    assert 1 <= ours.n_iter_ < ours.max_iter and ours.score(X, y) > 0.5
-    if hasattr(_backend, "check_random_state") and _split_is_sklearns():
-        _same_as_sklearn(ours, SkPerceptron(**kw).fit(X, y))
-    with pytest.raises(ValueError, match="early_stopping"):
-        bn.Perceptron(early_stopping=True).partial_fit(X, y, classes=np.unique(y))
+        same_coef_as_sklearn(ours, theirs)
 
 
 def test_same_coef_on_every_backend(backend):
