@@ -23,7 +23,6 @@ import pytest
 from sklearn import neural_network as sknn
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -240,19 +239,6 @@ def test_lbfgs_t_matches_sklearn():
     assert ours.t_ == sk.t_
 
 
-def _same_start(sk, ours, seed: int = 0) -> None:
-    """Give scikit-learn's fitted ``sk`` and our unfitted ``ours`` the same fresh start."""
-    rng = np.random.default_rng(seed)
-    W0 = [rng.uniform(-0.5, 0.5, c.shape) for c in sk.coefs_]
-    b0 = [rng.uniform(-0.2, 0.2, b.shape) for b in sk.intercepts_]
-    sk.coefs_, sk.intercepts_ = [w.copy() for w in W0], [b.copy() for b in b0]
-    sk.loss_curve_, sk.t_, sk.n_iter_ = [], 0, 0
-    sk.best_loss_, sk._no_improvement_count = np.inf, 0
-    if hasattr(sk, "_optimizer"):
-        del sk._optimizer  # partial_fit would reuse it (velocities of the throw-away fit)
-    ours.coefs_, ours.intercepts_ = [w.copy() for w in W0], [b.copy() for b in b0]
-
-
 _SGD = dict(
     hidden_layer_sizes=(5,),
     solver="sgd",
@@ -262,33 +248,6 @@ _SGD = dict(
     alpha=1e-3,
     random_state=0,
 )
-
-
-def test_partial_fit_matches_sklearn():
-    X, y = _blobs3()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkConvergenceWarning)
-        sk = sknn.MLPClassifier(max_iter=1, **_SGD).fit(X, y)
-    ours = MLPClassifier(**_SGD)
-    _same_start(sk, ours)
-    for _ in range(3):
-        sk.partial_fit(X, y)
-    with pytest.raises(ValueError, match="classes"):
-        MLPClassifier(**_SGD).partial_fit(X, y)  # classes are required on the first call
-    ours.partial_fit(X, y, classes=[0, 1, 2])
-    ours.partial_fit(X, y)
-    ours.partial_fit(X, y, classes=np.array([0, 1, 2]))
-    np.testing.assert_array_equal(ours.classes_, [0, 1, 2])
-    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
-    assert ours.t_ == sk.t_ == 3 * X.shape[0]
-    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-    with pytest.raises(ValueError, match="classes"):
-        ours.partial_fit(X, y, classes=[0, 1, 2, 3])  # differs from the first call's
-    with pytest.raises(ValueError):
-        ours.partial_fit(X, y + 5)  # labels never announced
-    with pytest.raises(AttributeError):
-        MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2])
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
@@ -304,70 +263,6 @@ def test_partial_fit_may_change_precision(backend, solver):
         assert all(str(a.dtype).endswith(dtype) for a in reg.coefs_ + reg.intercepts_)
         assert reg.predict(backend.asarray(X, dtype)).dtype == backend.asarray(X, dtype).dtype
     assert reg.t_ == 3 * X.shape[0] and np.all(np.isfinite(reg.loss_curve_))
-
-
-def test_partial_fit_classes_may_be_absent_from_a_batch():
-    X, y = _blobs3()
-    clf = MLPClassifier((5,), random_state=0)
-    clf.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
-    assert clf.out_activation_ == "softmax" and clf.predict_proba(X).shape == (90, 3)
-    clf.partial_fit(X, y)
-    reg = MLPRegressor(hidden_layer_sizes=(5,), random_state=0)
-    reg.partial_fit(X, X[:, 0])
-    reg.partial_fit(X, X[:, 0])
-    assert len(reg.loss_curve_) == 2 and reg.t_ == 2 * X.shape[0]
-
-
-def test_warm_start_continues_like_sklearn():
-    X, y = _blobs3()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SkConvergenceWarning)
-        sk = sknn.MLPClassifier(max_iter=1, **_SGD).fit(X, y)
-        ours = MLPClassifier(max_iter=5, warm_start=True, **_SGD)
-        _same_start(sk, ours)
-        sk.set_params(warm_start=True, max_iter=5).fit(X, y)
-        ours.fit(X, y)
-        first = [c.copy() for c in ours.coefs_]
-        sk.fit(X, y)
-        ours.fit(X, y)
-    assert len(ours.loss_curve_) == len(sk.loss_curve_) == 10
-    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-9)
-    assert ours.t_ == sk.t_ == 10 * X.shape[0]
-    assert not np.allclose(first[0], ours.coefs_[0])
-    for a, b in zip(ours.coefs_, sk.coefs_):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-    # without warm_start a refit starts afresh
-    ours.set_params(warm_start=False, max_iter=2).fit(X, y)
-    assert len(ours.loss_curve_) == 2
-
-
-def test_n_iter_after_warm_start_and_partial_fit_matches_sklearn():
-    X, y = _blobs3()
-    n_iter = {}
-    for name, Est in (("sk", sknn.MLPClassifier), ("ours", MLPClassifier)):
-        est = Est(max_iter=5, warm_start=True, **_SGD).fit(X, y).fit(X, y)
-        inc = Est(**_SGD)
-        inc.partial_fit(X, y, classes=[0, 1, 2])
-        inc.partial_fit(X, y)
-        n_iter[name] = (est.n_iter_, len(est.loss_curve_), inc.n_iter_, len(inc.loss_curve_))
-    assert n_iter["sk"] == (5, 10, 1, 2)
-    assert n_iter["ours"] == n_iter["sk"]
-
-
-def test_warm_start_from_weights_of_another_backend(backend):
-    """Weights fitted on one backend (here NumPy) seed a warm start on another."""
-    X, y = _blobs3()
-    src = MLPClassifier((5,), max_iter=20, random_state=0).fit(X, y)
-    dst = MLPClassifier((5,), max_iter=1, warm_start=True, solver="sgd", learning_rate_init=1e-9)
-    dst.coefs_ = [backend.asarray(c, "float64") for c in src.coefs_]
-    dst.intercepts_ = [backend.asarray(b, "float64") for b in src.intercepts_]
-    dst.fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
-    _assert_on(dst.coefs_[0], backend)
-    np.testing.assert_allclose(_backend.to_numpy(dst.coefs_[0]), src.coefs_[0], atol=1e-6)
-    bad = MLPClassifier((7,), warm_start=True, max_iter=1)
-    bad.coefs_, bad.intercepts_ = src.coefs_, src.intercepts_
-    with pytest.raises(ValueError, match="warm start"):
-        bad.fit(X, y)
 
 
 # ====================================================================== early stopping

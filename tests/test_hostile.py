@@ -191,15 +191,6 @@ def test_single_class(backend, kind):
     assert bn.to_numpy(model.predict_proba(Xb)).tolist() == [[1.0]] * 12
 
 
-def test_unknown_label_for_partial_fit(backend):
-    model = bn.MLPClassifier((4,))
-    model.partial_fit(backend.asarray(X_OK), backend.asarray(Y_CLS), classes=[0, 1, 2])
-    with pytest.raises(ValueError, match=r"labels \[7\] not in classes"):
-        model.partial_fit(backend.asarray(X_OK[:2]), backend.asarray(np.array([0, 7])))
-    with pytest.raises(ValueError, match="classes must be passed"):
-        bn.MLPClassifier((4,)).partial_fit(backend.asarray(X_OK), backend.asarray(Y_CLS))
-
-
 def test_two_libraries_in_one_call(backend, kind):
     """Targets on the host go with X anywhere; a target *array* of another library than
     X's is refused with the call that moves it."""

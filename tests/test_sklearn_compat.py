@@ -213,14 +213,6 @@ def test_poisson_regressor_equals_sklearn(solver):
 # ---------------------------------------------------------------------- smaller items
 
 
-def test_partial_fit_exists_for_stochastic_solvers_only():
-    assert not hasattr(bn.MLPClassifier(solver="lbfgs"), "partial_fit")
-    assert not hasattr(bn.MLPRegressor(solver="lbfgs"), "partial_fit")
-    assert hasattr(bn.MLPClassifier(solver="sgd"), "partial_fit")
-    with pytest.raises(ValueError, match="early_stopping"):
-        bn.MLPRegressor(early_stopping=True).partial_fit(X_REG, Y_REG)
-
-
 def test_convergence_errors_and_warnings_are_sklearns():
     from sklearn.exceptions import ConvergenceWarning
 
@@ -229,18 +221,6 @@ def test_convergence_errors_and_warnings_are_sklearns():
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         bn.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e6,
                         max_iter=20).fit(X_REG * 1e150, Y_REG)  # fmt: skip
-
-
-def test_changed_classes_are_refused_not_reused():
-    model = bn.MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0)
-    model.fit(X_CLS, Y_CLS)
-    with pytest.raises(ValueError, match="same classes"):
-        model.fit(X_CLS, Y_CLS + 10)
-    with pytest.raises(ValueError, match="multi-label"):
-        model.fit(X_CLS, np.eye(3, dtype=int)[Y_CLS])
-    inc = bn.MLPClassifier((4,), solver="sgd").partial_fit(X_CLS, Y_CLS, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in classes"):
-        inc.partial_fit(X_CLS, np.where(Y_CLS == 2, 3, Y_CLS))
 
 
 def test_lbfgs_reports_max_fun_as_scipy():
@@ -281,27 +261,3 @@ def test_score_checks_the_shape_of_y():
         clf.score(X_CLS, np.zeros((40, 2)))
 
 
-def test_partial_fit_classes_are_sorted_and_distinct():
-    m = bn.MLPClassifier((3,), solver="sgd", random_state=0)
-    m.partial_fit(X_CLS, Y_CLS, classes=[2, 0, 1, 1])
-    np.testing.assert_array_equal(m.classes_, [0, 1, 2])
-    assert m.predict_proba(X_CLS).shape == (40, 3)
-
-
-def test_warm_start_checks_feature_names():
-    pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame(X_CLS, columns=["a", "b", "c", "d"])
-    model = bn.MLPClassifier((3,), max_iter=3, random_state=0, warm_start=True)
-    model.fit(frame, Y_CLS)
-    before = [c.copy() for c in model.coefs_]
-    with pytest.raises(ValueError, match="same order"):
-        model.fit(frame[["b", "a", "c", "d"]], Y_CLS)
-    np.testing.assert_array_equal(model.coefs_[0], before[0])
-
-
-def test_partial_fit_after_lbfgs_continues_the_lbfgs_curve():
-    model = bn.MLPClassifier((3,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)  # adam
-    model.set_params(solver="lbfgs").fit(X_CLS, Y_CLS)
-    lbfgs_curve = list(model.loss_curve_)
-    model.set_params(solver="sgd").partial_fit(X_CLS, Y_CLS)
-    assert model.loss_curve_[:-1] == lbfgs_curve and len(model.loss_curve_) == len(lbfgs_curve) + 1
