@@ -101,7 +101,7 @@ def _jacobian_diagonal(f, z, *, backend):
     return xp.reshape(xp.sum(xp.reshape(diff, (n, n)) * eye, axis=1), z.shape) / (2 * H)
 
 
-# --------------------------------------------------------------------------- central differences
+# ---------------------------------------------------------------------------- central differences
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -146,7 +146,7 @@ def test_backward_without_y_equals_backward_with_y(backend, name, params):
     assert_close(act.backward(w, z), expected, backend=backend, rtol=1e-15, dtype="float64")
 
 
-# ---------------------------------------------------------------------- JAX and torch references
+# ------------------------------------------------------------------------- JAX and torch references
 
 
 def _jax_value_and_grads(ref, args_np, w_np):
@@ -196,7 +196,7 @@ def test_matches_autodiff_reference(backend, name, params, library):
         assert_close(grad, ref_grad, backend=backend, rtol=1e-10, atol=1e-15, dtype="float64")
 
 
-# --------------------------------------------------------------------------- exact GELU
+# ---------------------------------------------------------------------------- exact GELU
 
 
 def _gelu_grid():
@@ -262,7 +262,7 @@ def test_finite_at_extremes_and_dtype_kept(backend, name, params, layout):
         np.testing.assert_allclose(h32, h64, rtol=2e-6, atol=1e-30)
 
 
-# --------------------------------------------------------------------------- registry, identities
+# ---------------------------------------------------------------------------- registry, identities
 
 
 def test_swish_beta_one_equals_silu(backend):
@@ -288,6 +288,7 @@ def test_logistic_is_sigmoid(backend):
     z_np = np.linspace(-40.0, 40.0, 41)
     z = backend.asarray(z_np)
     y = activations.get("logistic").forward(z)
+    # exact: the same activation, so the same computation
     assert_close(
         y, _backend.to_numpy(activations.get("sigmoid").forward(z)), backend=backend, rtol=0
     )
@@ -361,7 +362,7 @@ def test_softmax_rows_sum_to_one_and_log_softmax_matches(backend):
     assert_close(p, np.exp(ref), backend=backend, rtol=1e-12, atol=1e-300)
 
 
-# --------------------------------------------------------------------------- jax.jit
+# ---------------------------------------------------------------------------- jax.jit
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -390,7 +391,7 @@ def test_jit_equals_eager(backend, name, params):
         )
 
 
-# ------------------------------------------------------------------------ properties (hypothesis)
+# -------------------------------------------------------------------------- properties (hypothesis)
 
 ELEMENTWISE = [
     n for n in activations.names() if n not in ("softmax", "log_softmax", *activations.GATED)

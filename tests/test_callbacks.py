@@ -25,7 +25,7 @@ def test_callbacks_once_per_epoch_and_stop(backend):
     clf.fit(Xb, yb, callbacks=[records.append])
     assert len(records) == clf.n_iter_ == 7
     assert [r["epoch"] for r in records] == list(range(1, 8))
-    assert [r["loss"] for r in records] == clf.loss_curve_
+    assert [r["loss"] for r in records] == clf.loss_curve_  # the same numbers, recorded twice
     for key in ("validation_score", "learning_rate", "seconds", "samples_per_second", "params"):
         assert key in records[0]
 

@@ -18,22 +18,8 @@ import pytest
 from sklearn.datasets import load_digits, make_regression
 
 import backendnn as bn
-from backendnn import (
-    MLPClassifier,
-    MLPRegressor,
-    _backend,
-    losses,
-)
-from tests._helpers import (
-    ESTIMATORS,
-    TARGETS,
-    X_OK,
-    Y_OK_REG,
-    assert_on,
-    binary,
-    blobs3,
-    each_kind,
-)
+from backendnn import MLPClassifier, MLPRegressor, _backend, losses
+from tests._helpers import ESTIMATORS, TARGETS, X_OK, Y_OK_REG, assert_on, binary, blobs3, each_kind
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [

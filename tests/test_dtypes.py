@@ -15,11 +15,7 @@ import pytest
 from sklearn.datasets import make_regression
 
 import backendnn as bn
-from backendnn import (
-    MLPClassifier,
-    MLPRegressor,
-    _backend,
-)
+from backendnn import MLPClassifier, MLPRegressor, _backend
 from tests._helpers import (
     ESTIMATORS,
     TARGETS,
@@ -64,6 +60,7 @@ def test_float16_is_computed_in_float32(kind):
     weights = model.coef_ if kind == "perceptron" else model.coefs_[0]
     assert weights.dtype == np.float32
     reference = ESTIMATORS[kind]().fit(X_OK.astype(np.float16).astype(np.float32), TARGETS[kind])
+    # exact: after the cast both fits are one computation (the same float32 data and code)
     np.testing.assert_array_equal(model.predict(X_OK), reference.predict(X_OK))
     with pytest.raises(ValueError, match="dtype must be"):
         ESTIMATORS[kind](dtype="float16").fit(X_OK, TARGETS[kind])

@@ -59,6 +59,7 @@ def test_early_stopping(metric):
     clf.fit(X, y, callbacks=[lambda r: records.append((r["validation_score"], r["params"]))])
     scores = clf.validation_scores_
     assert len(scores) == clf.n_iter_ == len(clf.loss_curve_) == len(records) < 200
+    # exact: the same numbers recorded twice (bookkeeping, not two computations)
     assert [s for s, _ in records] == scores
     assert clf.best_validation_score_ == max(scores)
     assert clf.best_loss_ is None  # scikit-learn's convention with early stopping

@@ -13,13 +13,7 @@ import numpy as np
 import pytest
 
 import backendnn as bn
-from backendnn import (
-    ConvergenceError,
-    MLPClassifier,
-    MLPRegressor,
-    NotFittedError,
-    _backend,
-)
+from backendnn import ConvergenceError, MLPClassifier, MLPRegressor, NotFittedError, _backend
 from tests._helpers import (
     TARGETS,
     X_OK,
@@ -42,7 +36,7 @@ pytestmark = [
 RNG = np.random.default_rng(0)  # shapes and dtypes are what these tests check, not values
 
 
-# --------------------------------------------------------------------------------------- divergence
+# ---------------------------------------------------------------------------- divergence
 
 
 # n_iter_no_change: a growing loss must not stop training (on tol) before it overflows
@@ -85,7 +79,7 @@ def test_divergence_keeps_the_previous_fit(kind):
     with pytest.raises(ConvergenceError):
         est.fit(X * 1e3, target * (1 if kind == "classifier" else 1e3))
     assert_same_state(before, fitted_state(est))
-    np.testing.assert_array_equal(est.predict(X), pred)
+    np.testing.assert_array_equal(est.predict(X), pred)  # exact: the same weights, the same call
     # warm_start divergence, too
     est.set_params(warm_start=True)
     with pytest.raises(ConvergenceError):
@@ -114,7 +108,7 @@ def test_divergence_keeps_previous_state_and_reports_last_finite_weights():
     assert isinstance(info.value, ArithmeticError)
     assert all(np.all(np.isfinite(a)) for p in info.value.params for a in p)
     assert_same_state(before, fitted_state(model))
-    np.testing.assert_array_equal(model.predict(X_OK), pred)
+    np.testing.assert_array_equal(model.predict(X_OK), pred)  # exact: the same weights and call
 
 
 def test_convergence_errors_and_warnings_are_sklearns():
@@ -165,4 +159,4 @@ def test_keyboard_interrupt_mid_epoch_keeps_model():
         signal.signal(signal.SIGALRM, old)
     assert seen, "the interrupt did not fire during fit"
     assert_same_state(before, fitted_state(model))
-    np.testing.assert_array_equal(model.predict(X), pred)
+    np.testing.assert_array_equal(model.predict(X), pred)  # exact: the same weights and call

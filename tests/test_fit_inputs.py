@@ -11,21 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backendnn import (
-    MLPClassifier,
-    MLPRegressor,
-    Perceptron,
-    _backend,
-)
-from tests._helpers import (
-    ESTIMATORS,
-    TARGETS,
-    X_OK,
-    blobs3,
-    digits_split,
-    each_kind,
-    fit_small,
-)
+from backendnn import MLPClassifier, MLPRegressor, Perceptron, _backend
+from tests._helpers import ESTIMATORS, TARGETS, X_OK, blobs3, digits_split, each_kind, fit_small
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -37,7 +24,7 @@ pytestmark = [
 RNG = np.random.default_rng(0)  # shapes and dtypes are what these tests check, not values
 
 
-# ----------------------------------------------------------------------------------------- accepted
+# ---------------------------------------------------------------------------- accepted
 
 
 def test_lists_are_accepted():
@@ -75,7 +62,7 @@ def test_image_shape_is_remembered_and_checked(backend):
         clf.predict(backend.asarray(np.zeros((3, 65)), "float64"))
 
 
-# ------------------------------------------------------------------------------------------ refused
+# ---------------------------------------------------------------------------- refused
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -96,7 +96,7 @@ def test_check_gradients_max_checks(backend):
     assert errors["layers[0].W"] < 1e-6
 
 
-# ---------------------------------------------------------------------- nothing silently wrong
+# --------------------------------------------------------------------------- nothing silently wrong
 
 
 class NaNDerivative(activations.Activation):

@@ -50,7 +50,7 @@ pytestmark = [
 FULL = ("numpy", "jax", "torch", "cupy")  # the issue's backends for the loss comparisons
 
 
-# ------------------------------------------------------------------ Rosenbrock
+# ---------------------------------------------------------------------------- Rosenbrock
 
 
 def _rosenbrock(x):
@@ -124,7 +124,7 @@ def test_lbfgs_overflowing_direction_is_a_failure_not_convergence(backend):
     assert res.nit == 0 and not res.success and res.message == "line search failed"
 
 
-# ------------------------------------------------------------------ estimators vs scikit-learn
+# ----------------------------------------------------------------------- estimators vs scikit-learn
 
 
 @functools.cache
@@ -277,7 +277,7 @@ def test_lbfgs_estimators_run_on_every_backend(backend):
     assert reg.score(Xr, yr) > 0.3
 
 
-# ------------------------------------------------------------------ estimators' stopping rules
+# ----------------------------------------------------------------------- estimators' stopping rules
 
 
 def test_lbfgs_reports_max_fun_as_scipy():

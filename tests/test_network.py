@@ -416,7 +416,7 @@ def test_mlp_flatten_gradients_match_autograd(backend, ref, act, loss_case):
     _assert_autograd(backend, ref, act, loss_case, 0.3, flatten=True)
 
 
-# ------------------------------------------------------------------ 5. properties (hypothesis)
+# ----------------------------------------------------------------------- 5. properties (hypothesis)
 
 ELEMENTWISE = [
     n for n in activations.names() if n not in ("softmax", "log_softmax", *activations.GATED)

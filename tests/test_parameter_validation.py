@@ -11,17 +11,8 @@ import numpy as np
 import pytest
 
 import backendnn as bn
-from backendnn import (
-    MLPClassifier,
-)
-from tests._helpers import (
-    X30,
-    X_OK,
-    Y30,
-    Y_OK_CLS,
-    blobs3,
-    fitted_state,
-)
+from backendnn import MLPClassifier
+from tests._helpers import X30, X_OK, Y30, Y_OK_CLS, blobs3, fitted_state
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),

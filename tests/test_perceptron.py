@@ -21,14 +21,7 @@ from sklearn.utils._seq_dataset import ArrayDataset64
 import backendnn as bn
 from backendnn import Perceptron, _backend
 from backendnn.estimators import _online
-from tests._helpers import (
-    PERCEPTRON_DATA,
-    X_CLS,
-    Y_CLS,
-    assert_on,
-    same_coef_as_sklearn,
-    xor,
-)
+from tests._helpers import PERCEPTRON_DATA, X_CLS, Y_CLS, assert_on, same_coef_as_sklearn, xor
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -201,7 +194,7 @@ def test_parameters_checked():
     bn.Perceptron(n_jobs=-1, verbose=0).fit(X, y)  # accepted
 
 
-# ------------------------------------------------------------------------- separable data, labels
+# --------------------------------------------------------------------------- separable data, labels
 
 
 def test_perceptron_separable_and_xor(backend):

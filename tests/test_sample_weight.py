@@ -16,13 +16,7 @@ from sklearn import neural_network as sknn
 from sklearn.metrics import accuracy_score, r2_score
 
 import backendnn as bn
-from tests._helpers import (
-    WEIGHTS,
-    X_CLS,
-    X_REG,
-    Y_CLS,
-    Y_REG,
-)
+from tests._helpers import WEIGHTS, X_CLS, X_REG, Y_CLS, Y_REG
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -139,4 +133,4 @@ def test_bad_sample_weights_are_named_and_change_nothing(weights, message):
     with pytest.raises(ValueError, match=message):
         model.fit(X_CLS * 2, Y_CLS, sample_weight=weights)
     for a, b in zip(before, model.coefs_):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, b)  # exact: untouched

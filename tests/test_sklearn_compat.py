@@ -33,7 +33,7 @@ pytestmark = [
 
 
 
-# ---------------------------------------------------------------------------------- check_estimator
+# ---------------------------------------------------------------------------- check_estimator
 
 # Every scikit-learn estimator check passes; a check that starts failing is a regression.
 # The exceptions are scikit-learn's own for the same estimator: its online Perceptron's
@@ -123,7 +123,7 @@ def test_predict_before_fit(kind):
     assert issubclass(bn.NotFittedError, AttributeError)
 
 
-# ------------------------------------------------------------------------------------ feature names
+# ---------------------------------------------------------------------------- feature names
 
 
 def test_feature_names_from_dataframes():

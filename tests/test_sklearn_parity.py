@@ -239,7 +239,7 @@ def test_references_are_not_trivial():
         assert ref["n_iter"] == EPOCHS
 
 
-# ---------------------------------------------------------------------- fitted attributes, Poisson
+# ----------------------------------------------------------------------- fitted attributes, Poisson
 
 
 def _problems():

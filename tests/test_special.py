@@ -19,7 +19,7 @@ from backendnn import _backend, special
 from tests._references import phi_reference
 from tests.conftest import assert_close
 
-# --------------------------------------------------------------------------- erf, erfc
+# ---------------------------------------------------------------------------- erf, erfc
 
 
 def _erf_grid():
@@ -61,7 +61,7 @@ def test_cody_special_values(backend):
     np.testing.assert_array_equal(erf[6:], [1.0, -1.0])
 
 
-# --------------------------------------------------------------------------- ndtr
+# ---------------------------------------------------------------------------- ndtr
 
 
 @functools.cache

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 import backendnn as bn
-from backendnn import (
-    MLPClassifier,
-)
+from backendnn import MLPClassifier
 from tests._helpers import (
     ESTIMATORS,
     X30,
@@ -36,7 +34,7 @@ pytestmark = [
 ]
 
 
-# ------------------------------------------------------------------------------------------- labels
+# ---------------------------------------------------------------------------- labels
 
 
 def test_string_labels_on_numpy():
@@ -117,7 +115,7 @@ def test_single_class(backend, kind):
     assert bn.to_numpy(model.predict_proba(Xb)).tolist() == [[1.0]] * 12
 
 
-# ---------------------------------------------------------------------------------- invalid targets
+# ---------------------------------------------------------------------------- invalid targets
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
