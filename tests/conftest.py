@@ -61,13 +61,16 @@ class Backend:
 
 def _placed(xp: Any, device: Any) -> Any:
     """``device`` as the arrays made there report it (``_backend.device``), so that
-    ``assert_close`` can compare devices with ``==`` on every backend.
+    ``assert_close`` compares devices with ``==`` on every backend (torch's
+    ``device("cuda")``, for one, reads back from its arrays as ``cuda:0``: unequal).
 
-    JAX was once exempt from that check: with the JAX and array-api-compat of the
-    skeleton, ``array_api_compat.device`` of a JAX array returned ``x.device``, which JAX
-    then still defined as a method (a bound method never equals a ``Device``). Both now give
-    the ``Device`` (and ``_backend.device`` the placement of a sharded array), equal to
-    ``jax.devices()[0]``. torch's ``device("cuda")`` reads back as ``cuda:0``: unequal.
+    JAX was exempt from the device check from the package skeleton on. The likely reason:
+    ``jax.Array`` lost its ``device()`` method in JAX 0.4.27 and gained the ``device``
+    property only in 0.4.31, and ``array_api_compat.device`` returns ``x.device`` or None,
+    so on JAX 0.4.27-0.4.30 (pyproject allows 0.4.30) the device of every JAX array read
+    as None. With the property, ``_backend.device`` of an array on one device is its
+    ``jax.Device``, equal to ``jax.devices()[0]`` where the fixture puts arrays (inside
+    ``jit`` a tracer still has none: the suite compares concrete arrays only).
     """
     return _backend.device(_backend.from_numpy(np.zeros(1), xp=xp, device=device))
 

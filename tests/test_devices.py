@@ -27,6 +27,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_arrays_in_same_arrays_out(backend, n_classes):
     X, y = binary() if n_classes == 2 else blobs3()

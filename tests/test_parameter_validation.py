@@ -17,6 +17,8 @@ from tests._helpers import X30, X_OK, Y30, Y_OK_CLS, blobs3, fitted_state
 pytestmark = [
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
+
+
 @pytest.mark.parametrize(
     ("param", "value"),
     [

@@ -24,6 +24,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
+
+
 @pytest.mark.parametrize("solver", ["gd", "lbfgs"])
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_integer_weights_equal_repeated_rows(backend, solver, kind):

@@ -32,7 +32,6 @@ pytestmark = [
 ]
 
 
-
 # ---------------------------------------------------------------------------- check_estimator
 
 # Every scikit-learn estimator check passes; a check that starts failing is a regression.
