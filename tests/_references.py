@@ -1,16 +1,25 @@
-"""Reference activations written with jax.nn / torch.nn.functional (or their formulas),
-never with backendnn code; shared by the activation and network tests.
+"""References written from the formulas, never with backendnn code; shared by the tests.
 
-``jax_activation(name)`` / ``torch_activation(name)`` return f(z) for an element-wise (or
-row-wise softmax) name and ``f(a, b) = g(a) * b`` for a GLU name (``GATES`` names g).
-A name with no formula fails the calling test loudly.
+- ``jax_activation(name)`` / ``torch_activation(name)``: activations with jax.nn /
+  torch.nn.functional (or their formulas). They return f(z) for an element-wise (or
+  row-wise softmax) name and ``f(a, b) = g(a) * b`` for a GLU name (``GATES`` names g).
+  A name with no formula fails the calling test loudly.
+- ``np_forward(act, weights, X)``: an MLP's output h_{W,b}(X) in NumPy/SciPy.
+- ``phi_reference(x)`` / ``gelu_reference(x)``: Phi(x) and x Phi(x) in float64 from
+  ``math.erfc``, correct to a few ulp.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from decimal import Decimal, localcontext
 
+import numpy as np
 import pytest
+import scipy.special as sps
+
+from backendnn import activations
 
 #: the gate g of each GLU variant: f(a, b) = g(a) * b
 GATES = {"glu": "sigmoid", "reglu": "relu", "geglu": "gelu", "swiglu": "swish"}
@@ -76,3 +85,75 @@ def torch_activation(name: str, beta: float = 1.0) -> Callable:
         name,
         "torch",
     )
+
+
+# ---------------------------------------------------------------------------- NumPy forward
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _np_gelu(z):
+    return 0.5 * z * sps.erfc(-z / math.sqrt(2.0))
+
+
+_NP_ACT = {
+    "identity": lambda z: z,
+    "sigmoid": sps.expit,
+    "logistic": sps.expit,
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "gelu": _np_gelu,
+    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3))),
+    "silu": lambda z: z * sps.expit(z),
+    "swish": lambda z: z * sps.expit(z),
+    "softplus": lambda z: np.logaddexp(0.0, z),
+    # GLU family: the gate g acts on the first half a of the projection, y = g(a) * b
+    "glu": sps.expit,
+    "reglu": lambda z: np.maximum(z, 0.0),
+    "geglu": _np_gelu,
+    "swiglu": lambda z: z * sps.expit(z),
+}
+
+
+def np_forward(act: str, weights, X, *, preacts: list | None = None):
+    """h_{W,b}(X) in NumPy: hidden layers f(x W + b) (gated: g(a) * b), linear output."""
+    f, gated = _NP_ACT[act], act in activations.GATED
+    h = np.reshape(X, (X.shape[0], -1))
+    for W, b in weights[:-1]:
+        p = h @ W + b
+        if gated:
+            k = W.shape[1] // 2
+            a = p[:, :k]
+            h = f(a) * p[:, k:]
+        else:
+            a = p
+            h = f(p)
+        if preacts is not None:
+            preacts.append(a)
+    W, b = weights[-1]
+    return h @ W + b
+
+
+# ---------------------------------------------------------------------------- Phi and GELU
+
+
+def phi_reference(x: float) -> float:
+    """Phi(x) = erfc(-x/sqrt 2)/2 in float64 from math.erfc, correct to a few ulp.
+
+    The rounding of the argument y = -x/sqrt(2) (relative error ~1e-16) is amplified by
+    erfc's condition number 2y^2 (~900 at x = -30), so a plain
+    ``0.5*math.erfc(-x/math.sqrt(2))`` is itself off by up to 1.6e-13 in the lower tail.
+    The argument's rounding error dy is measured exactly with ``decimal`` and corrected
+    to first order: erfc(y + dy) = erfc(y) - 2/sqrt(pi) exp(-y^2) dy.
+    """
+    y = -x / math.sqrt(2.0)
+    with localcontext() as ctx:
+        ctx.prec = 50
+        dy = float(Decimal(-x) / Decimal(2).sqrt() - Decimal(y))
+    e = math.erfc(y)
+    return 0.5 * (e - 2.0 / math.sqrt(math.pi) * math.exp(-y * y) * dy) if e else 0.0
+
+
+def gelu_reference(x: float) -> float:
+    """0.5*x*erfc(-x/sqrt 2) = x*Phi(x) in float64, correct to a few ulp."""
+    return x * phi_reference(x)

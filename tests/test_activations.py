@@ -1,23 +1,29 @@
-"""Tests of every registered activation, on every backend of the ``backend`` fixture.
+"""``backendnn.activations``: every registered activation, on every backend of the
+``backend`` fixture; the exact GELU; the registry; property-based checks (hypothesis).
 
 The tests loop over ``activations.names()``: a newly registered activation is checked
 against central differences, for finiteness at extreme inputs and under ``jax.jit``
 with no new test code. Only the comparisons with JAX and torch need one reference
 formula per name (in ``tests/_references.py``); a missing one fails loudly.
+Cody's erf/erfc and ndtr, which the exact GELU uses, are in ``tests/test_special.py``;
+activation objects inside estimators in ``tests/test_mlp.py``, in model files in
+``tests/test_io.py``.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
-from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from backendnn import _backend, activations, special
-from tests._references import jax_activation, torch_activation
+from backendnn import _backend, activations
+from tests._helpers import PROPERTY_SETTINGS, TwiceTanh
+from tests._references import gelu_reference, jax_activation, torch_activation
 from tests.conftest import assert_close
 
 # Every registered name with its default parameters, plus non-default betas.
@@ -95,7 +101,7 @@ def _jacobian_diagonal(f, z, *, backend):
     return xp.reshape(xp.sum(xp.reshape(diff, (n, n)) * eye, axis=1), z.shape) / (2 * H)
 
 
-# --------------------------------------------------------------------------- central differences
+# ---------------------------------------------------------------------------- central differences
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -140,7 +146,7 @@ def test_backward_without_y_equals_backward_with_y(backend, name, params):
     assert_close(act.backward(w, z), expected, backend=backend, rtol=1e-15, dtype="float64")
 
 
-# ---------------------------------------------------------------------- JAX and torch references
+# ------------------------------------------------------------------------- JAX and torch references
 
 
 def _jax_value_and_grads(ref, args_np, w_np):
@@ -190,29 +196,7 @@ def test_matches_autodiff_reference(backend, name, params, library):
         assert_close(grad, ref_grad, backend=backend, rtol=1e-10, atol=1e-15, dtype="float64")
 
 
-# --------------------------------------------------------------------------- exact GELU, erf, ndtr
-
-
-def _phi_reference(x: float) -> float:
-    """Phi(x) = erfc(-x/sqrt 2)/2 in float64 from math.erfc, correct to a few ulp.
-
-    The rounding of the argument y = -x/sqrt(2) (relative error ~1e-16) is amplified by
-    erfc's condition number 2y^2 (~900 at x = -30), so a plain
-    ``0.5*math.erfc(-x/math.sqrt(2))`` is itself off by up to 1.6e-13 in the lower tail.
-    The argument's rounding error dy is measured exactly with ``decimal`` and corrected
-    to first order: erfc(y + dy) = erfc(y) - 2/sqrt(pi) exp(-y^2) dy.
-    """
-    y = -x / math.sqrt(2.0)
-    with localcontext() as ctx:
-        ctx.prec = 50
-        dy = float(Decimal(-x) / Decimal(2).sqrt() - Decimal(y))
-    e = math.erfc(y)
-    return 0.5 * (e - 2.0 / math.sqrt(math.pi) * math.exp(-y * y) * dy) if e else 0.0
-
-
-def _gelu_reference(x: float) -> float:
-    """0.5*x*erfc(-x/sqrt 2) = x*Phi(x) in float64, correct to a few ulp."""
-    return x * _phi_reference(x)
+# ---------------------------------------------------------------------------- exact GELU
 
 
 def _gelu_grid():
@@ -226,131 +210,11 @@ def _gelu_grid():
 def test_gelu_exact_matches_erfc_reference(backend):
     """Exact GELU to 1e-13 relative on [-30, 30], the lower tail included."""
     x = _gelu_grid()
-    ref = np.array([_gelu_reference(v) for v in x])
+    ref = np.array([gelu_reference(v) for v in x])
     y = _backend.to_numpy(activations.get("gelu").forward(backend.asarray(x, "float64")))
     assert np.all(np.isfinite(y))
     assert np.all(np.sign(y) == np.sign(ref))
     np.testing.assert_allclose(y, ref, rtol=1e-13, atol=0)  # the lower tail included
-
-
-def _erf_grid():
-    return np.concatenate(
-        [
-            np.linspace(-30.0, 30.0, 6001),
-            np.geomspace(1e-300, 0.5, 200),
-            -np.geomspace(1e-300, 0.5, 200),
-            [0.46875, -0.46875, 4.0, -4.0, 26.543, -26.543, 0.0, -0.0],
-        ]
-    )
-
-
-@pytest.mark.parametrize(("fn", "ref_fn"), [("erf_cody", math.erf), ("erfc_cody", math.erfc)])
-def test_cody_erf_erfc_match_math(backend, fn, ref_fn):
-    x = _erf_grid()
-    ref = np.array([ref_fn(v) for v in x])
-    y = getattr(special, fn)(backend.asarray(x, "float64"))
-    assert_close(
-        y,
-        np.where(np.abs(ref) > 1e-300, ref, 0.0),
-        backend=backend,
-        rtol=1e-14,
-        atol=1e-300,
-        dtype="float64",
-    )
-
-
-def test_cody_special_values(backend):
-    x = backend.asarray([np.nan, 30.0, -30.0, 27.0, -27.0, 0.0, np.inf, -np.inf], "float64")
-    erfc = _backend.to_numpy(special.erfc_cody(x))
-    erf = _backend.to_numpy(special.erf_cody(x))
-    assert np.isnan(erfc[0]) and np.isnan(erf[0])
-    assert erfc[1] == 0.0 and erfc[2] == 2.0
-    assert erfc[3] == 0.0 and erfc[4] == 2.0  # past Cody's XBIG = 26.543
-    assert erfc[5] == 1.0 and erf[5] == 0.0
-    assert erfc[6] == 0.0 and erfc[7] == 2.0
-    np.testing.assert_array_equal(erf[1:5], [1.0, -1.0, 1.0, -1.0])
-    np.testing.assert_array_equal(erf[6:], [1.0, -1.0])
-
-
-@functools.cache
-def _ndtr_grid(dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """z over [-38, 10] (where Phi(z) leaves the float64 range at the low end), denser in
-    the lower tail, Cody's branch edges in z, tiny values; and Phi at those (rounded) z."""
-    rng = np.random.default_rng(7)
-    edges = [s * e * math.sqrt(2.0) for e in (0.46875, 4.0, 26.543) for s in (1, -1)]
-    z = np.concatenate(
-        [
-            np.linspace(-38.0, 10.0, 4801),
-            rng.uniform(-30.0, -20.0, 1001),
-            edges,
-            [0.0, -0.0, 1e-300, -1e-300, 1e-10, -1e-10],
-        ]
-    ).astype(dtype)
-    return z, np.array([_phi_reference(float(v)) for v in z])
-
-
-# Measured agreement of each library's native ndtr with the portable ndtr_cody over
-# _ndtr_grid (benchmarks/NOTES.md, "Native ndtr fast path"), relative where Phi is a normal
-# number: SciPy and JAX compute erfc(-z/sqrt 2)/2 and lose ~z^2 ulp to the rounding of the
-# argument (2.3e-13 in float64; in float32 SciPy computes in float64, 4.9e-7 is Cody's own
-# float32 error, JAX 1.4e-5). torch computes (1 + erf(z/sqrt 2))/2, which cancels to 0 in the
-# lower tail: relative agreement for z >= 0 only. Absolutely, all agree to eps of the dtype.
-_NATIVE_NDTR_RTOL = {
-    ("numpy", "float32"): (6e-7, -np.inf),  # measured 4.9e-7
-    ("numpy", "float64"): (2.5e-13, -np.inf),  # measured 2.3e-13 (z = -37.3); 1.5e-13 down to -30
-    ("jax", "float32"): (1.5e-5, -np.inf),  # measured 1.4e-5 (z = -13)
-    ("jax", "float64"): (2.5e-13, -np.inf),  # measured 2.3e-13
-    ("torch", "float32"): (1.2e-7, 0.0),  # measured 9.9e-8 for z >= 0; 4e-2 at z = -5
-    ("torch", "float64"): (2.5e-16, 0.0),  # measured 2.0e-16 for z >= 0; 1 below z = -8.4
-}
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_native_ndtr_equals_portable(backend, dtype):
-    """Each library's own ndtr (``_backend.native_ndtr``) agrees with ``special.ndtr_cody``:
-    to eps of the dtype absolutely everywhere, and relatively as measured (the table above)."""
-    native = _backend.native_ndtr(backend.xp)
-    if backend.name == "array_api_strict":
-        assert native is None  # the standard has no ndtr
-        return
-    if native is None:
-        pytest.skip(f"{backend.name} has no native ndtr here (NumPy needs SciPy)")
-    z_np, ref = _ndtr_grid(dtype)
-    z = backend.asarray(z_np, dtype)
-    portable = _backend.to_numpy(special.ndtr_cody(z))
-    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
-    assert_close(native(z), portable, backend=backend, rtol=0, atol=eps, dtype=dtype)
-    rtol, z_min = _NATIVE_NDTR_RTOL.get((backend.name, dtype), (None, None))
-    if rtol is None:
-        pytest.skip(f"no measured relative tolerance for {backend.name}'s ndtr in {dtype}")
-    kept = (ref >= tiny) & (z_np >= z_min)  # relative errors where Phi(z) is a normal number
-    y = _backend.to_numpy(native(z))
-    np.testing.assert_allclose(y[kept], portable[kept], rtol=rtol, atol=0)
-    nan = _backend.to_numpy(native(backend.asarray([np.nan], dtype)))
-    assert np.isnan(nan[0])
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("fn", ["ndtr", "ndtr_cody"])
-def test_ndtr_matches_reference(backend, fn, dtype):
-    """``special.ndtr`` (the native fast path where ``_backend`` offers one for the dtype, else
-    Cody) and the portable ``ndtr_cody`` against Phi from math.erfc over z in [-38, 10]:
-    1e-13 relative in float64 (the bar of exact GELU above, which decides the fast path),
-    1e-6 (8 ulp) in float32, where Phi is a normal number (tiny absolutely below it)."""
-    z_np, ref = _ndtr_grid(dtype)
-    y = getattr(special, fn)(backend.asarray(z_np, dtype))
-    rtol = 1e-13 if dtype == "float64" else 1e-6
-    assert_close(y, ref, backend=backend, rtol=rtol, atol=np.finfo(dtype).tiny, dtype=dtype)
-    nan = _backend.to_numpy(getattr(special, fn)(backend.asarray([np.nan, 0.0], dtype)))
-    assert np.isnan(nan[0]) and nan[1] == 0.5
-
-
-def test_ndtr_fast_path_is_the_native_ndtr(backend):
-    """Where ``native_ndtr(xp, dtype)`` offers a fast path, it is the library's own ndtr."""
-    native = _backend.native_ndtr(backend.xp)
-    for dtype in ("float32", "float64"):
-        fast = _backend.native_ndtr(backend.xp, backend.dtype(dtype))
-        assert fast is None or fast is native
 
 
 # --------------------------------------------------------------------------- extreme inputs, dtypes
@@ -398,7 +262,7 @@ def test_finite_at_extremes_and_dtype_kept(backend, name, params, layout):
         np.testing.assert_allclose(h32, h64, rtol=2e-6, atol=1e-30)
 
 
-# --------------------------------------------------------------------------- registry, identities
+# ---------------------------------------------------------------------------- registry, identities
 
 
 def test_swish_beta_one_equals_silu(backend):
@@ -424,6 +288,7 @@ def test_logistic_is_sigmoid(backend):
     z_np = np.linspace(-40.0, 40.0, 41)
     z = backend.asarray(z_np)
     y = activations.get("logistic").forward(z)
+    # exact: the same activation, so the same computation
     assert_close(
         y, _backend.to_numpy(activations.get("sigmoid").forward(z)), backend=backend, rtol=0
     )
@@ -467,6 +332,11 @@ def test_registry_names_are_unique_and_include_the_documented_ones():
         assert activations.is_gated(activations.get(name)) == (name in activations.GATED)
 
 
+def test_register_refuses_builtin_names(registry):
+    with pytest.raises(ValueError, match="built-in"):
+        activations.register("tanh", TwiceTanh)
+
+
 def test_relu_derivative_at_zero_is_zero(backend):
     z = backend.asarray([-1.0, -0.0, 0.0, 1.0])
     ones = backend.xp.ones_like(z)
@@ -492,7 +362,7 @@ def test_softmax_rows_sum_to_one_and_log_softmax_matches(backend):
     assert_close(p, np.exp(ref), backend=backend, rtol=1e-12, atol=1e-300)
 
 
-# --------------------------------------------------------------------------- jax.jit
+# ---------------------------------------------------------------------------- jax.jit
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
@@ -519,3 +389,56 @@ def test_jit_equals_eager(backend, name, params):
         assert_close(
             j, _backend.to_numpy(e), backend=backend, rtol=1e-13, atol=1e-16, dtype="float64"
         )
+
+
+# -------------------------------------------------------------------------- properties (hypothesis)
+
+ELEMENTWISE = [
+    n for n in activations.names() if n not in ("softmax", "log_softmax", *activations.GATED)
+]
+
+
+def _values(dtype: str, extreme: float):
+    width = 32 if dtype == "float32" else 64
+    shape = st.tuples(st.integers(1, 5), st.integers(1, 6))
+    return arrays(dtype, shape, elements=st.floats(-extreme, extreme, width=width))
+
+
+@PROPERTY_SETTINGS
+@given(
+    name=st.sampled_from(activations.names()),
+    dtype=st.sampled_from(["float32", "float64"]),
+    data=st.data(),
+)
+def test_activations_finite_on_any_input(host_backend, name, dtype, data):
+    z = data.draw(_values(dtype, 1e4))
+    act = activations.get(name)
+    Z = host_backend.asarray(z, dtype)
+    if activations.is_gated(act):
+        width = 32 if dtype == "float32" else 64
+        b = data.draw(arrays(dtype, z.shape, elements=st.floats(-1e4, 1e4, width=width)))
+        B = host_backend.asarray(b, dtype)
+        outs = [act.forward(Z, B), *act.backward(Z * 0 + 1, Z, B)]
+    else:
+        y = act.forward(Z)
+        outs = [y, act.backward(Z * 0 + 1, Z, y)]
+    for out in outs:
+        host = _backend.to_numpy(out)
+        assert host.dtype == np.dtype(dtype)
+        assert np.all(np.isfinite(host)), (name, z[~np.isfinite(host)])
+
+
+@PROPERTY_SETTINGS
+@given(name=st.sampled_from(ELEMENTWISE), data=st.data())
+def test_elementwise_derivatives_match_central_differences(host_backend, name, data):
+    z = data.draw(_values("float64", 8.0))
+    z = np.where(np.abs(z) < 1e-3, 0.5, z)  # away from relu's kink
+    act = activations.get(name)
+    h = 1e-6
+    numeric = (
+        _backend.to_numpy(act.forward(host_backend.asarray(z + h)))
+        - _backend.to_numpy(act.forward(host_backend.asarray(z - h)))
+    ) / (2 * h)
+    Z = host_backend.asarray(z)
+    analytic = _backend.to_numpy(act.backward(Z * 0 + 1, Z, act.forward(Z)))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 import backendnn
 from backendnn import _backend
 from backendnn.lbfgs import lbfgs
+from tests._helpers import X_REG, Y_REG
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -49,7 +50,7 @@ pytestmark = [
 FULL = ("numpy", "jax", "torch", "cupy")  # the issue's backends for the loss comparisons
 
 
-# ------------------------------------------------------------------ Rosenbrock
+# ---------------------------------------------------------------------------- Rosenbrock
 
 
 def _rosenbrock(x):
@@ -123,7 +124,7 @@ def test_lbfgs_overflowing_direction_is_a_failure_not_convergence(backend):
     assert res.nit == 0 and not res.success and res.message == "line search failed"
 
 
-# ------------------------------------------------------------------ estimators vs scikit-learn
+# ----------------------------------------------------------------------- estimators vs scikit-learn
 
 
 @functools.cache
@@ -274,3 +275,16 @@ def test_lbfgs_estimators_run_on_every_backend(backend):
     reg.fit(backend.asarray(Xr, "float64"), backend.asarray(yr, "float64"))
     assert math.isfinite(reg.loss_) and reg.loss_ < reg.loss_curve_[0]
     assert reg.score(Xr, yr) > 0.3
+
+
+# ----------------------------------------------------------------------- estimators' stopping rules
+
+
+def test_lbfgs_reports_max_fun_as_scipy():
+    """An iteration that passes max_fun ends L-BFGS with scikit-learn's warning, as SciPy's
+    L-BFGS-B (which tests its limits before convergence)."""
+    with pytest.warns(backendnn.ConvergenceWarning, match="function evaluations"):
+        model = backendnn.MLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", tol=0.0,
+                                       max_fun=10, max_iter=150,
+                                       random_state=1).fit(X_REG, Y_REG)  # fmt: skip
+    assert model.n_iter_ <= 10

@@ -1,14 +1,18 @@
-"""Loss tests on every backend: values and gradients against NumPy/SciPy/scikit-learn
-references (extreme logits included), the L2 penalty, the registry."""
+"""``backendnn.losses`` on every backend: values and gradients against NumPy/SciPy/
+scikit-learn references (extreme logits included), shape checks, the L2 penalty, the
+registry, sample weights, the Poisson loss, and property-based checks (hypothesis)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import scipy.special as sps
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import mean_squared_error
 
 from backendnn import Network, _backend, losses
+from tests._helpers import PROPERTY_SETTINGS
 from tests.conftest import assert_close
 
 FLOATS = ("float64", "float32")
@@ -191,6 +195,13 @@ def test_squared_error_shape_mismatch_raises(backend):
         losses.squared_error(backend.asarray(np.zeros(4), dtype="float64"), h)
 
 
+def test_loss_shape_mismatch(backend):
+    rng = np.random.default_rng(0)
+    h = backend.asarray(rng.normal(size=(5, 2)))
+    with pytest.raises(ValueError, match="y has shape"):
+        losses.squared_error(backend.asarray(rng.normal(size=(5, 3))), h)
+
+
 # ---------------------------------------------------------------------------- perceptron
 
 
@@ -369,3 +380,28 @@ def test_poisson_matches_sklearn_half_deviance_and_central_differences(backend, 
         numeric[idx] = (f(up) - f(down)) / (2 * eps)
     tol = 1e-7 if dtype == "float64" else 1e-4
     np.testing.assert_allclose(_backend.to_numpy(grad), numeric, rtol=tol, atol=tol)
+
+
+# -------------------------------------------------------------------------- properties (hypothesis)
+
+@PROPERTY_SETTINGS
+@given(
+    n=st.integers(1, 6),
+    k=st.integers(2, 5),
+    scale=st.sampled_from([1.0, 1e2, 1e4]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+)
+def test_losses_finite_and_gradient_sums(host_backend, n, k, scale, dtype, seed):
+    rng = np.random.default_rng(seed)
+    h = host_backend.asarray(rng.normal(size=(n, k)) * scale, dtype)
+    labels = host_backend.asarray(rng.integers(0, k, n))
+    value, grad = losses.softmax_cross_entropy(labels, h)
+    g = _backend.to_numpy(grad)
+    assert np.isfinite(float(value)) and float(value) >= 0
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-5 if dtype == "float32" else 1e-12)
+    targets = host_backend.asarray((rng.random((n, k)) > 0.5).astype(dtype), dtype)
+    value, grad = losses.binary_log_loss(targets, h)
+    assert np.isfinite(float(value)) and float(value) >= 0
+    assert np.all(np.isfinite(_backend.to_numpy(grad)))

@@ -1,42 +1,51 @@
-"""Network tests on every backend: hand-written backpropagation against central
-differences, ``jax.grad`` and torch autograd; same-seed initialisation across backends;
-``jax.jit``; ``check_gradients``; ``Flatten``; flat parameter vectors.
+"""``backendnn.network.Network`` on every backend: hand-written backpropagation against
+central differences, ``jax.grad`` and torch autograd (dense and gated layers, every loss,
+the L2 penalty, ``grad_scale``, the perceptron criterion, ``Flatten`` in front); the
+forward pass against NumPy; ``jax.jit``; property-based checks (hypothesis).
 
-The references are written here from the formulas (dense layers x W + b, the activations
+The references are written from the formulas (dense layers x W + b, the activations
 of jax.nn / torch.nn.functional or their explicit formulas, the L2 term
 alpha/(2n) sum ||W||^2 over weights only, the loss formulas of the losses.py
 docstrings), never from backendnn code. They depend only on (activation, loss, alpha), not
-on the backend, so they are computed once and cached.
+on the backend, so they are computed once and cached. The cases' networks and data are in
+``tests/_helpers.py``; initialisation is tested in ``tests/test_init.py``,
+``check_gradients`` in ``tests/test_gradcheck.py``, flat parameter vectors in
+``tests/test_params.py``, the layers themselves in ``tests/test_layers_*.py``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import zlib
 
 import numpy as np
 import pytest
-import scipy.special as sps
+from hypothesis import given
+from hypothesis import strategies as st
 
-import backendnn
-from backendnn import Network, _backend, activations, flatten_params, losses, unflatten_params
-from backendnn import init as bn_init
+import backendnn as bn
+from backendnn import Network, _backend, activations, losses
 from backendnn.layers import Activation, Dense, Flatten, GatedDense
-from tests._references import jax_activation, torch_activation
+from tests._helpers import (
+    HIDDEN,
+    INIT_SEED,
+    N_IN,
+    N_OUT,
+    PROPERTY_SETTINGS,
+    case,
+    make_data,
+    make_net,
+    on_backend,
+    optional_import,
+    to_host,
+    weight_layers,
+)
+from tests._references import jax_activation, np_forward, torch_activation
 from tests.conftest import assert_close
 
-
-def _optional(name):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-jax = _optional("jax")
-torch = _optional("torch")
+jax = optional_import("jax")
+torch = optional_import("torch")
 
 # ---------------------------------------------------------------------------- the cases
 
@@ -52,55 +61,7 @@ LOSS_NAME = {
 ALPHAS = (0.0, 0.3)
 REFERENCES = ("jax", "torch")
 
-# one sample count everywhere: JAX compiles each new operand shape (~30 ms each here)
-N_SAMPLES, N_IN, HIDDEN, N_OUT = 6, 5, (4, 3), 3
-IMAGE_SHAPE = (2, 3, 2)  # (C, H, W) of the flatten tests: a (6, 2, 3, 2) NCHW batch
-INIT_SEED, DATA_SEED = 0, 1234
-FD_EPS = 1e-6
-KINK_MARGIN = 1e-4  # pre-activations and perceptron margins stay this far from 0
-
-
-def _make_net(act: str, loss_case: str, flatten: bool = False) -> Network:
-    if loss_case == "perceptron":
-        return Network.mlp(N_IN, (), 1)
-    n_in = math.prod(IMAGE_SHAPE) if flatten else N_IN
-    return Network.mlp(n_in, HIDDEN, N_OUT, activation=act, flatten=flatten)
-
-
-def _make_data(loss_case: str, flatten: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Host data: X (n, 5) or an NCHW batch (6, 2, 3, 2), and targets for ``loss_case``."""
-    rng = np.random.default_rng(DATA_SEED)
-    n = N_SAMPLES
-    X = rng.normal(size=(n, *(IMAGE_SHAPE if flatten else (N_IN,))))
-    if loss_case == "squared_error":
-        y = rng.normal(size=(n, N_OUT))
-    elif loss_case == "sce_labels":
-        y = rng.integers(0, N_OUT, size=n)
-    elif loss_case == "sce_onehot":
-        y = np.eye(N_OUT)[rng.integers(0, N_OUT, size=n)]
-    elif loss_case == "binary_log_loss":
-        y = rng.integers(0, 2, size=(n, N_OUT)).astype(np.float64)
-    elif loss_case == "perceptron":
-        y = rng.choice([-1.0, 1.0], size=n)
-    else:  # pragma: no cover
-        raise AssertionError(loss_case)
-    return X, y
-
-
-def _host_params(net: Network, dtype=np.float64, scheme="glorot_uniform") -> list:
-    """The parameters NumPy's backend draws for ``INIT_SEED``, as host arrays."""
-    xpn = _backend.namespace("numpy")
-    params = net.init(INIT_SEED, xp=xpn, dtype=getattr(xpn, np.dtype(dtype).name), scheme=scheme)
-    return [tuple(np.asarray(a) for a in p) for p in params]
-
-
-def _to_host(params) -> list:
-    return [tuple(_backend.to_numpy(a) for a in p) for p in params]
-
-
-def _weights(params) -> list:
-    """The (W, b) pairs of the layers that have parameters."""
-    return [p for p in params if p]
+FD_EPS = 1e-6  # central differences' step; the cases keep kinks KINK_MARGIN away (_helpers)
 
 
 def _rel_err(actual, expected) -> float:
@@ -110,53 +71,6 @@ def _rel_err(actual, expected) -> float:
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = max(np.max(np.abs(expected)), np.max(np.abs(actual)), np.finfo(np.float64).tiny)
     return float(np.max(np.abs(actual - expected)) / scale)
-
-
-# ---------------------------------------------------------------------------- NumPy forward
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def _np_gelu(z):
-    return 0.5 * z * sps.erfc(-z / math.sqrt(2.0))
-
-
-_NP_ACT = {
-    "identity": lambda z: z,
-    "sigmoid": sps.expit,
-    "logistic": sps.expit,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "gelu": _np_gelu,
-    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3))),
-    "silu": lambda z: z * sps.expit(z),
-    "swish": lambda z: z * sps.expit(z),
-    "softplus": lambda z: np.logaddexp(0.0, z),
-    # GLU family: the gate g acts on the first half a of the projection, y = g(a) * b
-    "glu": sps.expit,
-    "reglu": lambda z: np.maximum(z, 0.0),
-    "geglu": _np_gelu,
-    "swiglu": lambda z: z * sps.expit(z),
-}
-
-
-def _np_forward(act: str, weights, X, *, preacts: list | None = None):
-    """h_{W,b}(X) in NumPy: hidden layers f(x W + b) (gated: g(a) * b), linear output."""
-    f, gated = _NP_ACT[act], act in activations.GATED
-    h = np.reshape(X, (X.shape[0], -1))
-    for W, b in weights[:-1]:
-        p = h @ W + b
-        if gated:
-            k = W.shape[1] // 2
-            a = p[:, :k]
-            h = f(a) * p[:, k:]
-        else:
-            a = p
-            h = f(p)
-        if preacts is not None:
-            preacts.append(a)
-    W, b = weights[-1]
-    return h @ W + b
 
 
 # ---------------------------------------------------------------------------- autograd references
@@ -246,46 +160,20 @@ def _torch_reference(act, loss_case, alpha, weights, X, y):
 
 
 @functools.cache
-def _case(act: str, loss_case: str, alpha: float, flatten: bool = False):
-    """Host data, parameters and the kink-free precondition of one case (cached)."""
-    net = _make_net(act, loss_case, flatten)
-    X, y = _make_data(loss_case, flatten)
-    params = _host_params(net)
-    preacts: list = []
-    h = _np_forward(act, _weights(params), X, preacts=preacts)
-    # central differences step by FD_EPS: keep relu kinks and perceptron margins away
-    for z in preacts:
-        assert np.min(np.abs(z)) > KINK_MARGIN
-    if loss_case == "perceptron":
-        assert np.min(np.abs(y * h[:, 0])) > KINK_MARGIN
-    return net, X, y, params
-
-
-@functools.cache
 def _reference(ref: str, act: str, loss_case: str, alpha: float, flatten: bool = False):
-    _, X, y, params = _case(act, loss_case, alpha, flatten)
+    _, X, y, params = case(act, loss_case, alpha, flatten)
     fn = _jax_reference if ref == "jax" else _torch_reference
-    return fn(act, loss_case, alpha, _weights(params), X, y)
+    return fn(act, loss_case, alpha, weight_layers(params), X, y)
 
 
 # ---------------------------------------------------------------------------- backend helpers
-
-
-def _on_backend(backend, act, loss_case, alpha, flatten=False):
-    """The case's network, its parameters from ``net.init`` and the data, on ``backend``."""
-    net, X, y, host = _case(act, loss_case, alpha, flatten)
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
-    for p, q in zip(_to_host(params), host):  # same seed, same bits (see test_init_*)
-        for a, b in zip(p, q):
-            np.testing.assert_array_equal(a, b)
-    return net, params, backend.asarray(X, dtype="float64"), backend.asarray(y)
 
 
 def _perturbations(params, entries: dict | None = None) -> tuple[list, list]:
     """Host parameter sets theta + eps e_k and theta - eps e_k, stacked on a new leading
     axis (plus for every entry k first, then minus), and the (array, entry) of each k.
     ``entries`` maps (layer, array) to the flat entries to perturb (default: all)."""
-    host = _to_host(params)
+    host = to_host(params)
     where = [
         (i, j, k)
         for i, p in enumerate(host)
@@ -359,7 +247,7 @@ def _check_grad_structure(backend, params, grads, dtype="float64"):
 
 
 def _assert_fd(backend, act, loss_case, alpha, flatten=False):
-    net, params, X, y = _on_backend(backend, act, loss_case, alpha, flatten)
+    net, params, X, y = on_backend(backend, act, loss_case, alpha, flatten)
     loss = LOSS_NAME[loss_case]
     value, grads = net.loss_and_grad(params, X, y, loss, alpha)
     # a 0-d value (NumPy's backend returns a NumPy scalar: see test_losses.py)
@@ -385,11 +273,11 @@ def _assert_fd(backend, act, loss_case, alpha, flatten=False):
 
 
 def _assert_autograd(backend, ref, act, loss_case, alpha, flatten=False):
-    net, params, X, y = _on_backend(backend, act, loss_case, alpha, flatten)
+    net, params, X, y = on_backend(backend, act, loss_case, alpha, flatten)
     value, grads = net.loss_and_grad(params, X, y, LOSS_NAME[loss_case], alpha)
     ref_value, ref_grads = _reference(ref, act, loss_case, alpha, flatten)
     assert _rel_err(float(value), ref_value) < 1e-10, (float(value), ref_value)
-    grads = _weights(grads)
+    grads = weight_layers(grads)
     assert len(grads) == len(ref_grads)
     for layer, (g, r) in enumerate(zip(grads, ref_grads)):
         for name, ga, ra in zip("Wb", g, r):
@@ -422,13 +310,13 @@ def test_grad_scale_scales_the_gradients_not_the_value(backend, ref, loss_case, 
     """SGD folds its learning rate into backpropagation: grad_scale c gives J and c grad J
     (the penalty's gradient too), c a host number or, as jit passes it, a 0-d array."""
     c = 0.37
-    net, params, X, y = _on_backend(backend, "tanh", loss_case, alpha)
+    net, params, X, y = on_backend(backend, "tanh", loss_case, alpha)
     xp = backend.xp
     scale = xp.asarray(c, dtype=xp.float64, device=backend.device) if as_array else c
     value, grads = net.loss_and_grad(params, X, y, LOSS_NAME[loss_case], alpha, grad_scale=scale)
     ref_value, ref_grads = _reference(ref, "tanh", loss_case, alpha)
     assert _rel_err(float(value), ref_value) < 1e-10
-    for (gW, gb), (rW, rb) in zip(_weights(grads), ref_grads):
+    for (gW, gb), (rW, rb) in zip(weight_layers(grads), ref_grads):
         assert _rel_err(_backend.to_numpy(gW), c * np.asarray(rW)) < 1e-10
         assert _rel_err(_backend.to_numpy(gb), c * np.asarray(rb)) < 1e-10
 
@@ -456,79 +344,21 @@ def test_mlp_builds_gated_layers_for_the_glu_family():
     assert [type(layer) for layer in Network.mlp(N_IN, (), 1).layers] == [Dense]
 
 
-# ---------------------------------------------------------------------------- 2. initialisation
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("scheme", bn_init.names())
-@pytest.mark.parametrize("act", ["relu", "swiglu"])
-def test_init_is_bitwise_identical_across_backends(backend, act, scheme, dtype):
-    net = Network.mlp(N_IN, HIDDEN, N_OUT, activation=act)
-    expected = _host_params(net, dtype=np.dtype(dtype), scheme=scheme)
-    params = net.init(
-        INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.dtype(dtype), scheme=scheme
-    )
-    assert len(params) == len(expected)
-    for p, e, layer in zip(params, expected, net.layers):
-        assert len(p) == len(e) == len(layer.param_shapes())
-        for a, b, shape in zip(p, e, layer.param_shapes()):
-            assert b.dtype == np.dtype(dtype) and b.shape == shape
-            assert_close(a, b, backend=backend, dtype=dtype, rtol=0.0)
-            np.testing.assert_array_equal(_backend.to_numpy(a), b, strict=True)
-
-
-def test_init_schemes_draw_what_they_say():
-    net = Network.mlp(40, (30,), 20)
-    for scheme in bn_init.names():
-        params = _host_params(net, scheme=scheme)
-        W, b = params[0]
-        assert W.shape == (40, 30) and b.shape == (30,)
-        if scheme == "he_normal":
-            assert np.all(b == 0.0)
-            assert 0.5 * math.sqrt(2 / 40) < W.std() < 1.5 * math.sqrt(2 / 40)
-        elif scheme == "glorot_uniform":
-            assert np.max(np.abs(W)) <= math.sqrt(6 / 70)
-        elif scheme == "normal":
-            assert 0.005 < W.std() < 0.015
-    a = _host_params(net)
-    b = _host_params(net)
-    for p, q in zip(a, b):
-        for x, z in zip(p, q):
-            np.testing.assert_array_equal(x, z)
+# ---------------------------------------------------------------------------- 2. forward
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_forward_matches_numpy(backend, act):
     net = Network.mlp(N_IN, HIDDEN, N_OUT, activation=act)
-    X, _ = _make_data("squared_error")
+    X, _ = make_data("squared_error")
     params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
     out = net.forward(params, backend.asarray(X, dtype="float64"))
-    expected = _np_forward(act, _weights(_to_host(params)), X)
+    expected = np_forward(act, weight_layers(to_host(params)), X)
     assert_close(out, expected, backend=backend, dtype="float64", rtol=1e-12, atol=1e-14)
     # forward_train gives the same output
     out2, caches = net.forward_train(params, backend.asarray(X, dtype="float64"))
     assert len(caches) == len(net.layers)
     assert_close(out2, expected, backend=backend, dtype="float64", rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("layer", [Dense(3, 2), GatedDense(3, 2, "reglu")], ids=repr)
-def test_layers_leave_their_inputs_alone_and_promote_a_wider_bias(backend, layer):
-    """The bias goes into x @ W in place only where z + b keeps z's dtype: a float64 bias
-    on float32 weights gives float64, as z + b does; x, W and b are never written to."""
-    rng = np.random.default_rng(3)
-    x_host = rng.standard_normal((4, 3)).astype(np.float32)
-    W_host = rng.standard_normal(layer.param_shapes()[0]).astype(np.float32)
-    b_host = rng.standard_normal(layer.param_shapes()[1])  # float64
-    for b_dtype in ("float32", "float64"):
-        x, W = backend.asarray(x_host, dtype="float32"), backend.asarray(W_host, dtype="float32")
-        b = backend.asarray(b_host.astype(b_dtype), dtype=b_dtype)
-        y, _ = layer.forward((W, b), x)
-        p = x_host.astype(b_dtype) @ W_host.astype(b_dtype) + b_host.astype(b_dtype)
-        if isinstance(layer, GatedDense):
-            p = np.maximum(p[:, :2], 0) * p[:, 2:]
-        assert_close(y, p, backend=backend, dtype=b_dtype, rtol=1e-5)
-        for arr, host in ((x, x_host), (W, W_host), (b, b_host.astype(b_dtype))):
-            np.testing.assert_array_equal(_backend.to_numpy(arr), host)
 
 
 # ---------------------------------------------------------------------------- 3. jax.jit
@@ -547,7 +377,7 @@ JIT_CASES = [
 def test_jit_equals_eager(backend, act, loss_case, alpha):
     if backend.name != "jax":
         pytest.skip("jax.jit applies to the jax backend only")
-    net, params, X, y = _on_backend(backend, act, loss_case, alpha)
+    net, params, X, y = on_backend(backend, act, loss_case, alpha)
     loss = LOSS_NAME[loss_case]
     jitted = jax.jit(lambda p, X, y: net.loss_and_grad(p, X, y, loss, alpha))
     value, grads = jitted(params, X, y)
@@ -559,103 +389,16 @@ def test_jit_equals_eager(backend, act, loss_case, alpha):
             assert_close(ga, _backend.to_numpy(ea), backend=backend, dtype="float64", atol=1e-15)
 
 
-# ---------------------------------------------------------------------------- 4. check_gradients
-
-
-class _ScaledWeightGradDense(Dense):
-    """A planted bug: the weight gradient is 1.1 times too large."""
-
-    def backward(self, params, cache, dz, need_dx=True):
-        dx, (dW, db) = super().backward(params, cache, dz, need_dx)
-        return dx, (1.1 * dW, db)
-
-
-class _NoBiasGradDense(Dense):
-    """A planted bug: the bias gradient is dropped (zeros)."""
-
-    def backward(self, params, cache, dz, need_dx=True):
-        dx, (dW, db) = super().backward(params, cache, dz, need_dx)
-        return dx, (dW, 0.0 * db)
-
-
-def _layered_net(second_dense=Dense) -> Network:
-    return Network(
-        [Dense(N_IN, 4), Activation("tanh"), second_dense(4, 3), Activation("tanh"), Dense(3, 3)]
-    )
-
-
-def _gradcheck_data(backend, dtype="float64"):
-    X, y = _make_data("squared_error")
-    return backend.asarray(X, dtype=dtype), backend.asarray(y, dtype=dtype)
-
-
-@pytest.mark.parametrize("alpha", ALPHAS)
-def test_check_gradients_small_for_a_correct_network(backend, alpha):
-    net = _layered_net()
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
-    X, y = _gradcheck_data(backend)
-    errors = backendnn.check_gradients(net, params, X, y, "squared_error", alpha=alpha)
-    assert list(errors) == net.param_names()
-    assert max(errors.values()) < 1e-6, errors
-
-
-@pytest.mark.parametrize(
-    "bad, flagged", [(_ScaledWeightGradDense, "layers[2].W"), (_NoBiasGradDense, "layers[2].b")]
-)
-def test_check_gradients_flags_a_broken_backward(backend, bad, flagged):
-    net = _layered_net(bad)
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
-    X, y = _gradcheck_data(backend)
-    errors = backendnn.check_gradients(net, params, X, y, "squared_error", alpha=0.3)
-    assert errors[flagged] > 1e-2, errors
-    assert max(v for k, v in errors.items() if k != flagged) < 1e-6, errors
-
-
-def test_check_gradients_float32_default_eps(backend):
-    net = _layered_net()
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float32)
-    X, y = _gradcheck_data(backend, "float32")
-    errors = backendnn.check_gradients(net, params, X, y, "squared_error", alpha=0.3)
-    assert max(errors.values()) < 1e-2, errors
-    bad = _layered_net(_ScaledWeightGradDense)
-    errors = backendnn.check_gradients(bad, params, X, y, "squared_error", alpha=0.3)
-    assert errors["layers[2].W"] > 2e-2, errors
-
-
-def test_check_gradients_max_checks(backend):
-    net = _layered_net(_ScaledWeightGradDense)
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
-    X, y = _gradcheck_data(backend)
-    errors = backendnn.check_gradients(net, params, X, y, max_checks=3, seed=1)
-    assert errors["layers[2].W"] > 1e-2
-    assert errors["layers[0].W"] < 1e-6
-
-
-# ---------------------------------------------------------------------------- 5. Flatten
-
-
-def test_flatten_layer_nchw(backend):
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(6, *IMAGE_SHAPE))
-    layer = Flatten()
-    assert layer.param_shapes() == () and layer.param_names == ()
-    y, cache = layer.forward((), backend.asarray(x, dtype="float64"))
-    # row i is sample i in C, H, W order
-    assert_close(y, x.reshape(6, -1), backend=backend, dtype="float64", rtol=0.0)
-    np.testing.assert_array_equal(_backend.to_numpy(y)[1, :6], x[1, 0].ravel())
-    dy = rng.normal(size=(6, math.prod(IMAGE_SHAPE)))
-    dx, grads = layer.backward((), cache, backend.asarray(dy, dtype="float64"))
-    assert grads == ()
-    assert_close(dx, dy.reshape(6, *IMAGE_SHAPE), backend=backend, dtype="float64", rtol=0.0)
+# ---------------------------------------------------------------------------- 4. Flatten in front
 
 
 def test_mlp_flatten_forward(backend):
-    net = _make_net("tanh", "squared_error", flatten=True)
+    net = make_net("tanh", "squared_error", flatten=True)
     assert isinstance(net.layers[0], Flatten)
-    X, _ = _make_data("squared_error", flatten=True)
+    X, _ = make_data("squared_error", flatten=True)
     params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.xp.float64)
     out = net.forward(params, backend.asarray(X, dtype="float64"))
-    expected = _np_forward("tanh", _weights(_to_host(params)), X)
+    expected = np_forward("tanh", weight_layers(to_host(params)), X)
     assert_close(out, expected, backend=backend, dtype="float64", rtol=1e-12, atol=1e-14)
 
 
@@ -673,77 +416,54 @@ def test_mlp_flatten_gradients_match_autograd(backend, ref, act, loss_case):
     _assert_autograd(backend, ref, act, loss_case, 0.3, flatten=True)
 
 
-# ---------------------------------------------------------------------------- 6. flat vectors
+# ----------------------------------------------------------------------- 5. properties (hypothesis)
+
+ELEMENTWISE = [
+    n for n in activations.names() if n not in ("softmax", "log_softmax", *activations.GATED)
+]
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize(
-    "net",
-    [
-        Network.mlp(N_IN, HIDDEN, N_OUT),
-        Network.mlp(N_IN, HIDDEN, N_OUT, activation="swiglu"),
-        Network.mlp(math.prod(IMAGE_SHAPE), (4,), 2, flatten=True),
-        Network.mlp(N_IN, (), 1),
-    ],
-    ids=["relu", "swiglu", "flatten", "perceptron"],
+@PROPERTY_SETTINGS
+@given(
+    activation=st.sampled_from(ELEMENTWISE + list(activations.GATED)),
+    hidden=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    n=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
 )
-def test_flatten_unflatten_params_round_trip(backend, net, dtype):
-    params = net.init(INIT_SEED, xp=backend.xp, device=backend.device, dtype=backend.dtype(dtype))
-    host = _to_host(params)
-    vector = flatten_params(params)
-    expected = np.concatenate([a.ravel() for p in host for a in p])
-    assert_close(vector, expected, backend=backend, dtype=dtype, rtol=0.0)
-    assert vector.ndim == 1
-    back = unflatten_params(vector, params)
-    assert len(back) == len(params)
-    for p, q in zip(back, host):
-        assert len(p) == len(q)
-        for a, b in zip(p, q):
-            assert_close(a, b, backend=backend, dtype=dtype, rtol=0.0)
-            np.testing.assert_array_equal(_backend.to_numpy(a), b, strict=True)
-    # a different vector lands in the right places
-    other = backend.asarray(np.arange(expected.size, dtype=dtype), dtype=dtype)
-    back = unflatten_params(other, params)
-    np.testing.assert_array_equal(
-        np.concatenate([a.ravel() for p in _to_host(back) for a in p]),
-        np.arange(expected.size, dtype=dtype),
+def test_network_gradients_match_central_differences(host_backend, activation, hidden, n, seed):
+    rng = np.random.default_rng(seed)
+    net = bn.Network.mlp(3, tuple(hidden), 2, activation=activation)
+    params = net.init(
+        seed, xp=host_backend.xp, device=host_backend.device, dtype=host_backend.xp.float64
     )
-    # param_names: one name per array, in flattening order
-    names = net.param_names()
-    assert len(names) == sum(len(p) for p in params)
-    assert names == [f"layers[{i}].{n}" for i, p in enumerate(params) for n in ("W", "b")[: len(p)]]
-    assert [n for i, layer in enumerate(net.layers) for n in layer.param_names] == [
-        n.split(".")[1] for n in names
-    ]
+    X = host_backend.asarray(rng.normal(size=(n, 3)))
+    y = host_backend.asarray(rng.integers(0, 2, n))
+    errors = bn.check_gradients(net, params, X, y, "softmax_cross_entropy", alpha=0.1)
+    # relu-like kinks can fall within eps of a sample on rare draws; allow the check's noise
+    assert max(errors.values()) < 1e-4, errors
 
 
-def test_param_names_of_the_standard_mlp():
-    net = Network.mlp(N_IN, HIDDEN, N_OUT)
-    assert net.param_names() == [
-        "layers[0].W",
-        "layers[0].b",
-        "layers[2].W",
-        "layers[2].b",
-        "layers[4].W",
-        "layers[4].b",
-    ]
-    net = Network.mlp(N_IN, HIDDEN, N_OUT, activation="glu", flatten=True)
-    assert net.param_names() == [
-        "layers[1].W",
-        "layers[1].b",
-        "layers[2].W",
-        "layers[2].b",
-        "layers[3].W",
-        "layers[3].b",
-    ]
-
-
-def test_flatten_params_of_gradients_matches_params(backend):
-    net, params, X, y = _on_backend(backend, "tanh", "squared_error", 0.3)
-    _, grads = net.loss_and_grad(params, X, y, "squared_error", 0.3)
-    gv = flatten_params(grads)
-    assert tuple(gv.shape) == tuple(flatten_params(params).shape)
-    back = unflatten_params(gv, params)
-    for g, b in zip(grads, back):
-        for ga, ba in zip(g, b):
-            assert_close(ba, _backend.to_numpy(ga), backend=backend, dtype="float64", rtol=0.0)
+@PROPERTY_SETTINGS
+@given(
+    n=st.integers(2, 40),
+    split=st.integers(1, 39),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+)
+def test_predictions_invariant_to_batch_splitting(host_backend, n, split, dtype, seed):
+    rng = np.random.default_rng(seed)
+    net = bn.Network.mlp(4, (5,), 3, activation="tanh")
+    params = net.init(
+        seed, xp=host_backend.xp, device=host_backend.device, dtype=getattr(host_backend.xp, dtype)
+    )
+    X = rng.normal(size=(n, 4)).astype(dtype)
+    split = min(split, n - 1)
+    whole = _backend.to_numpy(net.forward(params, host_backend.asarray(X)))
+    parts = np.concatenate(
+        [
+            _backend.to_numpy(net.forward(params, host_backend.asarray(part)))
+            for part in (X[:split], X[split:])
+        ]
+    )
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(parts, whole, rtol=tol, atol=tol)

@@ -1,5 +1,11 @@
 """``Perceptron`` (issue 14): scikit-learn's online algorithm by default, compared with the
-installed scikit-learn's ``Perceptron``; the notes' gradient descent as ``solver="gd"``.
+installed scikit-learn's ``Perceptron`` (penalties, class and sample weights, ``partial_fit``,
+``warm_start``, ``coef_init``, shuffling); the notes' gradient descent as ``solver="gd"``;
+the same coefficients on every backend; separable data, XOR, one-vs-rest and labels of any
+values; parameter checks.
+
+The Perceptron's early stopping is in ``tests/test_early_stopping.py``, its model files in
+``tests/test_io.py``.
 """
 
 from __future__ import annotations
@@ -8,24 +14,25 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_blobs
 from sklearn.linear_model import Perceptron as SkPerceptron
 from sklearn.utils._seq_dataset import ArrayDataset64
 
 import backendnn as bn
-from backendnn import _backend
-from backendnn._backend.splits import split_indices
+from backendnn import Perceptron, _backend
 from backendnn.estimators import _online
+from tests._helpers import PERCEPTRON_DATA, X_CLS, Y_CLS, assert_on, same_coef_as_sklearn, xor
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
+]
 
-X3, Y3 = make_classification(
-    90, 5, n_informative=3, n_redundant=1, n_classes=3, flip_y=0.1, random_state=0
-)
-X2, Y2 = X3, (Y3 == 1).astype(int)
+DATA = PERCEPTRON_DATA
+X3, Y3 = DATA["3-class"]
+X2, Y2 = DATA["binary"]
 SW = np.random.default_rng(0).integers(0, 4, size=len(Y3)).astype(float)
-DATA = {"binary": (X2, Y2), "3-class": (X3, Y3)}
 PENALTIES = [
     {},
     {"penalty": "l2", "alpha": 0.01},
@@ -34,22 +41,13 @@ PENALTIES = [
 ]
 
 
-def _same_as_sklearn(ours, theirs, rtol=1e-9):
-    np.testing.assert_allclose(_backend.to_numpy(ours.coef_), theirs.coef_, rtol=rtol, atol=0)
-    np.testing.assert_allclose(
-        _backend.to_numpy(ours.intercept_), theirs.intercept_, rtol=rtol, atol=0
-    )
-    assert ours.n_iter_ == theirs.n_iter_
-    assert ours.t_ == theirs.t_
-
-
 @pytest.mark.parametrize("data", list(DATA))
 @pytest.mark.parametrize("kw", PENALTIES, ids=["none", "l2", "l1", "elasticnet"])
 def test_coef_equals_sklearn_without_shuffle(data, kw):
     X, y = DATA[data]
     theirs = SkPerceptron(shuffle=False, **kw).fit(X, y)
     ours = bn.Perceptron(shuffle=False, **kw).fit(X, y)
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     assert ours.score(X, y) == theirs.score(X, y)
 
 
@@ -71,7 +69,7 @@ def test_weights_equal_sklearn(data, kw, weighted):
     sw = SW if weighted else None
     theirs = SkPerceptron(shuffle=False, **kw).fit(X, y, sample_weight=sw)
     ours = bn.Perceptron(shuffle=False, **kw).fit(X, y, sample_weight=sw)
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw))
 
 
@@ -86,9 +84,9 @@ def test_partial_fit_sequence_equals_sklearn(data):
         first = {"classes": classes} if i == 0 else {}
         theirs.partial_fit(X[lo:hi], y[lo:hi], sample_weight=sw, **first)
         ours.partial_fit(X[lo:hi], y[lo:hi], sample_weight=sw, **first)
-        _same_as_sklearn(ours, theirs)
+        same_coef_as_sklearn(ours, theirs)
     # then fit starts afresh, as scikit-learn's
-    _same_as_sklearn(ours.fit(X, y), theirs.fit(X, y))
+    same_coef_as_sklearn(ours.fit(X, y), theirs.fit(X, y))
 
 
 def test_warm_start_and_coef_init_equal_sklearn():
@@ -98,14 +96,14 @@ def test_warm_start_and_coef_init_equal_sklearn():
     for max_iter in (2, 3):
         theirs.set_params(max_iter=max_iter).fit(X, y)
         ours.set_params(max_iter=max_iter).fit(X, y)
-        _same_as_sklearn(ours, theirs)
+        same_coef_as_sklearn(ours, theirs)
     coef, intercept = np.ones((3, X.shape[1])), np.array([0.5, -0.5, 0.0])
     ours = bn.Perceptron(shuffle=False).fit(X, y, coef_init=coef, intercept_init=intercept)
     # (scikit-learn trains in coef_init's memory: give it copies)
     theirs = SkPerceptron(shuffle=False).fit(
         X, y, coef_init=coef.copy(), intercept_init=intercept.copy()
     )
-    _same_as_sklearn(ours, theirs)
+    same_coef_as_sklearn(ours, theirs)
     with pytest.raises(ValueError, match="coef_init"):
         bn.Perceptron().fit(X, y, coef_init=np.ones((2, X.shape[1])))
 
@@ -120,38 +118,13 @@ def test_shuffle_order_is_sklearns():
         assert orders.next_epoch()[:, 0].tolist() == expected
 
 
-@pytest.mark.skipif(
-    not hasattr(_backend, "check_random_state"),
-    reason="needs the estimators to draw from scikit-learn's RandomState (the rng branch)",
-)
 @pytest.mark.parametrize("data", list(DATA))
 def test_shuffled_fit_equals_sklearn(data):
     X, y = DATA[data]
     for rs in (0, 7):
         theirs = SkPerceptron(random_state=rs, penalty="l1", alpha=1e-3).fit(X, y)
         ours = bn.Perceptron(random_state=rs, penalty="l1", alpha=1e-3).fit(X, y)
-        _same_as_sklearn(ours, theirs)
-
-
-def _split_is_sklearns() -> bool:
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1, 0, 0, 0, 1, 2, 2, 2, 1, 0] * 3)
-    _, val = split_indices(len(y), 0.2, np.random.RandomState(0), y)
-    _, theirs = next(StratifiedShuffleSplit(test_size=0.2, random_state=0).split(y, y))
-    return sorted(val) == sorted(theirs.tolist())
-
-
-@pytest.mark.parametrize("data", list(DATA))
-def test_early_stopping(data):
-    X, y = DATA[data]
-    kw = {"early_stopping": True, "n_iter_no_change": 3, "penalty": "l2", "shuffle": False}
-    ours = bn.Perceptron(**kw).fit(X, y)
-    assert 1 <= ours.n_iter_ < ours.max_iter and ours.score(X, y) > 0.5
-    if hasattr(_backend, "check_random_state") and _split_is_sklearns():
-        _same_as_sklearn(ours, SkPerceptron(**kw).fit(X, y))
-    with pytest.raises(ValueError, match="early_stopping"):
-        bn.Perceptron(early_stopping=True).partial_fit(X, y, classes=np.unique(y))
+        same_coef_as_sklearn(ours, theirs)
 
 
 def test_same_coef_on_every_backend(backend):
@@ -221,13 +194,47 @@ def test_parameters_checked():
     bn.Perceptron(n_jobs=-1, verbose=0).fit(X, y)  # accepted
 
 
-def test_class_weight_saved_and_loaded(tmp_path):
-    X, y = DATA["3-class"]
-    model = bn.Perceptron(class_weight={0: 2.0, 2: 0.5, 1: 1.0}, max_iter=5).fit(X, y)
-    bn.save(model, tmp_path / "p.safetensors")
-    again = bn.load(tmp_path / "p.safetensors")
-    assert again.class_weight == {0: 2.0, 2: 0.5, 1: 1.0}
-    np.testing.assert_array_equal(again.predict(X), model.predict(X))
-    model.class_weight = {0: 1.0, "b": 2.0}  # labels of two kinds: no file holds them
-    with pytest.raises(ValueError, match="class_weight"):
-        bn.save(model, tmp_path / "q.safetensors")
+# --------------------------------------------------------------------------- separable data, labels
+
+
+def test_perceptron_separable_and_xor(backend):
+    X, y = make_blobs(200, centers=2, random_state=1)
+    p = Perceptron().fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    pred = p.predict(backend.asarray(X, "float64"))
+    assert_on(pred, backend)
+    assert int((_backend.to_numpy(pred) != y).sum()) == 0  # zero training errors
+    assert tuple(p.coef_.shape) == (1, 2) and tuple(p.intercept_.shape) == (1,)
+    assert p.n_iter_ >= 1 and p.n_iter_ <= p.max_iter
+    assert tuple(p.decision_function(backend.asarray(X, "float64")).shape) == (200,)
+    # XOR is not linearly separable: at most 3 of 4 right, whatever the training (1969)
+    Xx, yx = xor()
+    px = Perceptron(max_iter=200).fit(backend.asarray(Xx, "float64"), backend.asarray(yx))
+    assert px.score(Xx, yx) <= 0.75
+
+
+def test_perceptron_one_vs_rest(backend):
+    X, y = make_blobs(150, centers=3, n_features=4, random_state=0)
+    p = Perceptron(max_iter=500).fit(backend.asarray(X, "float64"), backend.asarray(y, "int64"))
+    assert tuple(p.coef_.shape) == (3, 4) and tuple(p.intercept_.shape) == (3,)
+    assert_on(p.coef_, backend)
+    scores = p.decision_function(backend.asarray(X, "float64"))
+    assert tuple(scores.shape) == (150, 3)
+    np.testing.assert_array_equal(p.classes_, [0, 1, 2])
+    assert p.score(X, y) >= 0.9
+    # labels of any values, the originals kept
+    q = Perceptron().fit(X, np.array(["a", "b", "c"])[y])
+    assert set(q.predict(X)) <= {"a", "b", "c"}
+
+
+def test_perceptron_labels_any_two_values():
+    X, y = make_blobs(100, centers=2, random_state=1)
+    p = Perceptron().fit(X, np.where(y == 1, 7, -3))
+    np.testing.assert_array_equal(p.classes_, [-3, 7])
+    np.testing.assert_array_equal(p.predict(X), np.where(y == 1, 7, -3))
+
+
+def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
+    with pytest.raises(ValueError, match="does not match"):
+        bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))

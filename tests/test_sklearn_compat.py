@@ -1,189 +1,143 @@
-"""scikit-learn's interface beyond the first stage (issue 14): sample weights, labels on the
-host, feature names, the Poisson loss, ``partial_fit``'s availability, scikit-learn's
-errors and warnings. References: real scikit-learn fits and metrics, and unweighted fits
-on repeated rows.
+"""scikit-learn's estimator protocol on NumPy: every ``check_estimator`` check (with a
+documented list of expected failures), ``clone``, ``Pipeline``, ``GridSearchCV``, pickling
+(on every backend too), ``NotFittedError`` before fit, feature names from data frames.
+
+The same numbers as scikit-learn are in ``tests/test_sklearn_parity.py`` (the same start)
+and ``tests/test_sklearn_seed.py`` (the same ``random_state``); parameter checks in
+``tests/test_parameter_validation.py``; metadata routing in ``tests/test_sample_weight.py``.
 """
 
 from __future__ import annotations
 
-import re
+import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn import neural_network as sknn
-from sklearn.datasets import load_digits, make_classification, make_regression
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import backendnn
 import backendnn as bn
-from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
+from backendnn import MLPClassifier, MLPRegressor, Perceptron, _backend
+from tests._helpers import ESTIMATORS, X_CLS, X_OK, Y_CLS, blobs3, each_kind
 
 pytestmark = [
     pytest.mark.usefixtures("one_blas_thread"),
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning"),
 ]
 
-X_CLS, Y_CLS = make_classification(40, 4, n_informative=3, n_redundant=0, n_classes=3,
-                                   random_state=0)  # fmt: skip
-X_REG, Y_REG = make_regression(40, 4, noise=0.1, random_state=0)
-Y_REG = Y_REG / Y_REG.std()
-WEIGHTS = np.tile([2.0, 0.0, 1.0, 3.0], 10)  # integers, zeros included
+
+# ---------------------------------------------------------------------------- check_estimator
+
+# Every scikit-learn estimator check passes; a check that starts failing is a regression.
+# The exceptions are scikit-learn's own for the same estimator: its online Perceptron's
+# sample weights scale updates, which is not the same as repeating samples.
+_CHECKS_EXPECTED_TO_FAIL: dict[str, dict[str, str]] = {
+    "Perceptron": {
+        f"check_sample_weight_equivalence_on_{kind}_data": (
+            "sample_weight is not equivalent to removing/repeating samples (online "
+            "updates; scikit-learn expects this failure of its own Perceptron)"
+        )
+        for kind in ("dense", "sparse")
+    },
+}
 
 
-# ---------------------------------------------------------------------- sample weights
+def _expected_failures(estimator) -> dict:
+    return _CHECKS_EXPECTED_TO_FAIL.get(type(estimator).__name__, {})
 
 
-@pytest.mark.parametrize("solver", ["gd", "lbfgs"])
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_integer_weights_equal_repeated_rows(backend, solver, kind):
-    """Full batch: weight k is the sample repeated k times (0: left out), for the loss,
-    its penalty (alpha / sum of weights) and so every step."""
-    Est = bn.MLPClassifier if kind == "classifier" else bn.MLPRegressor
-    X, y = (X_CLS, Y_CLS) if kind == "classifier" else (X_REG, Y_REG)
-    rows = np.repeat(np.arange(len(y)), WEIGHTS.astype(int))
-    kw = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=15, alpha=1e-2, shuffle=False,
-              learning_rate_init=0.1, random_state=0, dtype="float64")  # fmt: skip
-    weighted = Est(**kw).fit(backend.asarray(X, "float64"), y, sample_weight=WEIGHTS)
-    repeated = Est(**kw).fit(backend.asarray(X[rows], "float64"), y[rows])
-    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
-    for a, b in zip(weighted.coefs_, repeated.coefs_):
-        assert_close(a, bn.to_numpy(b), backend=backend, rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_weighted_fit_equals_sklearn_from_the_same_seed(solver, kind):
-    """Weighted minibatch training, early stopping's weighted score included, equals
-    scikit-learn's from the same integer random_state."""
-    Ours, Sk = (
-        (bn.MLPClassifier, sknn.MLPClassifier)
-        if kind == "classifier"
-        else (bn.MLPRegressor, sknn.MLPRegressor)
-    )
-    X, y = (X_CLS, Y_CLS) if kind == "classifier" else (X_REG, Y_REG)
-    w = np.random.default_rng(0).uniform(0.1, 2.0, len(y))
-    kw = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=12, alpha=1e-3, batch_size=8,
-              learning_rate_init=0.05, random_state=3, early_stopping=True,
-              validation_fraction=0.25, n_iter_no_change=50)  # fmt: skip
-    ours = Ours(**kw).fit(X, y, sample_weight=w)
-    ref = Sk(**kw).fit(X, y, sample_weight=w)
-    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
-    np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-9)
-    for a, b in zip(ours.coefs_, ref.coefs_):
-        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
-    assert ours.score(X, y, sample_weight=w) == pytest.approx(
-        ref.score(X, y, sample_weight=w), rel=1e-12
-    )
-
-
-def test_weighted_scores_are_sklearns_metrics(backend):
-    w = np.random.default_rng(1).uniform(0, 3, len(Y_CLS))
-    clf = bn.MLPClassifier((5,), max_iter=20, random_state=0).fit(backend.asarray(X_CLS), Y_CLS)
-    pred = bn.to_numpy(clf.predict(backend.asarray(X_CLS)))
-    assert clf.score(backend.asarray(X_CLS), Y_CLS, sample_weight=w) == pytest.approx(
-        accuracy_score(Y_CLS, pred, sample_weight=w), rel=1e-12
-    )
-    reg = bn.MLPRegressor(hidden_layer_sizes=(5,), max_iter=20, random_state=0)
-    reg.fit(backend.asarray(X_REG), Y_REG)
-    pred = bn.to_numpy(reg.predict(backend.asarray(X_REG))).astype(float)
-    assert reg.score(backend.asarray(X_REG), Y_REG, sample_weight=w) == pytest.approx(
-        r2_score(Y_REG, pred, sample_weight=w), rel=1e-6
-    )
-
-
-@pytest.mark.parametrize(
-    ("weights", "message"),
-    [
-        (np.ones(39), "39 weights but X has 40"),
-        (np.ones((40, 1)), "1-D"),
-        (np.r_[-1.0, np.ones(39)], "negative"),
-        (np.r_[np.nan, np.ones(39)], "NaN"),
-        (np.zeros(40), "sums to zero"),
-        (np.array(["a"] * 40), "real numbers"),
-    ],
+_CHECKS = parametrize_with_checks(
+    [Perceptron(), MLPClassifier(), MLPRegressor()],
+    expected_failed_checks=_expected_failures,
+    xfail_strict=True,
 )
-def test_bad_sample_weights_are_named_and_change_nothing(weights, message):
-    model = bn.MLPClassifier((4,), max_iter=3, random_state=0).fit(X_CLS, Y_CLS)
-    before = [c.copy() for c in model.coefs_]
-    with pytest.raises(ValueError, match=message):
-        model.fit(X_CLS * 2, Y_CLS, sample_weight=weights)
-    for a, b in zip(before, model.coefs_):
-        np.testing.assert_array_equal(a, b)
 
 
-def test_metadata_routing_passes_sample_weight():
-    sklearn = pytest.importorskip("sklearn")
-    from sklearn.model_selection import cross_validate
-
-    w = np.random.default_rng(2).uniform(0.5, 2.0, len(Y_CLS))
-    with sklearn.config_context(enable_metadata_routing=True):
-        model = bn.MLPClassifier((4,), max_iter=5, random_state=0)
-        model.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
-        routed = cross_validate(model, X_CLS, Y_CLS, params={"sample_weight": w}, cv=2)
-    # the same folds fitted and scored by hand with the weights
-    from sklearn.model_selection import StratifiedKFold
-
-    scores = []
-    for train, test in StratifiedKFold(2).split(X_CLS, Y_CLS):
-        m = bn.MLPClassifier((4,), max_iter=5, random_state=0)
-        m.fit(X_CLS[train], Y_CLS[train], sample_weight=w[train])
-        scores.append(m.score(X_CLS[test], Y_CLS[test], sample_weight=w[test]))
-    np.testing.assert_allclose(routed["test_score"], scores, rtol=1e-12)
-
-
-# ---------------------------------------------------------------------- labels on the host
-
-
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_host_targets_with_x_anywhere(backend, kind):
-    """y as a list, a NumPy array or a pandas Series trains with X on any library: the
-    same model as with X on NumPy."""
-    pd = pytest.importorskip("pandas")
-    X, y = (X_CLS, Y_CLS) if kind == "classifier" else (X_REG, Y_REG)
-    Est = bn.MLPClassifier if kind == "classifier" else bn.MLPRegressor
-    dtype = "float64"
-    ref = Est(hidden_layer_sizes=(4,), max_iter=5, random_state=0, dtype=dtype).fit(X, y)
-    for targets in (y.tolist(), y, pd.Series(y)):
-        model = Est(hidden_layer_sizes=(4,), max_iter=5, random_state=0, dtype=dtype)
-        model.fit(backend.asarray(X, dtype), targets)
-        np.testing.assert_allclose(model.loss_curve_, ref.loss_curve_, rtol=1e-5)
-
-
-def test_readme_choosing_a_backend_snippet_runs_as_written():
-    """The first code block of the README's "Choosing a backend", with X_numpy and y
-    defined, runs unchanged."""
-    pytest.importorskip("jax")
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Choosing a backend") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    X_numpy, y = load_digits(return_X_y=True)
-    X_numpy = X_numpy[:300] / 16.0
-    y = y[:300]
+@_CHECKS
+def test_sklearn_check_estimator(estimator, check):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bn.ConvergenceWarning)
-        exec(code, {"X_numpy": X_numpy, "y": y})
+        warnings.simplefilter("ignore", backendnn.ConvergenceWarning)
+        check(estimator)
 
 
-# ---------------------------------------------------------------------- feature names
+# ----------------------------------------------------------------------- clone, pipelines, pickling
 
 
-def test_feature_names_from_dataframes(tmp_path):
+def test_clone_pipeline_gridsearch_pickle():
+    X, y = blobs3()
+    X = X * 10 + 3
+    clf = MLPClassifier((8,), max_iter=60, alpha=1e-3, random_state=0, learning_rate_init=0.01)
+    cloned = clone(clf)
+    assert cloned is not clf and cloned.get_params() == clf.get_params()
+    assert not hasattr(cloned, "coefs_")
+    clf.fit(X, y)
+    assert not hasattr(clone(clf), "coefs_")
+
+    pipe = make_pipeline(StandardScaler(), clone(cloned)).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+    assert pipe.predict_proba(X).shape == (90, 3)
+
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), clone(cloned)),
+        {"mlpclassifier__alpha": [1e-4, 1e-1]},
+        cv=3,
+    ).fit(X, y)
+    assert grid.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-1)
+    assert len(grid.cv_results_["mean_test_score"]) == 2
+    assert grid.score(X, y) > 0.8
+
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, X[:, 0])
+    perc = Perceptron().fit(X, y)
+    for est in (clf, pipe, reg, perc):
+        again = pickle.loads(pickle.dumps(est))
+        # exact: the same weights (pickled bit for bit), the same library and call
+        np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    assert repr(MLPClassifier(alpha=0.5)) == "MLPClassifier(alpha=0.5)"
+
+
+def test_pickle_round_trip_on_backend(backend):
+    X, y = blobs3()
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier((5,), max_iter=10, random_state=0).fit(Xb, backend.asarray(y, "int64"))
+    clf.predict(Xb)  # fills the cache, which pickling must drop
+    again = pickle.loads(pickle.dumps(clf))
+    assert "_cache" not in vars(again) or not vars(again)["_cache"]
+    np.testing.assert_array_equal(
+        _backend.to_numpy(again.predict(Xb)), _backend.to_numpy(clf.predict(Xb))
+    )
+
+
+@each_kind
+def test_predict_before_fit(kind):
+    model = ESTIMATORS[kind]()
+    with pytest.raises(bn.NotFittedError, match="not fitted"):
+        model.predict(X_OK)
+    assert issubclass(bn.NotFittedError, ValueError)
+    assert issubclass(bn.NotFittedError, AttributeError)
+
+
+# ---------------------------------------------------------------------------- feature names
+
+
+def test_feature_names_from_dataframes():
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(X_CLS, columns=["a", "b", "c", "d"])
     model = bn.MLPClassifier((4,), max_iter=5, random_state=0).fit(frame, Y_CLS)
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c", "d"])
     assert model.feature_names_in_.dtype == object
-    np.testing.assert_array_equal(model.predict(frame), model.predict(X_CLS))
+    np.testing.assert_array_equal(model.predict(frame), model.predict(X_CLS))  # the same X
     with pytest.raises(ValueError, match="same order"):
         model.predict(frame[["b", "a", "c", "d"]])  # the same names reordered
     with pytest.raises(ValueError, match="unseen at fit time:\n- e"):
         model.predict(frame.rename(columns={"d": "e"}))
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         model.predict(X_CLS)
-    bn.save(model, tmp_path / "m.safetensors")
-    loaded = bn.load(tmp_path / "m.safetensors")
-    np.testing.assert_array_equal(loaded.feature_names_in_, model.feature_names_in_)
     plain = bn.MLPClassifier((4,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)
     assert not hasattr(plain, "feature_names_in_")
     with pytest.warns(UserWarning, match="fitted without feature names"):
@@ -191,160 +145,3 @@ def test_feature_names_from_dataframes(tmp_path):
     with pytest.raises(TypeError, match="string names"):
         bn.MLPClassifier((4,), max_iter=5).fit(pd.DataFrame(X_CLS, columns=["a", 1, "c", 2]),
                                                Y_CLS)  # fmt: skip
-
-
-# ---------------------------------------------------------------------- Poisson
-
-
-@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
-def test_poisson_regressor_equals_sklearn(solver):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3))
-    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1]))
-    kw = dict(loss="poisson", hidden_layer_sizes=(5,), solver=solver, max_iter=20,
-              learning_rate_init=0.01, batch_size=16, random_state=0)  # fmt: skip
-    ours, ref = bn.MLPRegressor(**kw).fit(X, y), sknn.MLPRegressor(**kw).fit(X, y)
-    assert ours.out_activation_ == ref.out_activation_ == "exp"
-    if solver == "sgd":
-        np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
-    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-6)
-    assert (ours.predict(X) > 0).all()
-    with pytest.raises(ValueError, match="negative"):
-        bn.MLPRegressor(loss="poisson").fit(X, y - 1.0)
-
-
-# ---------------------------------------------------------------------- smaller items
-
-
-def test_partial_fit_exists_for_stochastic_solvers_only():
-    assert not hasattr(bn.MLPClassifier(solver="lbfgs"), "partial_fit")
-    assert not hasattr(bn.MLPRegressor(solver="lbfgs"), "partial_fit")
-    assert hasattr(bn.MLPClassifier(solver="sgd"), "partial_fit")
-    with pytest.raises(ValueError, match="early_stopping"):
-        bn.MLPRegressor(early_stopping=True).partial_fit(X_REG, Y_REG)
-
-
-def test_convergence_errors_and_warnings_are_sklearns():
-    from sklearn.exceptions import ConvergenceWarning
-
-    assert issubclass(bn.ConvergenceError, ValueError)
-    assert issubclass(bn.ConvergenceWarning, ConvergenceWarning)
-    with pytest.raises(ValueError, match="non-finite parameter weights"):
-        bn.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e6,
-                        max_iter=20).fit(X_REG * 1e150, Y_REG)  # fmt: skip
-
-
-def test_n_iter_no_change_inf_never_stops_early(tmp_path):
-    model = bn.MLPClassifier((4,), max_iter=7, tol=1e9, n_iter_no_change=np.inf, random_state=0)
-    with pytest.warns(bn.ConvergenceWarning, match="maximum iterations"):
-        model.fit(X_CLS, Y_CLS)
-    assert model.n_iter_ == 7
-    bn.save(model, tmp_path / "m.safetensors")
-    assert bn.load(tmp_path / "m.safetensors").n_iter_no_change == np.inf
-
-
-def test_changed_classes_are_refused_not_reused():
-    model = bn.MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0)
-    model.fit(X_CLS, Y_CLS)
-    with pytest.raises(ValueError, match="same classes"):
-        model.fit(X_CLS, Y_CLS + 10)
-    with pytest.raises(ValueError, match="multi-label"):
-        model.fit(X_CLS, np.eye(3, dtype=int)[Y_CLS])
-    inc = bn.MLPClassifier((4,), solver="sgd").partial_fit(X_CLS, Y_CLS, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in classes"):
-        inc.partial_fit(X_CLS, np.where(Y_CLS == 2, 3, Y_CLS))
-
-
-def test_lbfgs_reports_max_fun_as_scipy():
-    """An iteration that passes max_fun ends L-BFGS with scikit-learn's warning, as SciPy's
-    L-BFGS-B (which tests its limits before convergence)."""
-    with pytest.warns(bn.ConvergenceWarning, match="function evaluations"):
-        model = bn.MLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", tol=0.0, max_fun=10,
-                                max_iter=150, random_state=1).fit(X_REG, Y_REG)  # fmt: skip
-    assert model.n_iter_ <= 10
-
-
-def test_a_minibatch_of_zero_weights_changes_nothing(backend):
-    """A batch whose weights are all 0 holds no data: no update (0/0 would make the loss
-    NaN), so with momentum 0 the fit equals the fit without those rows."""
-    X, y = backend.asarray(X_CLS, "float64"), Y_CLS
-    w = np.r_[np.zeros(8), np.ones(32)]
-    kw = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, batch_size=8, alpha=1e-2,
-              shuffle=False, max_iter=3, random_state=0, dtype="float64")  # fmt: skip
-    weighted = bn.MLPClassifier(**kw).fit(X, y, sample_weight=w)
-    dropped = bn.MLPClassifier(**kw).fit(backend.asarray(X_CLS[8:], "float64"), y[8:])
-    assert np.isfinite(weighted.loss_curve_).all()
-    for a, b in zip(weighted.coefs_, dropped.coefs_):
-        assert_close(a, bn.to_numpy(b), backend=backend, rtol=1e-12, atol=1e-14)
-
-
-# ---------------------------------------------------------------------- found in review
-
-
-def test_multilabel_early_stopping_scores_subset_accuracy():
-    rng = np.random.RandomState(0)
-    X = rng.randn(400, 5)
-    Y = np.c_[X[:, 0] > 0, X[:, 1] > 0.3, X[:, 0] + X[:, 2] > 0].astype(int)
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=6, early_stopping=True,
-              solver="sgd", learning_rate_init=0.05)  # fmt: skip
-    ours, ref = bn.MLPClassifier(**kw).fit(X, Y), sknn.MLPClassifier(**kw).fit(X, Y)
-    np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-12)
-    assert ours.score(X, Y) == pytest.approx(ref.score(X, Y), rel=1e-12)
-
-
-def test_score_checks_the_shape_of_y():
-    reg = bn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
-    reg.fit(X_REG, np.c_[Y_REG, -Y_REG])
-    with pytest.raises(ValueError, match="y has 2 samples but X has 40"):
-        reg.score(X_REG, np.c_[Y_REG, -Y_REG].T)  # the same numbers, transposed
-    with pytest.raises(ValueError, match="y has 30 samples but X has 40"):
-        reg.score(X_REG, np.c_[Y_REG, -Y_REG][:30])
-    clf = bn.MLPClassifier((4,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)
-    with pytest.raises(ValueError, match="y has shape"):
-        clf.score(X_CLS, np.zeros((40, 2)))
-
-
-def test_partial_fit_classes_are_sorted_and_distinct():
-    m = bn.MLPClassifier((3,), solver="sgd", random_state=0)
-    m.partial_fit(X_CLS, Y_CLS, classes=[2, 0, 1, 1])
-    np.testing.assert_array_equal(m.classes_, [0, 1, 2])
-    assert m.predict_proba(X_CLS).shape == (40, 3)
-
-
-def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
-    with pytest.raises(ValueError, match="does not match"):
-        bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
-    with pytest.raises(ValueError, match="does not match"):
-        bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))
-
-
-def test_warm_start_checks_feature_names():
-    pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame(X_CLS, columns=["a", "b", "c", "d"])
-    model = bn.MLPClassifier((3,), max_iter=3, random_state=0, warm_start=True)
-    model.fit(frame, Y_CLS)
-    before = [c.copy() for c in model.coefs_]
-    with pytest.raises(ValueError, match="same order"):
-        model.fit(frame[["b", "a", "c", "d"]], Y_CLS)
-    np.testing.assert_array_equal(model.coefs_[0], before[0])
-
-
-def test_zero_weights_on_the_whole_validation_set_are_an_error(monkeypatch):
-    from backendnn.estimators import _training
-
-    # the split fixed (the check under test is what follows it): rows 30-39 held out
-    split = (list(range(30)), list(range(30, 40)))
-    monkeypatch.setattr(_training, "split_indices", lambda *a: split)
-    w = np.r_[np.ones(30), np.zeros(10)]
-    with pytest.raises(ValueError, match="validation set are all zero"):
-        bn.MLPRegressor(hidden_layer_sizes=(3,), early_stopping=True, random_state=0).fit(
-            X_REG, Y_REG, sample_weight=w
-        )
-
-
-def test_partial_fit_after_lbfgs_continues_the_lbfgs_curve():
-    model = bn.MLPClassifier((3,), max_iter=5, random_state=0).fit(X_CLS, Y_CLS)  # adam
-    model.set_params(solver="lbfgs").fit(X_CLS, Y_CLS)
-    lbfgs_curve = list(model.loss_curve_)
-    model.set_params(solver="sgd").partial_fit(X_CLS, Y_CLS)
-    assert model.loss_curve_[:-1] == lbfgs_curve and len(model.loss_curve_) == len(lbfgs_curve) + 1

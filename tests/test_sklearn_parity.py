@@ -18,6 +18,10 @@ The scikit-learn references depend only on (problem, solver, activation): they a
 computed once and cached, then compared against the full grid on NumPy and against a
 covering subset on every backend of the ``backend`` fixture (each problem x solver
 configuration, activations cycled so each backend sees all four on each problem).
+
+Also here: the fitted attributes have scikit-learn's meanings (``n_layers_``, ``t_``,
+``n_iter_``, ``out_activation_``, shapes) for every problem kind and solver, L-BFGS's ``t_``
+included, and the Poisson loss equals scikit-learn's.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 
 import backendnn
-from backendnn import _backend
+import backendnn as bn
+from backendnn import MLPClassifier, MLPRegressor, _backend
+from tests._helpers import blobs3
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
 pytestmark = [
@@ -231,3 +237,69 @@ def test_references_are_not_trivial():
         ref = _reference(kind, "nesterov", "tanh")
         assert ref["loss_curve"][-1] < 0.9 * ref["loss_curve"][0]
         assert ref["n_iter"] == EPOCHS
+
+
+# ----------------------------------------------------------------------- fitted attributes, Poisson
+
+
+def _problems():
+    X, y3 = blobs3()
+    return {
+        "binary": (X, (y3 == 0).astype(int)),
+        "multiclass": (X, y3),
+        "multilabel": (X, np.stack([y3 == 0, y3 == 1, y3 != 1], axis=1).astype(int)),
+        "regression": (X, X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0])),
+        "regression-2d": (X, np.stack([X[:, 0], X[:, 1] - X[:, 2]], axis=1)),
+    }
+
+
+@pytest.mark.parametrize("problem", list(_problems()))
+@pytest.mark.parametrize("solver", ["sgd", "adam", "gd"])
+def test_fitted_attributes_match_sklearn(problem, solver):
+    X, y = _problems()[problem]
+    regression = problem.startswith("regression")
+    Sk = sknn.MLPRegressor if regression else sknn.MLPClassifier
+    Ours = MLPRegressor if regression else MLPClassifier
+    params = dict(hidden_layer_sizes=(5, 4), max_iter=3, random_state=0, batch_size=32)
+    sk_solver = dict(solver="sgd", batch_size=X.shape[0]) if solver == "gd" else dict(solver=solver)
+    sk = Sk(**dict(params, **sk_solver)).fit(X, y)
+    ours = Ours(**dict(params, solver=solver)).fit(X, y)
+    for name in ("n_layers_", "n_outputs_", "out_activation_", "n_features_in_", "t_", "n_iter_"):
+        assert getattr(ours, name) == getattr(sk, name), name
+    assert hasattr(ours, "classes_") == hasattr(sk, "classes_")
+    if hasattr(sk, "classes_"):
+        np.testing.assert_array_equal(ours.classes_, sk.classes_)
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in sk.coefs_]
+    assert [b.shape for b in ours.intercepts_] == [b.shape for b in sk.intercepts_]
+    assert len(ours.loss_curve_) == len(sk.loss_curve_) == 3
+    # exact: the same numbers recorded twice (bookkeeping, not two computations)
+    assert ours.best_loss_ == min(ours.loss_curve_) and ours.loss_ == ours.loss_curve_[-1]
+    assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+    assert ours.predict(X).shape == sk.predict(X).shape
+    if not regression:
+        assert ours.predict_proba(X).shape == sk.predict_proba(X).shape
+
+
+def test_lbfgs_t_matches_sklearn():
+    X, y = blobs3()
+    sk = sknn.MLPClassifier((5,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+    ours = MLPClassifier((5,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_ and ours.n_layers_ == sk.n_layers_
+    assert ours.t_ == sk.t_
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_poisson_regressor_equals_sklearn(solver):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1]))
+    kw = dict(loss="poisson", hidden_layer_sizes=(5,), solver=solver, max_iter=20,
+              learning_rate_init=0.01, batch_size=16, random_state=0)  # fmt: skip
+    ours, ref = bn.MLPRegressor(**kw).fit(X, y), sknn.MLPRegressor(**kw).fit(X, y)
+    assert ours.out_activation_ == ref.out_activation_ == "exp"
+    if solver == "sgd":
+        np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-6)
+    assert (ours.predict(X) > 0).all()
+    with pytest.raises(ValueError, match="negative"):
+        bn.MLPRegressor(loss="poisson").fit(X, y - 1.0)

@@ -207,6 +207,8 @@ def test_initial_weights_equal_sklearns(monkeypatch, kind, solver, activation):
     dense = [p for p in ours[0] if p]
     ours_flat = [p[0] for p in dense] + [p[1] for p in dense]
     assert [a.shape for a in ours_flat] == [b.shape for b in theirs[0]]
+    # exact: the same uniform draws from the same RandomState, scaled by the same correctly
+    # rounded bound, element by element (no sum that BLAS blocking or threads could reorder)
     for a, b in zip(ours_flat, theirs[0]):
         np.testing.assert_array_equal(a, b)
 
