@@ -24,7 +24,7 @@ with one thread).
 Accuracy: max relative error |f(z) - Phi(z)| / Phi(z) over z in [-38, 10] (step 1/200,
 plus 2,000 uniform draws in [-30, -20]), against a float64 reference from ``math.erfc``
 with the rounding of its argument -z/sqrt 2 corrected to first order (as the reference
-of tests/test_activations.py: a plain ``0.5*math.erfc(-z/math.sqrt(2))`` is itself off by
+of tests/_references.py: a plain ``0.5*math.erfc(-z/math.sqrt(2))`` is itself off by
 ~z^2 ulp, 1.6e-13 at z = -30). Float32 inputs are the float32-rounded grid, compared with
 Phi at the same (exact) points; errors are only counted where Phi(z) is a normal number
 of the dtype (z > -37.5 in float64, z > -13.2 in float32). The bar the tests hold exact

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import backendnn as bn
-from backendnn import _backend, _cache, activations, train
+from backendnn import _backend, _cache, _compiled, activations
 from tests._helpers import X30, X40, Y40, Scaled, ScaledTanh, TwiceTanh, short_regressor
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
@@ -46,12 +46,12 @@ def test_editing_the_activation_object_after_fit_changes_nothing(backend):
 
 def test_compiled_cache_is_bounded(backend):
     """Fits of many different architectures keep at most the cache's size compiled."""
-    before = len(train._COMPILED)
-    for width in range(1, train._COMPILED.size + 8):
+    before = len(_compiled._COMPILED)
+    for width in range(1, _compiled._COMPILED.size + 8):
         bn.MLPRegressor(hidden_layer_sizes=(width,), max_iter=1).fit(backend.asarray(X40[:8]),
                 backend.asarray(Y40[:8]))
-    assert len(train._COMPILED) <= train._COMPILED.size
-    assert before <= train._COMPILED.size
+    assert len(_compiled._COMPILED) <= _compiled._COMPILED.size
+    assert before <= _compiled._COMPILED.size
 
 
 # ---------------------------------------------------------------------------- cache keys

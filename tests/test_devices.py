@@ -1,7 +1,7 @@
 """Array libraries and devices: arrays in, the same library's arrays out, on the input's
 device (weights, labels, probabilities), and a model fitted on one library predicting on
 NumPy input; targets of another library than X's or arrays on two devices are refused with
-the fix; the README's "Choosing a backend" snippet runs as written.
+the fix (the README's "Choosing a backend" snippet: ``tests/test_readme.py``).
 
 Moving fitted weights between libraries is in ``tests/test_cache.py``, the ``backend=``
 parameter in ``tests/test_sklearn_parity.py``, labels on the host in ``tests/test_targets.py``.
@@ -9,13 +9,9 @@ parameter in ``tests/test_sklearn_parity.py``, labels on the host in ``tests/tes
 
 from __future__ import annotations
 
-import re
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits, make_regression
+from sklearn.datasets import make_regression
 
 import backendnn as bn
 from backendnn import MLPClassifier, MLPRegressor, _backend, losses
@@ -90,18 +86,3 @@ def test_two_devices_in_one_call():
         bn.MLPRegressor().fit(a, b)
     with pytest.raises(TypeError, match="two devices"):
         losses.squared_error(b, strict.asarray(Y_OK_REG, device=strict.Device("CPU_DEVICE")))
-
-
-def test_readme_choosing_a_backend_snippet_runs_as_written():
-    """The first code block of the README's "Choosing a backend", with X_numpy and y
-    defined, runs unchanged."""
-    pytest.importorskip("jax")
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Choosing a backend") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    X_numpy, y = load_digits(return_X_y=True)
-    X_numpy = X_numpy[:300] / 16.0
-    y = y[:300]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bn.ConvergenceWarning)
-        exec(code, {"X_numpy": X_numpy, "y": y})

@@ -131,11 +131,11 @@ def test_single_sample_with_early_stopping(backend):
 
 
 def test_zero_weights_on_the_whole_validation_set_are_an_error(monkeypatch):
-    from backendnn.estimators import _training
+    from backendnn.estimators import _driver
 
     # the split fixed (the check under test is what follows it): rows 30-39 held out
     split = (list(range(30)), list(range(30, 40)))
-    monkeypatch.setattr(_training, "split_indices", lambda *a: split)
+    monkeypatch.setattr(_driver, "split_indices", lambda *a: split)
     w = np.r_[np.ones(30), np.zeros(10)]
     with pytest.raises(ValueError, match="validation set are all zero"):
         bn.MLPRegressor(hidden_layer_sizes=(3,), early_stopping=True, random_state=0).fit(

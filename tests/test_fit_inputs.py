@@ -2,8 +2,9 @@
 NCHW images (the image shape remembered and checked at predict), Python lists; and refused,
 with a ValueError or TypeError that names the problem: NaN or infinity (sparse too), no
 samples or no features, other numbers of dimensions, samples or features, strings,
-objects, complex numbers. (y: ``tests/test_targets.py``; dtypes: ``tests/test_dtypes.py``;
-two libraries or devices: ``tests/test_devices.py``.)
+objects, complex numbers. (pandas frames, complex and sparse y and weights:
+``tests/test_pandas_complex_sparse_inputs.py``; y: ``tests/test_targets.py``; dtypes:
+``tests/test_dtypes.py``; two libraries or devices: ``tests/test_devices.py``.)
 """
 
 from __future__ import annotations

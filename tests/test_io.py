@@ -126,13 +126,15 @@ def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     path = tmp_path / "m.safetensors"
     bn.save(model, path)
     tensors = load_file(str(path))
-    assert sorted(tensors) == ["coefs.0", "coefs.1", "intercepts.0", "intercepts.1"]
-    np.testing.assert_array_equal(tensors["coefs.0"], model.coefs_[0])
+    # the network's parameters by layer: Dense, Activation, Dense
+    assert sorted(tensors) == ["layers.0.W", "layers.0.b", "layers.2.W", "layers.2.b"]
+    np.testing.assert_array_equal(tensors["layers.0.W"], model.coefs_[0])
+    np.testing.assert_array_equal(tensors["layers.2.b"], model.intercepts_[1])
     header_len = int.from_bytes(path.read_bytes()[:8], "little")
     meta = json.loads(
         json.loads(path.read_bytes()[8 : 8 + header_len])["__metadata__"]["backendnn"]
     )
-    assert meta["estimator"] == "MLPClassifier" and meta["version"] == bn.io.FORMAT_VERSION == 3
+    assert meta["estimator"] == "MLPClassifier" and meta["version"] == bn.io.FORMAT_VERSION == 4
     assert meta["attributes"]["classes_"]["values"] == ["a", "b", "c"]
     loaded = bn.load(path)
     np.testing.assert_array_equal(loaded.predict(X_IMG), model.predict(X_IMG))

@@ -153,7 +153,7 @@ def test_perceptron_features_disagreeing_with_coef(backend, tmp_path):
     meta = read_meta(path)
     meta["attributes"]["n_features_in_"] = 5
     write_meta(path, json.dumps(meta))
-    with pytest.raises(ValueError, match="tensor 'coef' has shape"):
+    with pytest.raises(ValueError, match="tensor 'layers.0.W' has shape"):
         bn.load(path)
 
 
@@ -165,7 +165,7 @@ def test_perceptron_features_disagreeing_with_coef(backend, tmp_path):
         (lambda m: m["attributes"].update(n_features_in_="3"), "attributes.n_features_in_"),
         (lambda m: m["attributes"].pop("loss_curve_"), r"lacks \['loss_curve_'\]"),
         (lambda m: m["params"].update(alpha=-1), "params.alpha"),
-        (lambda m: m["attributes"].update(n_features_in_=4), "tensor 'coefs.0' has shape"),
+        (lambda m: m["attributes"].update(n_features_in_=4), "tensor 'layers.0.W' has shape"),
         (
             lambda m: m["attributes"].update(classes_={"values": [0, 1, 2], "dtype": "<i8"}),
             "3 classes need 3 outputs",

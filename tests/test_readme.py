@@ -1,5 +1,6 @@
-"""The README's code runs as written: every python block of "A short tour", given the
-inputs it names (z, a, b, dout, X, y, t, X_images, x)."""
+"""The README's code runs as written: the "Choosing a backend" snippet and every python
+block of "A short tour", given the inputs they name (z, a, b, dout, X, y, t, X_images, x);
+and its list of nox sessions is the noxfile's."""
 
 from __future__ import annotations
 
@@ -83,3 +84,14 @@ def test_readme_lists_every_nox_session():
     """One "- `name`: ..." line per session of noxfile.py, in its order."""
     listed = re.findall(r"^- `(\w+)`", _section("First five minutes"), re.M)
     assert listed == _nox_sessions()
+
+
+def test_choosing_a_backend_snippet_runs_as_written():
+    """The first code block of "Choosing a backend", with X_numpy and y defined, runs
+    unchanged."""
+    pytest.importorskip("jax")
+    code = re.search(r"```python\n(.*?)```", _section("Choosing a backend"), re.S).group(1)
+    X_numpy, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bn.ConvergenceWarning)
+        exec(code, {"X_numpy": X_numpy[:300] / 16.0, "y": y[:300]})

@@ -292,7 +292,7 @@ def native_ndtr(xp: Any, dtype: Any = None) -> Callable[[Any], Any] | None:
 # The library's own 2-d convolution (NCHW input, (out, in, kh, kw) weights, zero padding),
 # used by ``layers.Conv2d`` for its forward and both backward convolutions; ``None`` where a
 # library has none (NumPy, CuPy, array-api-strict) or the operands' dtypes differ. Each
-# result equals the portable path's (tests/test_conv.py, 1e-12 in float64). Not the
+# result equals the portable path's (tests/test_layers_conv.py, 1e-12 in float64). Not the
 # library's autograd: each backward is the convolution its gradient is, written out.
 
 

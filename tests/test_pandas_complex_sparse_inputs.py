@@ -1,5 +1,5 @@
-"""What the estimators accept as X, y and sample_weight, and how they refuse the rest
-(issue 21), through the public API only.
+"""What the estimators accept as X, y and sample_weight from pandas (mixed and nullable
+columns), and how they refuse complex numbers and sparse y, through the public API only.
 
 - Complex numbers are refused wherever a real number is expected (X, y, sample_weight),
   with scikit-learn's "Complex data not supported", instead of dropping the imaginary part.
