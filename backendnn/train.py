@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ._backend import array_namespace, synchronize, to_namespace_of
@@ -164,7 +165,8 @@ def caller_stacklevel() -> int:
     """The ``stacklevel`` that makes a warning point at the first frame outside
     backendnn: the user's line that called ``fit``, not a line of the library."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     return level

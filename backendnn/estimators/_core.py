@@ -13,7 +13,8 @@ methods and nothing else:
 - ``_target_kind``: how targets are encoded (``"classes"``, ``"real"``, ``"signs"``);
 - ``_build_network(input_shape, n_outputs)`` and ``_init_params(network, rng, place,
   initial)``: the network to train and its starting parameters;
-- ``_fit_plan(data, network)``: the :class:`FitPlan`;
+- ``_fit_plan(data, network)``: the :class:`FitPlan` (and ``_weigh_samples``, where a
+  model weighs samples by more than the caller's weights);
 - ``_fitted_attributes(network)``: what the trained network defines besides its weights;
 - ``_network_of(attributes)``: the network of fitted attributes (prediction, model files);
 - ``_weights()`` and ``_weight_attributes(weights)``: the fitted weights as one map
@@ -157,6 +158,11 @@ class NetworkEstimator(EstimatorProtocol):
                 f"n_iter_ {attributes['n_iter_']} is more than the loss curve's "
                 f"{len(attributes['loss_curve_'])} epochs"
             )
+
+    def _weigh_samples(self, W: Any, codes: Any, targets: dict, place: Place) -> Any:
+        """The sample weights to train with, from the caller's ``W`` (a device array or
+        None), the class index of each sample and the attributes the targets define."""
+        return W
 
     def _partial_fit_available(self) -> None:
         """``AttributeError`` where ``partial_fit`` does not exist for these
@@ -341,6 +347,11 @@ class SolverEstimator(NetworkEstimator):
             self.get_params(), data.fitted["out_activation_"], self._score_device,
             type(self).__name__,
         )  # fmt: skip
+
+    def _weigh_samples(self, W: Any, codes: Any, targets: dict, place: Place) -> Any:
+        """The sample weights to train with, from the caller's ``W`` (a device array or
+        None), the class index of each sample and the attributes the targets define."""
+        return W
 
     def _partial_fit_available(self) -> None:
         # L-BFGS needs all the data at once: scikit-learn hides the method there too

@@ -96,6 +96,7 @@ def fit_data(est: Any, request: Any) -> FitData:
     W = None if host_weights is None else from_numpy(host_weights, xp=xp, device=dev, dtype=dtype)
     place = Place(xp, dev, dtype)
     Y, codes, target_attributes = encode_targets(est, y, place, request)
+    W = est._weigh_samples(W, codes, target_attributes, place)
     return FitData(
         source=as_source(X, Y, W),
         codes=codes,

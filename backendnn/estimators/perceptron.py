@@ -169,7 +169,8 @@ class Perceptron(NetworkEstimator):
         """Zero weights (the notes' start and scikit-learn's), or ``fit``'s ``coef_init``
         and ``intercept_init`` (``initial``)."""
         layer = network.layers[0]
-        (n_features, k), b_shape = layer.param_shapes()[0], (layer.n_out,)
+        n_features, k = layer.param_shapes()[0]
+        b_shape = (k,)
         coef_init, intercept_init = (None, None) if initial is None else initial
         W = self._initial(coef_init, "coef_init", (k, n_features)).T
         b = self._initial(intercept_init, "intercept_init", b_shape)
@@ -215,10 +216,9 @@ class Perceptron(NetworkEstimator):
     # ------------------------------------------------------------------ training
 
     def _fit_plan(self, data: FitData, network: Network) -> FitPlan:
-        classes_, codes = data.fitted["classes_"], data.codes
-        class_w = class_weights(self.class_weight, classes_, codes)
         name = type(self).__name__
         if self.solver == "online":
+            class_w = class_weights(self.class_weight, data.fitted["classes_"], data.codes)
             online = OnlineSetup(
                 penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio,
                 eta0=self.eta0, fit_intercept=self.fit_intercept, max_iter=self.max_iter,
@@ -229,14 +229,6 @@ class Perceptron(NetworkEstimator):
                 random_state=self.random_state, class_weights=class_w,
             )  # fmt: skip
             return FitPlan(solver="online", loss="perceptron", online=online, owner=name)
-        if self.class_weight is not None:  # each sample's weight times its class's
-            source = data.source
-            Y = source.Y  # on the compute device, in the compute dtype (X may be sparse)
-            per_sample = from_numpy(
-                np.asarray(class_w)[codes], xp=array_namespace(Y), device=data.place.device,
-                dtype=Y.dtype,
-            )  # fmt: skip
-            source.W = per_sample if source.W is None else source.W * per_sample
         return FitPlan(
             solver="gd",
             loss="perceptron",
@@ -256,6 +248,17 @@ class Perceptron(NetworkEstimator):
             verbose=self.verbose,
             owner=name,
         )
+
+    def _weigh_samples(self, W: Any, codes: Any, targets: dict, place: Place) -> Any:
+        """``"gd"`` with ``class_weight``: each sample's weight times its class's (the
+        online solver weighs each one-vs-rest problem itself)."""
+        if self.solver != "gd" or self.class_weight is None:
+            return W
+        class_w = class_weights(self.class_weight, targets["classes_"], codes)
+        per_sample = from_numpy(
+            np.asarray(class_w)[codes], xp=place.xp, device=place.device, dtype=place.dtype
+        )
+        return per_sample if W is None else W * per_sample
 
     def _stop_rule(self, network: Network, data: Any) -> Any:
         """Stop at zero training errors, or when J has not improved by ``tol`` for
@@ -297,7 +300,7 @@ class Perceptron(NetworkEstimator):
 
     # ------------------------------------------------------------------ public
 
-    def fit(
+    def fit(  # type: ignore[override]  # scikit-learn's signature: coef_init, intercept_init
         self,
         X: Any,
         y: Any,
