@@ -23,7 +23,8 @@ FIT_DOC = """
             ``learning_rate`` (for the next epoch), ``seconds`` (the epoch's wall time),
             ``samples_per_second`` and ``params`` (the weights as a list of (W, b)
             tuples); ``lbfgs`` records hold ``epoch`` and ``loss`` only. A callback
-            returning True stops training.
+            returning True stops training after that epoch; every callback sees every
+            epoch, that one included.
 
         Returns
         -------
