@@ -1,8 +1,8 @@
 """scikit-learn's protocol for backendnn's estimators, apart from fitting and prediction:
 parameters read from the constructor's signature and validated from one table
-(``_parameter_constraints``), ``repr``, tags, pickling, what a model file holds (the
-constraint tables again, and the weights by name), ``available_if`` and the callbacks
-check.
+(``_parameter_constraints``), ``repr``, tags, pickling, the fields a model file holds
+(the constraint tables again; the weights are :mod:`._core`'s weight map),
+``available_if`` and the callbacks check.
 
 Where scikit-learn is installed, :class:`EstimatorProtocol` also derives from its
 ``BaseEstimator``, for metadata routing (``set_fit_request(sample_weight=True)``) and the
