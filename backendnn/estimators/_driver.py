@@ -15,7 +15,7 @@ the siblings ``_online`` and ``_params``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +159,7 @@ def run(
     incremental: bool,
     history: History | None = None,
     opt: OptimizerState | None = None,
-    callbacks: list = (),  # type: ignore[assignment]
+    callbacks: Sequence[Callable] = (),
 ) -> tuple[Params, dict[str, Any]]:
     """Train ``network`` from ``params`` on ``data`` as ``plan`` says.
 
@@ -183,7 +183,7 @@ def run(
 
 
 def _fit_lbfgs(
-    plan: FitPlan, network: Network, params: Params, data: DataSource, callbacks: list
+    plan: FitPlan, network: Network, params: Params, data: DataSource, callbacks: Sequence[Callable]
 ) -> tuple[Params, dict[str, Any]]:
     params, res, curve = run_lbfgs(
         network, params, data, plan.loss, plan.alpha,
@@ -224,7 +224,7 @@ def _fit_epochs(
     incremental: bool,
     previous: History | None,
     previous_opt: OptimizerState | None,
-    callbacks: list,
+    callbacks: Sequence[Callable],
 ) -> tuple[Params, dict[str, Any]]:
     """Epochs of minibatches (or full batches). A binary classifier's early-stopping split
     is stratified by ``codes``, as scikit-learn's (it stratifies single-column targets)."""
@@ -312,10 +312,11 @@ def _validation_fn(
 
     # independent logistic outputs (several columns): subset accuracy, as scikit-learn's
     multilabel = plan.loss == "binary_log_loss" and Y_val.shape[1] > 1
-    assert plan.score is not None
+    score_fn = plan.score
+    assert score_fn is not None
 
     def score(params: Params) -> float:
         out = network.forward(params, X_val)
-        return float(plan.score(Y_val, out, W_val, multilabel))  # type: ignore[misc]
+        return float(score_fn(Y_val, out, W_val, multilabel))
 
     return score
