@@ -7,7 +7,6 @@ Imports :mod:`backendnn._backend` only (and NumPy, for pandas' dtypes on the hos
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from ._backend import (
     to_backend,
     to_numpy,
 )
+from ._warnings import warn
 
 try:  # scikit-learn is optional; where installed, its tools recognise our exceptions
     from sklearn.exceptions import DataConversionWarning
@@ -139,12 +139,11 @@ def warn_no_64bit() -> None:
     """Warn, once per process, that float64 was asked for where JAX computes float32."""
     if not _warned_64bit:
         _warned_64bit.append(True)
-        warnings.warn(
+        warn(
             "float64 was requested but JAX runs without 64-bit types, so float32 is used; "
             "set the environment variable JAX_ENABLE_X64=1 (or call "
             "jax.config.update('jax_enable_x64', True)) before creating any JAX array",
             UserWarning,
-            stacklevel=4,
         )
 
 
@@ -201,10 +200,9 @@ def check_finite(source: Any, xp: Any, dtype: Any, name: str) -> None:
 def column_or_1d(y: Any) -> Any:
     """A (n, 1) host target as (n,), with scikit-learn's ``DataConversionWarning``."""
     if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
+        warn(
             "A column-vector y was passed when a 1d array was expected; use y.ravel()",
             DataConversionWarning,
-            stacklevel=4,
         )
         return y[:, 0]
     return y
@@ -281,16 +279,11 @@ def check_feature_names(owner: Any, X: Any) -> None:
     names = feature_names(X)
     kind = type(owner).__name__
     if fitted is None and names is not None:
-        warnings.warn(
-            f"X has feature names, but {kind} was fitted without feature names",
-            UserWarning,
-            stacklevel=4,
-        )
+        warn(f"X has feature names, but {kind} was fitted without feature names", UserWarning)
     elif fitted is not None and names is None:
-        warnings.warn(
+        warn(
             f"X does not have valid feature names, but {kind} was fitted with feature names",
             UserWarning,
-            stacklevel=4,
         )
     elif fitted is not None and names is not None and tuple(fitted) != names:
         unseen = sorted(set(names) - set(fitted))

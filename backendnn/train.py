@@ -17,12 +17,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ._backend import array_namespace, synchronize, to_namespace_of
@@ -159,17 +156,6 @@ def _moved(tree: Any, like: Any) -> Any:
         return type(tree)(_moved(t, like) for t in tree)
     moved = to_namespace_of(tree, like)
     return array_namespace(moved).astype(moved, like.dtype, copy=False)
-
-
-def caller_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning point at the first frame outside
-    backendnn: the user's line that called ``fit``, not a line of the library."""
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame: FrameType | None = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 # ---------------------------------------------------------------------- compiled functions

@@ -103,6 +103,21 @@ def test_every_callback_sees_every_epoch(solver):
     assert seen == [("stop", 1), ("watch", 1), ("stop", 2), ("watch", 2)]
 
 
+def test_input_warnings_point_at_the_callers_line():
+    """A column-vector y and feature names on one side only: scikit-learn's warnings, at
+    the line that called fit or predict (they named library lines before)."""
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", bn.ConvergenceWarning)
+        est = bn.MLPClassifier((3,), max_iter=2).fit(X, y[:, None])  # column y
+        est.predict(pd.DataFrame(X, columns=list("abcd")))  # names at predict only
+    kinds = {w.category.__name__ for w in caught}
+    assert {"DataConversionWarning", "UserWarning"} <= kinds, kinds
+    assert all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]
+
+
 @pytest.mark.parametrize(
     "make",
     [

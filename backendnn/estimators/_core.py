@@ -348,11 +348,6 @@ class SolverEstimator(NetworkEstimator):
             type(self).__name__,
         )  # fmt: skip
 
-    def _weigh_samples(self, W: Any, codes: Any, targets: dict, place: Place) -> Any:
-        """The sample weights to train with, from the caller's ``W`` (a device array or
-        None), the class index of each sample and the attributes the targets define."""
-        return W
-
     def _partial_fit_available(self) -> None:
         # L-BFGS needs all the data at once: scikit-learn hides the method there too
         if self.solver not in ("sgd", "adam", "gd"):

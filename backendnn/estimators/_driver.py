@@ -14,20 +14,19 @@ the siblings ``_online`` and ``_params``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import losses as _losses
 from .._backend.splits import split_indices
+from .._warnings import warn
 from ..optim import SGD, Adam
 from ..train import (
     ConvergenceWarning,
     History,
     LearningRateSchedule,
     OptimizerState,
-    caller_stacklevel,
     make_step,
     run_epochs,
     run_lbfgs,
@@ -140,10 +139,9 @@ def _batch_size(batch_size: Any, n: int) -> int:
     if batch_size == "auto":
         return min(200, n)
     if batch_size > n:
-        warnings.warn(
+        warn(
             f"batch_size {batch_size} exceeds the {n} samples; using {n}",
             UserWarning,
-            stacklevel=caller_stacklevel(),
         )
     return min(batch_size, n)
 
@@ -196,10 +194,9 @@ def _fit_lbfgs(
             if res.message.startswith("maximum")
             else "scale the inputs or raise tol"
         )
-        warnings.warn(
+        warn(
             f"L-BFGS stopped: {res.message}; {advice}",
             ConvergenceWarning,
-            stacklevel=caller_stacklevel(),
         )
     return params, {
         "loss_": res.fun,
@@ -275,11 +272,10 @@ def _fit_epochs(
     if early and history.best_params is not None:
         params = history.best_params
     if not converged and not incremental and history.n_iter >= plan.max_iter:
-        warnings.warn(
+        warn(
             f"{plan.owner}: maximum iterations ({plan.max_iter}) reached "
             "and the optimization hasn't converged yet",
             ConvergenceWarning,
-            stacklevel=caller_stacklevel(),
         )
     return params, {
         "loss_": history.loss_curve[-1],

@@ -31,7 +31,6 @@ import copy
 import dataclasses
 import functools
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,8 @@ import numpy as np
 from .._backend import array_namespace, device, from_numpy, index_dtype, jit, scan, to_numpy
 from .._backend.splits import split_indices
 from .._validation import is_int
-from ..train import ConvergenceError, ConvergenceWarning, History, caller_stacklevel
+from .._warnings import warn
+from ..train import ConvergenceError, ConvergenceWarning, History
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -435,11 +435,10 @@ def train_online(
     )  # fmt: skip
     n_iter = max(n_iters)
     if not incremental and setup.tol is not None and n_iter == setup.max_iter:
-        warnings.warn(
+        warn(
             "Maximum number of iteration reached before convergence. Consider "
             "increasing max_iter to improve the fit.",
             ConvergenceWarning,
-            stacklevel=caller_stacklevel(),
         )
     earlier = history if incremental and history is not None else History(t=1)
     record = History(  # scikit-learn's count: updates plus one
