@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("layers",),  # one file per layer family
     # each function with its derivative; optimisers; L-BFGS; layouts; erf; argument checks
     ("activations", "losses", "optim", "lbfgs", "tensors", "special", "_validation"),
-    ("init", "params", "_cache", "_compiled", "_warnings", "_architecture"),  # data, caches
+    # initialisers, parameters, random masks, caches
+    ("init", "params", "_random", "_cache", "_compiled", "_warnings", "_architecture"),
     ("_backend",),  # the only package that names array libraries
 )

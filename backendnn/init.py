@@ -80,26 +80,21 @@ def get(name: Any) -> Any:
     return _INITS[name]
 
 
-def draw_for_layer(
-    layer: Any, w_shape: tuple[int, ...], draw: Any, rng: Any, act_name: Any
+def draw_weight(
+    w_shape: tuple[int, ...], fans: tuple[int, int], draw: Any, rng: Any, act_name: Any
 ) -> tuple:
-    """Host ``(W, b)`` of ``layer`` from initialiser ``draw`` at the layer's fans.
+    """Host ``(W, b)`` of a weight of shape ``w_shape`` drawn by initialiser ``draw`` at
+    ``fans`` (b: the bias drawn with it, of length w_shape's units, or None for zeros).
 
-    A layer's ``fans()`` gives (fan_in, fan_out), by default W's shape. A W of shape
-    (fan_in, fan_out) (Dense) is drawn as is. Otherwise W is (units, *rest), PyTorch's
-    layout (Conv2d: (O, C, kh, kw), fans C kh kw and O kh kw): W^T is drawn as a
-    (prod(rest), units) matrix with the scale of the fans, then transposed and reshaped.
+    A W of shape (fan_in, fan_out) (Dense) is drawn as is. Otherwise W is (units, *rest),
+    PyTorch's layout (Conv2d: (O, C, kh, kw), fans C kh kw and O kh kw): W^T is drawn as
+    a (prod(rest), units) matrix with the scale of the fans, then transposed and reshaped.
     """
-    fans = getattr(layer, "fans", None)
-    if fans is None and len(w_shape) != 2:
-        raise TypeError(
-            f"{layer!r} has a weight of shape {tuple(w_shape)}: give the layer a fans() method "
-            "returning (fan_in, fan_out) for the initialisers"
-        )
-    fan_in, fan_out = fans() if fans is not None else w_shape
+    fan_in, fan_out = fans
     if tuple(w_shape) == (fan_in, fan_out):
-        return draw(rng, fan_in, fan_out, activation=act_name)
+        W, b = draw(rng, fan_in, fan_out, activation=act_name)
+        return W, b
     units = w_shape[0]
     shape = (math.prod(w_shape[1:]), units)
-    W, *rest = draw(rng, fan_in, fan_out, activation=act_name, shape=shape)
-    return (W.T.reshape(w_shape), *rest)
+    W, b = draw(rng, fan_in, fan_out, activation=act_name, shape=shape)
+    return W.T.reshape(w_shape), b

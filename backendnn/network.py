@@ -22,7 +22,9 @@ from . import activations as _act
 from . import init as _init
 from . import losses as _losses
 from ._backend import array_namespace, from_numpy, host_rng, namespace
+from . import _random
 from .layers import Activation, Dense, Flatten, GatedDense, Layer
+from .layers.base import Context
 from .params import Params
 
 
@@ -199,22 +201,105 @@ class Network:
         host_dtype = "float32" if dtype == xp.float32 else "float64"
         rng, draw = host_rng(seed), _init.get(scheme)
         act_name = getattr(_act.get(activation), "name", activation)
+
+        def constant(value: float, shape: tuple[int, ...]) -> Any:
+            return xp.full(shape, value, dtype=dtype, device=device)
+
         params: Params = []
         for layer in self.layers:
-            shapes = layer.param_shapes()
-            if not shapes:
-                params.append(())
-                continue
-            drawn = _init.draw_for_layer(layer, shapes[0], draw, rng, act_name)[: len(shapes)]
-            params.append(
-                tuple(
-                    xp.zeros(shape, dtype=dtype, device=device)
-                    if a is None
-                    else from_numpy(a.astype(host_dtype), xp=xp, device=device, dtype=dtype)
-                    for a, shape in zip(drawn, shapes)
-                )
-            )
+            arrays, drawn_bias = [], None
+            for p in layer.parameters():
+                if p.init == "weight":
+                    assert p.fans is not None
+                    W, drawn_bias = _init.draw_weight(p.shape, p.fans, draw, rng, act_name)
+                    arrays.append(from_numpy(W.astype(host_dtype), xp=xp, device=device, dtype=dtype))
+                elif p.init == "bias" and drawn_bias is not None:
+                    b = drawn_bias.astype(host_dtype)
+                    arrays.append(from_numpy(b, xp=xp, device=device, dtype=dtype))
+                else:
+                    arrays.append(constant(1.0 if p.init == "ones" else 0.0, p.shape))
+            params.append(tuple(arrays))
         return params
+
+    def init_state(self, *, xp: Any = None, device: Any = None, dtype: Any = None) -> list:
+        """The initial state (buffers) of every layer: one tuple per layer, in the order
+        of ``layer.buffers()`` (``()`` for layers without state); e.g. batch norm's
+        running mean 0 and running variance 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn import Network
+        >>> from backendnn.layers import BatchNorm1d, Dense
+        >>> state = Network([Dense(4, 3), BatchNorm1d(3)]).init_state(xp=np, dtype=np.float64)
+        >>> [[a.tolist() for a in s] for s in state]
+        [[], [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 0.0]]
+        """
+        xp = xp if xp is not None else namespace()
+        dtype = dtype if dtype is not None else xp.float32
+        return [
+            tuple(
+                xp.full(b.shape, 1.0 if b.init == "ones" else 0.0, dtype=dtype, device=device)
+                for b in layer.buffers()
+            )
+            for layer in self.layers
+        ]
+
+    @property
+    def has_state(self) -> bool:
+        """Whether a layer keeps state (buffers: batch norm's running statistics)."""
+        return any(layer.buffers() for layer in self.layers)
+
+    @property
+    def is_random(self) -> bool:
+        """Whether training draws random numbers (dropout)."""
+        return any(layer.random for layer in self.layers)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output sample for input samples of ``input_shape`` (no batch
+        axis), from the shapes alone: nothing is allocated.
+
+        Raises
+        ------
+        ValueError
+            Naming the first layer that does not accept its input.
+
+        Examples
+        --------
+        >>> from backendnn import Network
+        >>> from backendnn.layers import Conv2d, Flatten, Dense
+        >>> Network([Conv2d(1, 4, 3), Flatten(), Dense(64, 10)]).output_shape((1, 6, 6))
+        (10,)
+        """
+        return self._shapes(input_shape)[1]
+
+    def build(self, input_shape: tuple[int, ...]) -> Network:
+        """The network with every size a layer infers from its input filled in
+        (``Dense(64)`` after 20 features becomes ``Dense(20, 64)``), shapes checked as by
+        :meth:`output_shape`.
+
+        Examples
+        --------
+        >>> from backendnn import Network
+        >>> from backendnn.layers import Dense
+        >>> Network([Dense(8), Dense(3)]).build((20,))
+        Network([Dense(20, 8), Dense(8, 3)])
+        """
+        return Network(self._shapes(input_shape)[0])
+
+    def _shapes(self, shape: tuple[int, ...]) -> tuple[list[Layer], tuple[int, ...]]:
+        built: list[Layer] = []
+        shape = tuple(int(d) for d in shape)
+        for i, layer in enumerate(self.layers):
+            try:
+                layer = layer.build(shape)
+                shape = tuple(layer.output_shape(shape))
+            except ValueError as exc:
+                raise ValueError(
+                    f"layer {i} ({layer!r}) does not accept samples of shape {shape}: {exc}"
+                ) from None
+            built.append(layer)
+        return built, shape
 
     def param_names(self) -> list[str]:
         """Names of every parameter array, in flattening order.
@@ -237,8 +322,10 @@ class Network:
 
     # ------------------------------------------------------------------ propagation
 
-    def forward(self, params: Params, X: Any) -> Any:
-        """The network output h_{W,b}(X) (eqs. 14-20), nothing kept for backward.
+    def forward(self, params: Params, X: Any, state: list | None = None) -> Any:
+        """The network output h_{W,b}(X) (eqs. 14-20) in inference mode, nothing kept for
+        backward: batch norm uses its running statistics ``state``, dropout is the
+        identity.
 
         Parameters
         ----------
@@ -247,6 +334,9 @@ class Network:
         X : array of shape (n_samples, n_features)
             The inputs, (n_samples, ...) when the first layer is a
             :class:`~backendnn.layers.Flatten`.
+        state : list of tuple of arrays, optional
+            The layers' state (:meth:`init_state`, or a fitted model's); needed where a
+            layer has state.
 
         Returns
         -------
@@ -263,28 +353,54 @@ class Network:
         >>> net.forward(params, np.ones((5, 4))).shape
         (5, 2)
         """
-        for layer, p in zip(self.layers, params):
-            X, _ = layer.forward(p, X)
+        for layer, p, s in zip(self.layers, params, self._states(state)):
+            X, _ = layer.forward(p, X, Context(state=s)) if layer.uses_mode else layer.forward(p, X)
         return X
 
-    def forward_train(self, params: Params, X: Any) -> tuple[Any, list]:
-        """The network output and, per layer, what its backward needs.
+    def _states(self, state: list | None) -> list:
+        if state is not None:
+            return list(state)
+        if self.has_state:
+            raise ValueError(
+                "the network has state (batch norm's running statistics): pass "
+                "state=network.init_state(...) or a fitted model's state"
+            )
+        return [()] * len(self.layers)
+
+    def forward_train(
+        self,
+        params: Params,
+        X: Any,
+        state: list | None = None,
+        key: Any = None,
+        weights: Any = None,
+    ) -> tuple[Any, list]:
+        """The network output in training mode and, per layer, what its backward needs.
+
+        Batch norm normalises with the batch's statistics (weighted by ``weights``);
+        dropout draws its mask from ``key`` (each layer from its own stream,
+        ``_random.fold_in(key, i)``).
 
         Parameters
         ----------
         params : list of tuple of arrays
             The parameters, as returned by :meth:`init`.
-        X : array of shape (n_samples, n_features)
-            The inputs, (n_samples, ...) when the first layer is a
-            :class:`~backendnn.layers.Flatten`.
+        X : array of shape (n_samples, ...)
+            The inputs.
+        state : list of tuple of arrays, optional
+            The layers' state; needed where a layer has state.
+        key : int32 array of shape (2,), optional
+            The step's random key; needed where a layer draws random numbers.
+        weights : array of shape (n_samples,), optional
+            Sample weights of the batch statistics (None: all 1).
 
         Returns
         -------
         h : array of shape (n_samples, n_outputs)
-            The output, equal to :meth:`forward`'s.
+            The output.
         caches : list
-            One entry per layer (the layer's own ``cache``, e.g. its input for a
-            :class:`~backendnn.layers.Dense`), to pass unchanged to :meth:`backward`.
+            One entry per layer, to pass unchanged to :meth:`backward` and
+            :meth:`next_state`.
 
         Examples
         --------
@@ -296,11 +412,25 @@ class Network:
         >>> h.shape, len(caches)
         ((5, 2), 3)
         """
+        if key is None and self.is_random:
+            raise ValueError("the network draws random numbers in training (dropout): pass key")
         caches = []
-        for layer, p in zip(self.layers, params):
-            X, cache = layer.forward(p, X)
+        for i, (layer, p, s) in enumerate(zip(self.layers, params, self._states(state))):
+            if layer.uses_mode:
+                k = _random.fold_in(key, i) if layer.random else None
+                X, cache = layer.forward(p, X, Context(True, s, k, weights))
+            else:
+                X, cache = layer.forward(p, X)
             caches.append(cache)
         return X, caches
+
+    def next_state(self, state: list, caches: list, exact: bool = False) -> list:
+        """The layers' state after the training forward that returned ``caches`` (batch
+        norm's running statistics moved towards the batch's; ``exact``: set to them)."""
+        return [
+            layer.next_state(s, c, exact) if s else s
+            for layer, s, c in zip(self.layers, state, caches)
+        ]
 
     def backward(self, params: Params, caches: list, dout: Any) -> Params:
         """Gradients of every parameter from dL/d(output), layers in reverse (eqs. 32-35).
@@ -406,8 +536,12 @@ class Network:
         alpha: float = 0.0,
         grad_scale: Any = 1.0,
         sample_weight: Any = None,
+        *,
+        state: list | None = None,
+        key: Any = None,
     ) -> tuple[Any, Params]:
-        """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient.
+        """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient, in
+        training mode (batch statistics, dropout masks from ``key``).
 
         With ``sample_weight`` s the loss is the s-weighted mean over samples and the
         penalty's n is sum_i s_i (scikit-learn's convention).
@@ -437,6 +571,10 @@ class Network:
             Factor applied to every gradient (not to the value).
         sample_weight : array of shape (n_samples,), optional
             Non-negative weight of each sample (same library and device as ``X``).
+        state : list of tuple of arrays, optional
+            The layers' state (see :meth:`forward_train`).
+        key : int32 array of shape (2,), optional
+            The random key of the dropout masks (see :meth:`forward_train`).
 
         Returns
         -------
@@ -467,7 +605,28 @@ class Network:
         >>> value.shape, [[g.shape for g in p] for p in grads]
         ((), [[(4, 3), (3,)], [], [(3, 2), (2,)]])
         """
-        out, caches = self.forward_train(params, X)
+        value, grads, _ = self.loss_grad_state(
+            params, X, y, loss, alpha, grad_scale, sample_weight, state=state, key=key
+        )
+        return value, grads
+
+    def loss_grad_state(
+        self,
+        params: Params,
+        X: Any,
+        y: Any,
+        loss: Any = "squared_error",
+        alpha: float = 0.0,
+        grad_scale: Any = 1.0,
+        sample_weight: Any = None,
+        *,
+        state: list | None = None,
+        key: Any = None,
+    ) -> tuple[Any, Params, list | None]:
+        """:meth:`loss_and_grad`, and the layers' state after this training pass (None
+        when ``state`` is None): one training step's pure function."""
+        out, caches = self.forward_train(params, X, state, key, sample_weight)
+        new_state = None if state is None else self.next_state(state, caches)
         loss_fn = _losses.get(loss)
         if sample_weight is None:
             value, dout = loss_fn(y, out)
@@ -485,7 +644,7 @@ class Network:
                 tuple(g if pg is None else g + pg for g, pg in zip(gs, pgs))
                 for gs, pgs in zip(grads, pgrads)
             ]
-        return value, grads
+        return value, grads, new_state
 
     def __repr__(self) -> str:
         return "Network([" + ", ".join(map(repr, self.layers)) + "])"

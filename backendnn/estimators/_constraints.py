@@ -11,7 +11,6 @@ Imports :mod:`backendnn.activations`, ``layers``, ``init``, ``_backend``, ``_cac
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from .. import activations as _act
@@ -183,8 +182,8 @@ class ClassLabels(Constraint):
 
 class LayerStack(Constraint):
     """A list of layers of :mod:`backendnn.layers`, saved as each layer's class name and
-    constructor arguments (read back from its attributes of the same names); a layer a
-    file cannot rebuild exactly (a class of your own) is refused at save."""
+    constructor arguments (its ``config()``; nested layers, as a Residual's, nested); a
+    layer a file cannot rebuild exactly (a class of your own) is refused at save."""
 
     expected = "a list of backendnn.layers objects"
 
@@ -207,26 +206,33 @@ def _describe_layer(layer: Any) -> dict[str, Any]:
             f"layer {layer!r} of class {cls.__module__}.{cls.__qualname__} cannot be written "
             "to a file: only the layers of backendnn.layers can"
         )
-    spec: dict[str, Any] = {"layer": cls.__name__, **_arguments(layer)}
+    spec: dict[str, Any] = {"layer": cls.__name__}
+    spec.update({name: _to_json(value) for name, value in layer.config().items()})
     if freeze(_build_layer(spec)) != freeze(layer):
         raise ValueError(f"layer {layer!r} cannot be rebuilt from its arguments {spec}")
     return spec
 
 
-def _arguments(layer: Any) -> dict[str, Any]:
-    """The JSON form of ``layer``'s constructor arguments, read from its attributes of the
-    same names (activations as descriptions, tuples as lists)."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    parameters = inspect.signature(type(layer).__init__).parameters.values()
-    out: dict[str, Any] = {}
-    for name in [p.name for p in parameters if p.kind in named][1:]:
-        value = getattr(layer, name)
-        if isinstance(value, (_act.Activation, _act.GLU)):
-            value = _act.describe(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
+def _to_json(value: Any) -> Any:
+    """A constructor argument as JSON: activations as descriptions, layers as layer
+    descriptions, tuples and lists as lists."""
+    if isinstance(value, (_act.Activation, _act.GLU)):
+        return _act.describe(value)
+    if isinstance(value, _layers.Layer):
+        return _describe_layer(value)
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _build_layer(value) if "layer" in value else _act.from_description(value)
+    if isinstance(value, list):
+        items = [_from_json(v) for v in value]
+        # a list of layers stays a list (Residual's blocks); sizes and pairs become tuples
+        return items if any(isinstance(v, _layers.Layer) for v in items) else tuple(items)
+    return value
 
 
 def _build_layer(spec: Any) -> Any:
@@ -235,20 +241,13 @@ def _build_layer(spec: Any) -> Any:
     cls = getattr(_layers, spec["layer"], None)
     if cls is None or spec["layer"] not in _layers.__all__ or spec["layer"] == "Layer":
         raise ValueError(f"unknown layer {spec['layer']!r}")
-    kwargs = {}
-    for name, value in spec.items():
-        if name == "layer":
-            continue
-        if isinstance(value, dict):
-            value = _act.from_description(value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
+    kwargs = {name: _from_json(value) for name, value in spec.items() if name != "layer"}
     try:
         layer = cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"layer {spec!r}: {exc}") from None
-    if _arguments(layer) != {k: v for k, v in spec.items() if k != "layer"}:
+    again = {name: _to_json(value) for name, value in layer.config().items()}
+    if again != {k: v for k, v in spec.items() if k != "layer"}:
         raise ValueError(f"layer {spec!r} does not describe itself the same once built")
     return layer
 

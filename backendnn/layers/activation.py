@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import activations as _act
-from .base import Layer
+from .base import INFERENCE, Context, Layer
 
 
 class Activation(Layer):
@@ -53,7 +53,10 @@ class Activation(Layer):
                 f"{self.activation.name} is a GLU gate acting on two halves; use GatedDense"
             )
 
-    def forward(self, params: tuple, z: Any) -> tuple[Any, Any]:
+    def config(self) -> dict[str, Any]:
+        return {"activation": self.activation}
+
+    def forward(self, params: tuple, z: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """a = f(z) (eq. 16).
 
         Parameters

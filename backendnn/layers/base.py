@@ -1,12 +1,101 @@
-"""The layer protocol (:class:`Layer`), and what the layers with products share: the
-in-place bias add and the promotion of operands of two dtypes.
+"""The layer protocol (:class:`Layer`, :class:`Param`, :class:`Context`), and what the
+layers with products share: the in-place bias add and the promotion of operands of two
+dtypes.
 
-Imports nothing from backendnn.
+A layer holds no arrays. It declares them, and every call takes them as arguments:
+
+- ``parameters()``: one :class:`Param` per trainable array (name, shape, penalised or
+  not, initialiser, fans), in the order of the ``params`` tuple;
+- ``buffers()``: one :class:`Param` per non-trainable array (batch norm's running
+  statistics), in the order of the layer's ``state`` tuple;
+- ``random``: whether training draws random numbers (dropout); ``uses_mode``: whether
+  the layer reads the :class:`Context` (a layer that computes the same in training and
+  inference is called as ``forward(params, x)``);
+- ``output_shape(shape)``: the shape of one output sample for input samples of
+  ``shape`` (no batch axis), found from the shapes alone; a ValueError says what the
+  layer expects. ``build(shape)`` returns the layer with the sizes it infers from its
+  input (``Dense(64)``'s input width) filled in;
+- ``config()``: its constructor arguments by name: equality, hashing (the compiled-step
+  cache) and model files come from it;
+- the pass itself, a pure function of its arrays::
+
+      y, cache = layer.forward(params, x, ctx)          # ctx: a Context
+      dx, grads = layer.backward(params, cache, dy)     # grads shaped as params
+      state = layer.next_state(ctx.state, cache)        # after a training forward
+
+  ``ctx`` says whether the pass trains, and holds the layer's ``state``, its random
+  ``key`` and the batch's sample ``weights``. In training a layer computes with its
+  batch (batch statistics, a fresh dropout mask) and ``next_state`` returns its new
+  state (nothing is written to: a JAX epoch stays one compiled program); in inference it
+  uses its state (the running statistics) and no randomness.
+
+Imports :mod:`backendnn._cache`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._cache import freeze
+
+
+@dataclass(frozen=True)
+class Param:
+    """The declaration of one array of a layer.
+
+    Attributes
+    ----------
+    name : str
+        Its name in the layer (``"W"``, ``"running_mean"``); model files store it as
+        ``layers.{i}.{name}``.
+    shape : tuple of int
+        Its shape.
+    penalized : bool, default False
+        Whether the L2 penalty applies to it (weights, not biases).
+    init : {"weight", "bias", "zeros", "ones"}, default "zeros"
+        ``"weight"``: drawn by the network's initialiser at ``fans``; ``"bias"``: the
+        initialiser's bias, drawn with the weight declared just before it; ``"zeros"``,
+        ``"ones"``: constants.
+    fans : pair of int, optional
+        (fan_in, fan_out) for a ``"weight"``: the inputs feeding one output and the
+        outputs fed by one input.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    penalized: bool = False
+    init: str = "zeros"
+    fans: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """How a forward pass runs, for one layer.
+
+    Attributes
+    ----------
+    training : bool, default False
+        Training (batch statistics, random masks) or inference (running statistics,
+        deterministic).
+    state : tuple of arrays, default ()
+        The layer's buffers, in the order of ``buffers()``.
+    key : array of int32 of shape (2,), optional
+        The layer's random key in training (see :mod:`backendnn._random`).
+    weights : array of shape (n_samples,), optional
+        The batch's sample weights in training (None: all 1); statistics over the batch
+        are weighted by them, so rows of weight 0 (a mesh's padding) do not count.
+    """
+
+    training: bool = False
+    state: tuple = ()
+    key: Any = None
+    weights: Any = None
+
+
+INFERENCE = Context()
 
 
 def _add_bias(z: Any, b: Any) -> Any:
@@ -26,132 +115,135 @@ def _promote(xp: Any, *arrays: Any) -> tuple[Any, ...]:
     return tuple(xp.astype(a, dtype, copy=False) for a in arrays)
 
 
+def positive_int(owner: str, name: str, value: Any, allow_none: bool = False) -> Any:
+    """``value`` if it is a positive int (or None where allowed), else a ValueError
+    naming ``owner``'s argument ``name`` (a float, a bool, a string, 0 are refused, as
+    ``torch.nn.Linear`` refuses them)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 class Layer:
-    """Base class of the layers: no parameters, identity shape.
+    """Base class of the layers: no parameters, no state, identity shape.
 
-    A subclass sets ``param_names`` and ``penalized``, and implements
-    ``param_shapes``, ``forward`` and ``backward`` with the signatures below. It holds
-    no arrays: its parameters are passed in as a tuple, and its backward returns their
-    gradients as a tuple of the same shapes::
-
-        y, cache = layer.forward(params, x)
-        dx, grads = layer.backward(params, cache, dy)
-
+    See the module docstring for the protocol; a subclass overrides what it has.
     Layer takes no constructor parameters.
-
-    Attributes
-    ----------
-    param_names : tuple of str
-        Names of the parameter arrays, in the order of the params tuple.
-    penalized : tuple of bool
-        Which parameters the L2 penalty applies to (weights, not biases).
 
     Examples
     --------
+    >>> import numpy as np
     >>> from backendnn.layers import Layer
     >>> layer = Layer()
-    >>> layer.param_names, layer.penalized, layer.param_shapes()
-    ((), (), ())
+    >>> layer.parameters(), layer.buffers(), layer.output_shape((3, 4))
+    ((), (), (3, 4))
+    >>> y, cache = layer.forward((), np.ones((2, 3)))
+    >>> layer.backward((), cache, y)[0].shape
+    (2, 3)
     """
 
-    #: names of the parameter arrays, in the order of the params tuple
-    param_names: tuple[str, ...] = ()
-    #: which parameters the L2 penalty applies to (weights, not biases)
-    penalized: tuple[bool, ...] = ()
+    #: whether a training pass draws random numbers (from ``ctx.key``)
+    random: ClassVar[bool] = False
+    #: whether the layer reads ``ctx`` (training or inference, state, key, weights); a
+    #: network calls the others as ``forward(params, x)``
+    uses_mode: ClassVar[bool] = False
 
-    def __eq__(self, other: object) -> bool:
-        """Layers are equal when they are of one class with equal settings (they hold no
-        arrays), so ``get_params`` of an estimator survives a model file."""
-        return type(self) is type(other) and vars(self) == vars(other)
+    # ------------------------------------------------------------------ declarations
 
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(vars(self)))))
-
-    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """The shape of each parameter array, in the order of ``param_names``.
-
-        Returns
-        -------
-        shapes : tuple of tuple of int
-            One shape per parameter; ``()`` for a layer without parameters.
-
-        Examples
-        --------
-        >>> from backendnn.layers import Layer
-        >>> Layer().param_shapes()
-        ()
-        """
+    def parameters(self) -> tuple[Param, ...]:
+        """The trainable arrays, in the order of the ``params`` tuple."""
         return ()
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
-        """The layer output, and what backward needs (a subclass implements it).
+    def buffers(self) -> tuple[Param, ...]:
+        """The non-trainable arrays (state), in the order of ``ctx.state``."""
+        return ()
 
-        Parameters
-        ----------
-        params : tuple of arrays
-            The layer's parameters, shaped as :meth:`param_shapes` says (``()`` for a
-            layer without parameters).
-        x : array of shape (n_samples, ...)
-            The layer input, one row per sample.
-
-        Returns
-        -------
-        y : array of shape (n_samples, ...)
-            The layer output.
-        cache : object
-            What :meth:`backward` needs, to pass to it unchanged.
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output sample for input samples of ``shape`` (no batch axis).
 
         Raises
         ------
-        NotImplementedError
-            Always, in the base class.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Layer
-        >>> Layer().forward((), np.ones((2, 3)))
-        Traceback (most recent call last):
-        ...
-        NotImplementedError
+        ValueError
+            If the layer does not accept samples of that shape.
         """
-        raise NotImplementedError
+        return tuple(shape)
+
+    def build(self, shape: tuple[int, ...]) -> Layer:
+        """This layer with the sizes it infers from input samples of ``shape`` filled in
+        (itself where nothing is inferred)."""
+        return self
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, by name (a model file stores them)."""
+        return {}
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The names of ``parameters()``."""
+        return tuple(p.name for p in self.parameters())
+
+    @property
+    def penalized(self) -> tuple[bool, ...]:
+        """Which parameters the L2 penalty applies to."""
+        return tuple(p.penalized for p in self.parameters())
+
+    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes of ``parameters()``."""
+        return tuple(p.shape for p in self.parameters())
+
+    def fans(self) -> tuple[int, int]:
+        """(fan_in, fan_out) of the first weight."""
+        for p in self.parameters():
+            if p.fans is not None:
+                return p.fans
+        raise ValueError(f"{self!r} has no weight")
+
+    # ------------------------------------------------------------------ the pass
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """The layer output y and what backward needs: here y = x."""
+        return x, None
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """Gradients for the input and the parameters from dL/dy (a subclass implements it).
+        """dL/dx from dL/dy, and dL/dparams shaped as ``params``: here dx = dy."""
+        return dy, ()
 
-        Parameters
-        ----------
-        params : tuple of arrays
-            The parameters given to :meth:`forward`.
-        cache : object
-            The cache :meth:`forward` returned.
-        dy : array of shape (n_samples, ...)
-            dL/dy, the gradient of the loss for the layer output (shaped like y).
-        need_dx : bool, default True
-            Whether to form dL/dx; a network's first layer passes False.
+    def next_state(self, state: tuple, cache: Any, exact: bool = False) -> tuple:
+        """The state after a training forward that returned ``cache`` (``exact``: the
+        batch's own statistics, no moving average). A layer without state returns ``()``."""
+        return state
 
-        Returns
-        -------
-        dx : array of shape (n_samples, ...) or None
-            dL/dx, shaped like the input x; None may be returned if ``need_dx`` is False.
-        grads : tuple of arrays
-            dL/dparams, shaped as ``params`` (``()`` for a layer without parameters).
+    # ------------------------------------------------------------------ value semantics
 
-        Raises
-        ------
-        NotImplementedError
-            Always, in the base class.
+    def __eq__(self, other: object) -> bool:
+        """Layers are equal when they are of one class with equal arguments (they hold no
+        arrays), so ``get_params`` of an estimator survives a model file."""
+        return type(self) is type(other) and freeze(self.config()) == freeze(other.config())  # type: ignore[attr-defined]
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Layer
-        >>> Layer().backward((), None, np.ones((2, 3)))
-        Traceback (most recent call last):
-        ...
-        NotImplementedError
-        """
-        raise NotImplementedError
+    def __hash__(self) -> int:
+        return hash((type(self), freeze(self.config())))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def weight(name: str, shape: tuple[int, ...], fans: tuple[int, int]) -> Param:
+    """A penalised weight drawn by the initialiser at ``fans``."""
+    return Param(name, tuple(shape), penalized=True, init="weight", fans=fans)
+
+
+def bias(name: str, shape: tuple[int, ...]) -> Param:
+    """An unpenalised bias, the initialiser's draw beside the weight before it."""
+    return Param(name, tuple(shape), init="bias")
+
+
+def size(shape: tuple[int, ...]) -> int:
+    """The number of values in a sample of ``shape``."""
+    return math.prod(shape)

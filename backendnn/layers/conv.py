@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import _backend
 from .._backend import array_namespace
-from .base import Layer, _add_bias, _promote
+from .base import INFERENCE, Context, Layer, Param, _add_bias, _promote, bias, weight
 
 Pair = tuple[int, int]
 
@@ -69,18 +69,30 @@ def check_images(
 ) -> None:
     """Raise a ValueError saying what ``layer`` expects unless ``x`` is an (N, C, H, W)
     batch with ``channels`` channels (any number if None) that the kernel fits in."""
-    shape = tuple(x.shape)
-    c = "C" if channels is None else str(channels)
-    if len(shape) != 4 or (channels is not None and shape[1] != channels):
+    if x.ndim != 4:
+        c = "C" if channels is None else str(channels)
         raise ValueError(
             f"{layer!r} expects images of shape (n_samples, {c}, height, width) (NCHW), got an "
-            f"array of shape {shape}; backendnn.tensors.to_nchw converts NHWC or NWHC images"
+            f"array of shape {tuple(x.shape)}; backendnn.tensors.to_nchw converts NHWC images"
         )
-    size = (shape[2] + 2 * padding[0], shape[3] + 2 * padding[1])
+    check_image_shape(layer, tuple(x.shape[1:]), channels, kernel, padding)
+
+
+def check_image_shape(
+    layer: Any, shape: tuple[int, ...], channels: int | None, kernel: Pair, padding: Pair = (0, 0)
+) -> None:
+    """As :func:`check_images`, for the shape of one sample (C, H, W)."""
+    c = "C" if channels is None else str(channels)
+    if len(shape) != 3 or (channels is not None and shape[0] != channels):
+        raise ValueError(
+            f"{layer!r} expects images of shape (n_samples, {c}, height, width) (NCHW), got "
+            f"samples of shape {tuple(shape)}; backendnn.tensors.to_nchw converts NHWC images"
+        )
+    size = (shape[1] + 2 * padding[0], shape[2] + 2 * padding[1])
     if size[0] < kernel[0] or size[1] < kernel[1]:
         raise ValueError(
             f"{layer!r}: a {kernel[0]}x{kernel[1]} window does not fit in images of "
-            f"{shape[2]}x{shape[3]} pixels (padded: {size[0]}x{size[1]}); use larger images, "
+            f"{shape[1]}x{shape[2]} pixels (padded: {size[0]}x{size[1]}); use larger images, "
             "a smaller kernel or more padding"
         )
 
@@ -333,45 +345,34 @@ class Conv2d(Layer):
         self.stride = _pair("stride", stride)
         self.padding = _pair("padding", padding, minimum=0)
         self.bias = bool(bias)
-        self.param_names = ("W", "b") if bias else ("W",)
-        self.penalized = (True, False) if bias else (True,)
 
-    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """The shapes of W (PyTorch's layout) and b.
+    def config(self) -> dict[str, Any]:
+        return {
+            "in_channels": self.in_channels, "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+            "bias": self.bias,
+        }  # fmt: skip
 
-        Returns
-        -------
-        shapes : tuple of tuple of int
-            ``((out_channels, in_channels, kh, kw), (out_channels,))``; only the first
-            without a bias.
-
-        Examples
-        --------
-        >>> from backendnn.layers import Conv2d
-        >>> Conv2d(3, 8, (5, 3)).param_shapes()
-        ((8, 3, 5, 3), (8,))
-        """
-        shapes = ((self.out_channels, self.in_channels, *self.kernel_size), (self.out_channels,))
-        return shapes[: len(self.param_names)]
-
-    def fans(self) -> tuple[int, int]:
-        """(fan_in, fan_out) = (C kh kw, O kh kw), the initialisers' fans (PyTorch's).
-
-        Returns
-        -------
-        fans : pair of int
-            The inputs feeding one output, and the outputs one input feeds.
+    def parameters(self) -> tuple[Param, ...]:
+        """W of shape (out_channels, in_channels, kh, kw) (PyTorch's layout), fans
+        (C kh kw, O kh kw) as PyTorch's, and b of shape (out_channels,).
 
         Examples
         --------
         >>> from backendnn.layers import Conv2d
-        >>> Conv2d(3, 8, 5).fans()
-        (75, 200)
+        >>> Conv2d(3, 8, (5, 3)).param_shapes(), Conv2d(3, 8, 5).fans()
+        (((8, 3, 5, 3), (8,)), (75, 200))
         """
         k = self.kernel_size[0] * self.kernel_size[1]
-        return self.in_channels * k, self.out_channels * k
+        fans = (self.in_channels * k, self.out_channels * k)
+        W = weight("W", (self.out_channels, self.in_channels, *self.kernel_size), fans)
+        return (W, bias("b", (self.out_channels,))) if self.bias else (W,)
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_image_shape(self, shape, self.in_channels, self.kernel_size, self.padding)
+        return (self.out_channels, *output_size(shape[1:], self.kernel_size, self.stride, self.padding))
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = W * x + b: per sample Y_n = W2 P_n + b (the native convolution where there is one).
 
         Parameters

@@ -10,11 +10,13 @@ from typing import Any
 
 from .. import activations as _act
 from .._backend import array_namespace
-from .base import Layer, _add_bias, _promote
+from .base import INFERENCE, Context, Layer, Param, _add_bias, _promote, bias, positive_int, weight
 
 
 class Dense(Layer):
     """Fully connected layer z = a W + b (eq. 14 for a batch); ``bias=False`` drops b.
+
+    Its input is rows (n_samples, n_in): other shapes are refused, not broadcast.
 
     Forward: z = a W + b with a of shape (n_samples, n_in), W of shape (n_in, n_out)
     and b of shape (n_out,) added to every row.
@@ -24,8 +26,9 @@ class Dense(Layer):
 
     Parameters
     ----------
-    n_in : int
-        Number of input features.
+    n_in : int or None
+        Number of input features; None (or ``Dense(n_out)``, one argument) infers it
+        from the input when the network is built.
     n_out : int
         Number of outputs (units).
     bias : bool, default True
@@ -38,6 +41,8 @@ class Dense(Layer):
     >>> layer = Dense(3, 2)
     >>> layer, layer.param_names, layer.param_shapes()
     (Dense(3, 2), ('W', 'b'), ((3, 2), (2,)))
+    >>> Dense(64)  # the input width is inferred at fit (or by Network.build)
+    Dense(64)
     >>> W, b = np.ones((3, 2)), np.array([0.5, -0.5])
     >>> z, cache = layer.forward((W, b), np.array([[1.0, 2.0, 3.0]]))
     >>> z.tolist()
@@ -47,18 +52,18 @@ class Dense(Layer):
     ([[2.0, 2.0, 2.0]], (3, 2), [1.0, 1.0])
     """
 
-    def __init__(self, n_in: int, n_out: int, bias: bool = True):
-        self.n_in, self.n_out, self.bias = int(n_in), int(n_out), bool(bias)
-        self.param_names = ("W", "b") if bias else ("W",)
-        self.penalized = (True, False) if bias else (True,)
+    def __init__(self, n_in: int | None, n_out: int | None = None, bias: bool = True):
+        if n_out is None:  # Dense(units): the input width is inferred (Keras, LazyLinear)
+            n_in, n_out = None, n_in
+        self.n_in = positive_int("Dense", "n_in", n_in, allow_none=True)
+        self.n_out = positive_int("Dense", "n_out", n_out)
+        self.bias = bool(bias)
 
-    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """The shapes of W and b.
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias}
 
-        Returns
-        -------
-        shapes : tuple of tuple of int
-            ``((n_in, n_out), (n_out,))``, or ``((n_in, n_out),)`` without a bias.
+    def parameters(self) -> tuple[Param, ...]:
+        """W of shape (n_in, n_out) (fans n_in, n_out) and b of shape (n_out,).
 
         Examples
         --------
@@ -66,9 +71,19 @@ class Dense(Layer):
         >>> Dense(3, 2).param_shapes(), Dense(3, 2, bias=False).param_shapes()
         (((3, 2), (2,)), ((3, 2),))
         """
-        return ((self.n_in, self.n_out), (self.n_out,))[: len(self.param_names)]
+        n_in = _built(self, self.n_in)
+        W = weight("W", (n_in, self.n_out), (n_in, self.n_out))
+        return (W, bias("b", (self.n_out,))) if self.bias else (W,)
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_rows(self, shape, self.n_in)
+        return (self.n_out,)
+
+    def build(self, shape: tuple[int, ...]) -> Dense:
+        _check_rows(self, shape, self.n_in)
+        return self if self.n_in is not None else Dense(shape[0], self.n_out, self.bias)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """z = x W + b (eq. 14, one row per sample).
 
         Parameters
@@ -96,6 +111,7 @@ class Dense(Layer):
         >>> z.tolist()
         [[6.5, 5.5]]
         """
+        _check_rows(self, tuple(x.shape[1:]), self.n_in, ndim=x.ndim)
         W = params[0]
         if x.dtype != W.dtype:
             x, W = _promote(array_namespace(x, W), x, W)
@@ -146,7 +162,8 @@ class Dense(Layer):
         return dx, ((dW, array_namespace(dz).sum(dz, axis=0)) if self.bias else (dW,))
 
     def __repr__(self) -> str:
-        return f"Dense({self.n_in}, {self.n_out}" + ("" if self.bias else ", bias=False") + ")"
+        sizes = f"{self.n_out}" if self.n_in is None else f"{self.n_in}, {self.n_out}"
+        return f"Dense({sizes}" + ("" if self.bias else ", bias=False") + ")"
 
 
 class GatedDense(Layer):
@@ -190,22 +207,18 @@ class GatedDense(Layer):
     ((1, 3), (3, 4), [4.0, 0.0, 3.0, 0.0])
     """
 
-    param_names = ("W", "b")
-    penalized = (True, False)
-
-    def __init__(self, n_in: int, n_out: int, gate: Any = "swiglu"):
-        self.n_in, self.n_out = int(n_in), int(n_out)
+    def __init__(self, n_in: int | None, n_out: int, gate: Any = "swiglu"):
+        self.n_in = positive_int("GatedDense", "n_in", n_in, allow_none=True)
+        self.n_out = positive_int("GatedDense", "n_out", n_out)
         self.gate = _act.get(gate)
         if not _act.is_gated(self.gate):
             raise ValueError(f"GatedDense needs a GLU gate ({', '.join(_act.GATED)}), got {gate!r}")
 
-    def param_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """The shapes of W = [W_a, W_b] and c = [b_a, b_b].
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "gate": self.gate}
 
-        Returns
-        -------
-        shapes : tuple of tuple of int
-            ``((n_in, 2 * n_out), (2 * n_out,))``.
+    def parameters(self) -> tuple[Param, ...]:
+        """W = [W_a, W_b] of shape (n_in, 2 n_out) and c = [b_a, b_b] of shape (2 n_out,).
 
         Examples
         --------
@@ -213,9 +226,21 @@ class GatedDense(Layer):
         >>> GatedDense(3, 2).param_shapes()
         ((3, 4), (4,))
         """
-        return (self.n_in, 2 * self.n_out), (2 * self.n_out,)
+        n_in = _built(self, self.n_in)
+        return (
+            weight("W", (n_in, 2 * self.n_out), (n_in, 2 * self.n_out)),
+            bias("b", (2 * self.n_out,)),
+        )
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_rows(self, shape, self.n_in)
+        return (self.n_out,)
+
+    def build(self, shape: tuple[int, ...]) -> GatedDense:
+        _check_rows(self, shape, self.n_in)
+        return self if self.n_in is not None else GatedDense(shape[0], self.n_out, self.gate)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = g(a) * b with [a, b] = x W + c.
 
         Parameters
@@ -241,6 +266,7 @@ class GatedDense(Layer):
         >>> y.shape, [t.shape for t in cache]
         ((5, 2), [(5, 3), (5, 2), (5, 2)])
         """
+        _check_rows(self, tuple(x.shape[1:]), self.n_in, ndim=x.ndim)
         W, c = params
         if x.dtype != W.dtype:
             x, W = _promote(array_namespace(x, W), x, W)
@@ -295,4 +321,25 @@ class GatedDense(Layer):
         return dx, (x.T @ dp, xp.sum(dp, axis=0))
 
     def __repr__(self) -> str:
-        return f"GatedDense({self.n_in}, {self.n_out}, {self.gate.name!r})"
+        sizes = "None" if self.n_in is None else f"{self.n_in}"
+        return f"GatedDense({sizes}, {self.n_out}, {self.gate.name!r})"
+
+
+def _built(layer: Layer, n_in: int | None) -> int:
+    if n_in is None:
+        raise ValueError(
+            f"{layer!r} infers its input width from its input: build it first "
+            "(Network.build, or an estimator's fit)"
+        )
+    return n_in
+
+
+def _check_rows(layer: Layer, shape: tuple[int, ...], n_in: int | None, ndim: int = 2) -> None:
+    """ValueError unless samples of ``shape`` are rows of ``n_in`` features (any if None)."""
+    if len(shape) != 1 or ndim != 2:
+        raise ValueError(
+            f"{layer!r} expects rows (n_samples, n_features), got samples of shape "
+            f"{tuple(shape)}; put Flatten() or a global pool before it"
+        )
+    if n_in is not None and shape[0] != n_in:
+        raise ValueError(f"{layer!r} expects {n_in} input features, got {shape[0]}")

@@ -17,8 +17,18 @@ from typing import Any
 
 from .. import _backend
 from .._backend import array_namespace, device
-from .base import Layer
-from .conv import Pair, _pair, _short, _sum, add_windows, check_images, windows
+from .base import INFERENCE, Context, Layer
+from .conv import (
+    Pair,
+    _pair,
+    _short,
+    _sum,
+    add_windows,
+    check_image_shape,
+    check_images,
+    output_size,
+    windows,
+)
 
 
 class _Pool2d(Layer):
@@ -27,6 +37,13 @@ class _Pool2d(Layer):
     def __init__(self, kernel_size: int | Pair, stride: int | Pair | None = None):
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride)
+
+    def config(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_image_shape(self, shape, None, self.kernel_size)
+        return (shape[0], *output_size(shape[1:], self.kernel_size, self.stride, (0, 0)))
 
     def __repr__(self) -> str:
         args = [f"{_short(self.kernel_size)}"]
@@ -74,7 +91,7 @@ class MaxPool2d(_Pool2d):
     ([[[[0.0, 0.0, 20.0, 0.0], [10.0, 0.0, 0.0, 0.0]]]], ())
     """
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = the maximum of each window.
 
         Parameters
@@ -200,7 +217,7 @@ class AvgPool2d(_Pool2d):
     ([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]], ())
     """
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = the mean of each window.
 
         Parameters
@@ -288,7 +305,11 @@ class GlobalAvgPool2d(Layer):
     ([[[1.0, 1.0], [1.0, 1.0]], [[2.0, 2.0], [2.0, 2.0]]], ())
     """
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_image_shape(self, shape, None, (1, 1))
+        return (shape[0],)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = the mean over each image's pixels, per channel.
 
         Parameters

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from .._backend import array_namespace
-from .base import Layer
+from .base import INFERENCE, Context, Layer
 
 
 class Flatten(Layer):
@@ -30,7 +30,10 @@ class Flatten(Layer):
     ((2, 1, 3, 3), ())
     """
 
-    def forward(self, params: tuple, x: Any) -> tuple[Any, Any]:
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(shape),)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = x reshaped to (n_samples, n_features), n_features the product of x.shape[1:].
 
         Parameters
