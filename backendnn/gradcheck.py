@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import array_namespace, device, host_rng, is_array, to_numpy
+from ._random import new_key
 from ._validation import check_param as _check
 from ._validation import is_int, is_real
 from .network import Network
@@ -35,6 +36,8 @@ def check_gradients(
     eps: float | None = None,
     max_checks: int | None = None,
     seed: Any = 0,
+    state: list | None = None,
+    key: Any = None,
 ) -> dict[str, float]:
     """Largest relative error between analytic and central-difference gradients, per
     parameter array.
@@ -70,6 +73,14 @@ def check_gradients(
         Check at most this many randomly chosen entries per array (all by default).
     seed : int, numpy.random.Generator or None, default 0
         Seed of the host generator that picks the entries when ``max_checks`` applies.
+    state : list of tuple of arrays, optional
+        The layers' state, where a layer has some (``network.init_state``). The loss is
+        the training loss: batch norm normalises with the batch's statistics (which the
+        differences move too).
+    key : int32 array of shape (2,), optional
+        The random key of the training pass; every evaluation uses the same one, so
+        dropout's mask is fixed. Default, for a network that draws random numbers:
+        ``_random.new_key(0, 0)`` on X's library and device.
 
     Returns
     -------
@@ -129,12 +140,17 @@ def check_gradients(
         "a non-negative finite number",
     )  # fmt: skip
     tiny = float(xp.finfo(dtype).smallest_normal)
+    if key is None and network.is_random:
+        key = new_key(0, 0, xp, device(X))
+    run = {"state": state, "key": key}
 
     def J(vector: Any) -> float:
-        value, _ = network.loss_and_grad(unflatten_params(vector, params), X, y, loss, alpha)
+        value, _ = network.loss_and_grad(
+            unflatten_params(vector, params), X, y, loss, alpha, **run
+        )
         return float(value)
 
-    value, grads = network.loss_and_grad(params, X, y, loss, alpha)
+    value, grads = network.loss_and_grad(params, X, y, loss, alpha, **run)
     if not math.isfinite(float(value)):
         raise ValueError(
             f"the loss at params is {float(value)}: X, y or params hold NaN or infinity (or the "
