@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._backend import array_namespace, synchronize, to_namespace_of
 from ._cache import freeze
 from ._compiled import cached_jit
+from ._random import next_key
 from .lbfgs import LBFGSResult, lbfgs
 from .params import Params, flatten_params, unflatten_params
 
@@ -75,6 +76,7 @@ class History:
     best_loss: float = math.inf
     best_validation_score: float = -math.inf
     best_params: Params | None = None
+    best_buffers: list | None = None
     n_iter: int = 0
     t: int = 0
     no_improvement: int = 0
@@ -149,6 +151,21 @@ class OptimizerState:
         ]
 
 
+@dataclass
+class LayerState:
+    """What a network with batch norm or dropout carries from step to step besides its
+    parameters and the optimiser's arrays: the layers' ``buffers`` (None: no layer has
+    state) and the random ``key`` (None: no layer draws random numbers). The loop
+    replaces both after every epoch; a ``partial_fit`` continues them."""
+
+    buffers: list | None
+    key: Any
+
+    def carried(self, opt_arrays: Any) -> tuple:
+        """The step's state: ``(optimiser arrays, buffers, key)``."""
+        return opt_arrays, self.buffers, self.key
+
+
 def _moved(tree: Any, like: Any) -> Any:
     """Every array of a nest of lists and tuples in the library, on the device and of the
     dtype of array ``like``."""
@@ -166,23 +183,34 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
     batch_loss * n_batch)``, compiled with ``jax.jit`` on JAX. The batch loss includes the
     L2 penalty; ``W`` holds the batch's sample weights (None: unweighted).
 
+    ``state`` is the optimiser's arrays; for a network with layer state or randomness
+    (batch norm, dropout) it is ``(optimiser arrays, buffers, key)``
+    (:meth:`LayerState.carried`): the step returns the buffers after its training pass
+    and the next key, so a compiled epoch stays one program.
+
     An optimiser with ``scaled_gradients`` (SGD) is given lr g from backpropagation
     (``Network.loss_and_grad``'s ``grad_scale``): one pass less per parameter. Compiled
     steps are reused across fits with an equal network, loss, penalty and optimiser.
     """
     fold_lr = bool(optimizer.scaled_gradients)
+    carried = network.has_state or network.is_random
 
     def step(
         params: Params, state: Any, X: Any, Y: Any, lr: Any, W: Any = None
     ) -> tuple[Params, Any, Any]:
+        opt_state, buffers, key = state if carried else (state, None, None)
+        scale = lr if fold_lr else 1.0
+        value, grads, buffers = network.loss_grad_state(
+            params, X, Y, loss, alpha, grad_scale=scale, sample_weight=W, state=buffers, key=key
+        )
         if fold_lr:
-            value, lr_g = network.loss_and_grad(
-                params, X, Y, loss, alpha, grad_scale=lr, sample_weight=W
-            )
-            params, state = optimizer.update(params, lr_g, state, lr, scaled=True)
+            params, opt_state = optimizer.update(params, grads, opt_state, lr, scaled=True)
         else:
-            value, grads = network.loss_and_grad(params, X, Y, loss, alpha, sample_weight=W)
-            params, state = optimizer.update(params, grads, state, lr)
+            params, opt_state = optimizer.update(params, grads, opt_state, lr)
+        if carried:
+            state = (opt_state, buffers, None if key is None else next_key(key))
+        else:
+            state = opt_state
         return params, state, value * X.shape[0]
 
     key = ("step", freeze(network), freeze(loss), freeze(alpha), freeze(optimizer))
@@ -190,15 +218,17 @@ def make_step(network: Network, loss: Any, alpha: float, optimizer: Any, xp: Any
 
 
 def make_objective(
-    network: Network, template: Params, loss: Any, alpha: float, xp: Any
+    network: Network, template: Params, loss: Any, alpha: float, xp: Any, buffers: Any = None
 ) -> Callable:
     """The penalised loss as a function of one flat parameter vector, for L-BFGS:
     ``(vector, X, Y, W=None) -> (value, flat gradient)`` (``W``: sample weights),
-    compiled (and reused) on JAX. ``template`` gives the parameter shapes."""
+    compiled (and reused) on JAX. ``template`` gives the parameter shapes; ``buffers``
+    the layers' state, where a layer has some (batch norm then normalises with the
+    statistics of the whole batch given, and its running statistics are not read)."""
 
     def objective(vector: Any, X: Any, Y: Any, W: Any = None) -> tuple[Any, Any]:
         value, grads = network.loss_and_grad(
-            unflatten_params(vector, template), X, Y, loss, alpha, sample_weight=W
+            unflatten_params(vector, template), X, Y, loss, alpha, sample_weight=W, state=buffers
         )
         return value, flatten_params(grads)
 
@@ -224,9 +254,10 @@ def run_epochs(
     tol: float,
     n_iter_no_change: float,
     incremental: bool = False,
-    validation: Callable[[Params], float] | None = None,
+    validation: Callable[[Params, Any], float] | None = None,
     verbose: bool = False,
     callbacks: Sequence[Callable[[dict], Any]] = (),
+    layer_state: LayerState | None = None,
 ) -> tuple[Params, bool]:
     """Train for up to ``max_iter`` epochs (one if ``incremental``) with scikit-learn's rules.
 
@@ -240,8 +271,10 @@ def run_epochs(
     validation_score, learning_rate, seconds, samples_per_second, params), every
     callback every epoch; training stops after an epoch for which one returned True.
 
-    ``opt`` is updated in place. Returns (params, converged); raises :class:`ConvergenceError`
-    if the loss becomes non-finite.
+    ``opt`` (and ``layer_state``, for a network with batch norm or dropout: its buffers
+    and key ride along in the step's state) is updated in place. ``validation`` is called
+    with the params and the buffers (None without). Returns (params, converged); raises
+    :class:`ConvergenceError` if the loss becomes non-finite.
     """
     n = data.n_samples
     n_updates = -(-n // batch_size)
@@ -252,9 +285,15 @@ def run_epochs(
         for _ in range(1 if incremental else max_iter):
             start_params, tic = params, time.perf_counter()
             order = data.permutation(rng, order) if shuffle else None
-            params, opt.arrays, total = data.epoch(
-                step, params, opt.arrays, opt.rates(n_updates), batch_size, order
+            state = opt.arrays if layer_state is None else layer_state.carried(opt.arrays)
+            params, state, total = data.epoch(
+                step, params, state, opt.rates(n_updates), batch_size, order
             )
+            if layer_state is None:
+                opt.arrays = state
+            else:
+                opt.arrays, layer_state.buffers, layer_state.key = state
+            buffers = None if layer_state is None else layer_state.buffers
             epoch_loss = float(synchronize(total)) / n  # the epoch's one host synchronisation
             seconds = time.perf_counter() - tic
             diverged = not math.isfinite(epoch_loss)
@@ -272,7 +311,7 @@ def run_epochs(
             # diverged with early stopping: the best weights so far are kept (scikit-learn's
             # rule); the epoch scores NaN and counts as no improvement
             score = _update_no_improvement(
-                history, params, epoch_loss, tol, _nan_score if diverged else validation
+                history, params, buffers, epoch_loss, tol, _nan_score if diverged else validation
             )
             opt.schedule.epoch_end(history.t)
             record = {
@@ -300,7 +339,7 @@ def run_epochs(
     return params, converged
 
 
-def _nan_score(params: Params) -> float:
+def _nan_score(params: Params, buffers: Any) -> float:
     """The validation score of non-finite weights."""
     return math.nan
 
@@ -308,13 +347,14 @@ def _nan_score(params: Params) -> float:
 def _update_no_improvement(
     history: History,
     params: Params,
+    buffers: Any,
     loss: float,
     tol: float,
-    validation: Callable[[Params], float] | None,
+    validation: Callable[[Params, Any], float] | None,
 ) -> float | None:
     """scikit-learn's ``_update_no_improvement_count``."""
     if validation is not None:
-        score = float(validation(params))
+        score = float(validation(params, buffers))
         history.validation_scores.append(score)
         if not score >= history.best_validation_score + tol:  # NaN counts as no improvement
             history.no_improvement += 1
@@ -322,7 +362,7 @@ def _update_no_improvement(
             history.no_improvement = 0
         if score > history.best_validation_score:
             history.best_validation_score = score
-            history.best_params = params
+            history.best_params, history.best_buffers = params, buffers
         return score
     if loss > history.best_loss - tol:
         history.no_improvement += 1
@@ -348,6 +388,7 @@ def run_lbfgs(
     tol: float,
     verbose: bool = False,
     callbacks: Sequence[Callable[[dict], Any]] = (),
+    buffers: Any = None,
 ) -> tuple[Params, LBFGSResult, list[float]]:
     """Minimise the penalised loss over the whole data set with :func:`backendnn.lbfgs.lbfgs`
     on the device. Each callback is called once per iteration with a record dict (epoch,
@@ -363,7 +404,7 @@ def run_lbfgs(
             print(f"Iteration {it}, loss = {f:.8f}")
 
     def objective(a: float) -> Callable:
-        return make_objective(network, params, loss, a, data.xp)
+        return make_objective(network, params, loss, a, data.xp, buffers)
 
     blocked = getattr(data, "objective", None)  # a source that sums over row blocks (sparse)
     if blocked is not None:

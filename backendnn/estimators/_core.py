@@ -46,6 +46,7 @@ from .._backend import (
     to_numpy,
 )
 from .._compiled import compiled_forward
+from .._random import new_key, seed_of
 from .._validation import (
     POSITIVE_INT,
     AnyOf,
@@ -58,6 +59,7 @@ from .._validation import (
 from ..data.sparse import SparseRows
 from ._dask import dask_predict, is_dask
 from ._docs import FIT_DOC
+from ..train import LayerState
 from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
 from ._inputs import FitData, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
@@ -195,6 +197,7 @@ class NetworkEstimator(EstimatorProtocol):
             params = _params_of(network, self._weights(), data.place)
         else:
             params = self._init_params(network, rng, data.place, request.initial)
+        layers = self._layer_state(network, data.place, reuse)
         params, record = run(
             self._fit_plan(data, network),
             network,
@@ -206,12 +209,36 @@ class NetworkEstimator(EstimatorProtocol):
             history=self.__dict__.get("_history") if reuse else None,
             opt=self.__dict__.get("_opt") if request.incremental else None,
             callbacks=callbacks,
+            layers=layers,
         )
         new = {**data.fitted, **record, **self._fitted_attributes(network)}
-        new.update(self._weight_attributes(new, weight_map(network, params)))
+        buffers = None if layers is None else layers.buffers
+        new.update(self._weight_attributes(new, weight_map(network, params, buffers)))
+        if layers is not None and layers.key is not None:
+            new["_random_key"] = tuple(int(v) for v in to_numpy(layers.key))
         new["_cache"] = {}  # networks and weights moved for prediction: rebuilt on use
         self.__dict__.update(new)  # the commit: only after training succeeded
         return self
+
+    def _layer_state(self, network: Network, place: Place, reuse: bool) -> LayerState | None:
+        """The buffers and random key a fit of ``network`` starts from (None when it has
+        neither): a continued fit's own, else initial buffers and a key from
+        ``random_state`` (its stream read, not drawn from) at step 0; a continued fit goes
+        on with the key sequence, so ``partial_fit`` calls draw new masks."""
+        if not (network.has_state or network.is_random):
+            return None
+        buffers = None
+        if network.has_state:
+            if reuse:
+                buffers = _buffers_of(network, self._weights(), place)
+            else:
+                buffers = network.init_state(xp=place.xp, device=place.device, dtype=place.dtype)
+        key = None
+        if network.is_random:
+            previous = self.__dict__.get("_random_key") if reuse else None
+            seed, step = previous if previous is not None else (seed_of(self.random_state), 0)
+            key = new_key(seed, step, place.xp, place.device)
+        return LayerState(buffers, key)
 
     @classmethod
     def _weight_schema(cls, attributes: dict) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -261,6 +288,12 @@ class NetworkEstimator(EstimatorProtocol):
         """The fitted weights as the prediction network's parameters."""
         return _params_of(self._network(), self._weights())
 
+    @property
+    def _buffers(self) -> list | None:
+        """The fitted state of the prediction network's layers (None without)."""
+        network = self._network()
+        return _buffers_of(network, self._weights()) if network.has_state else None
+
     def _network(self) -> Network:
         self._check_fitted()
         cache = self.__dict__.setdefault("_cache", {})
@@ -268,19 +301,21 @@ class NetworkEstimator(EstimatorProtocol):
             cache["network"] = self._network_of(self.__dict__)
         return cache["network"]
 
-    def _params_on(self, X: Any) -> Params:
-        """The fitted parameters in the library and on the device of ``X``.
+    def _params_on(self, X: Any) -> tuple[Params, list | None]:
+        """The fitted parameters and buffers in the library and on the device of ``X``.
 
         Weights of another library or device are moved once and kept, with a copy of the
         weights they were moved from; before each use that copy is compared with the
         current weights (on their own device, one reduction per array), so assigning new
         weights or editing them in place moves them again.
         """
-        params = self._params
+        params, buffers = self._params, self._buffers
+        n = len(params)
+        params = [*params, *(buffers or [])]  # moved together, split below
         ref = next(a for p in params for a in p)
         xp = array_namespace(X)
         if namespace_name(array_namespace(ref)) == namespace_name(xp) and device(ref) == device(X):
-            return params
+            return params[:n], buffers
         cache = self.__dict__.setdefault("_cache", {})
         key = ("weights", namespace_name(xp), str(device(X)))
         entry = cache.get(key)
@@ -288,14 +323,14 @@ class NetworkEstimator(EstimatorProtocol):
             snapshot = [tuple(array_namespace(a).asarray(a, copy=True) for a in p) for p in params]
             moved = [tuple(to_namespace_of(a, X) for a in p) for p in params]
             cache[key] = entry = (snapshot, moved)
-        return entry[1]
+        return entry[1][:n], (None if buffers is None else entry[1][n:])
 
     def _forward(self, X: Any) -> Any:
         """The network's output for ``X`` (as the network takes it), computed where X lives."""
         if isinstance(X, SparseRows):  # one block of rows densified at a time
             return X.map_blocks(self._forward)
-        network = self._network()
-        return compiled_forward(network, array_namespace(X))(self._params_on(X), X)
+        params, buffers = self._params_on(X)
+        return compiled_forward(self._network(), array_namespace(X))(params, X, buffers)
 
     def _decision(self, X: Any) -> tuple[Any, Any]:
         """(xp, the network's output for X) in the library and on the device of X."""
@@ -367,22 +402,41 @@ class SolverEstimator(NetworkEstimator):
 # ---------------------------------------------------------------------- the weight map
 
 
-def weight_map(network: Network, params: Params) -> dict[str, Any]:
-    """The parameters of ``network`` by name: ``"layers.{i}.{param}"``."""
-    return {
+def weight_map(network: Network, params: Params, buffers: list | None = None) -> dict[str, Any]:
+    """The parameters (and buffers) of ``network`` by name: ``"layers.{i}.{name}"``."""
+    named = {
         f"layers.{i}.{name}": a
         for i, (layer, p) in enumerate(zip(network.layers, params))
         for name, a in zip(layer.param_names, p)
     }
+    for i, (layer, s) in enumerate(zip(network.layers, buffers or [])):
+        named.update({f"layers.{i}.{b.name}": a for b, a in zip(layer.buffers(), s)})
+    return named
 
 
 def weight_shapes(network: Network) -> dict[str, tuple[int, ...]]:
-    """The shape of each parameter of ``network``, named as :func:`weight_map` names it."""
+    """The shape of each parameter and buffer of ``network``, named as :func:`weight_map`
+    names them (from the declarations: nothing is allocated)."""
     return {
-        f"layers.{i}.{name}": tuple(shape)
+        f"layers.{i}.{p.name}": tuple(p.shape)
         for i, layer in enumerate(network.layers)
-        for name, shape in zip(layer.param_names, layer.param_shapes())
+        for p in (*layer.parameters(), *layer.buffers())
     }
+
+
+def _buffers_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> list:
+    """The layers' buffers of ``network`` from a weight map (moved to ``place`` if given)."""
+    return [
+        tuple(_placed(weights[f"layers.{i}.{b.name}"], place) for b in layer.buffers())
+        for i, layer in enumerate(network.layers)
+    ]
+
+
+def _placed(a: Any, place: Place | None) -> Any:
+    """``a``, moved through the host to another library, device or precision if given."""
+    if place is None:
+        return a
+    return from_numpy(to_numpy(a), xp=place.xp, device=place.device, dtype=place.dtype)
 
 
 def _params_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> Params:
@@ -402,16 +456,10 @@ def _params_of(network: Network, weights: dict[str, Any], place: Place | None = 
             f"warm start: the weights {have} do not match the network's {expected}; set "
             "warm_start=False or assign weights of matching shapes"
         )
-    params = []
-    for i, layer in enumerate(network.layers):
-        arrays = [weights[f"layers.{i}.{name}"] for name in layer.param_names]
-        if place is not None:  # another library, device or precision: through the host
-            arrays = [
-                from_numpy(to_numpy(a), xp=place.xp, device=place.device, dtype=place.dtype)
-                for a in arrays
-            ]
-        params.append(tuple(arrays))
-    return params
+    return [
+        tuple(_placed(weights[f"layers.{i}.{name}"], place) for name in layer.param_names)
+        for i, layer in enumerate(network.layers)
+    ]
 
 
 def _unchanged(snapshot: Params, params: Params) -> bool:

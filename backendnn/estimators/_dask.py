@@ -113,8 +113,11 @@ class _BlockForward:
     """The fitted network's output for one block of rows, computed in the compute
     library; the host weights are moved there once per process (and not pickled)."""
 
-    def __init__(self, network: Any, params: Params, backend: str, dtype: str):
-        self.network, self.params, self.backend, self.dtype = network, params, backend, dtype
+    def __init__(
+        self, network: Any, params: Params, buffers: list | None, backend: str, dtype: str
+    ):
+        self.network, self.backend, self.dtype = network, backend, dtype
+        self.arrays, self.n_params = [*params, *(buffers or [])], len(params)
         self._moved: Params | None = None
 
     def __getstate__(self) -> dict:
@@ -127,9 +130,11 @@ class _BlockForward:
         X = check_X(X, xp, dtype) if X.shape[0] else xp.astype(X, dtype)
         if self._moved is None:
             self._moved = [
-                tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in p) for p in self.params
+                tuple(from_numpy(a, xp=xp, device=dev, dtype=dtype) for a in p) for p in self.arrays
             ]
-        out = compiled_forward(self.network, xp)(self._moved, X)
+        n = self.n_params
+        buffers = self._moved[n:] if self.network.has_state else None
+        out = compiled_forward(self.network, xp)(self._moved[:n], X, buffers)
         return np.asarray(to_numpy(out))
 
 
@@ -145,7 +150,9 @@ def dask_predict(est: Any, X: Any) -> tuple[Any, Any]:
     backend = getattr(est, "backend", None) or "numpy"
     name = est._dtype_name if has_64bit(namespace(backend)) else "float32"
     params = [tuple(to_numpy(a) for a in p) for p in est._params]
-    forward = _BlockForward(est._network(), params, backend, name)
+    buffers = est._buffers
+    buffers = None if buffers is None else [tuple(to_numpy(a) for a in s) for s in buffers]
+    forward = _BlockForward(est._network(), params, buffers, backend, name)
     n_out = forward(np.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
     chunks = (X.chunks[0], (n_out,))
     meta = np.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it

@@ -25,6 +25,7 @@ from ..optim import SGD, Adam
 from ..train import (
     ConvergenceWarning,
     History,
+    LayerState,
     LearningRateSchedule,
     OptimizerState,
     make_step,
@@ -158,8 +159,12 @@ def run(
     history: History | None = None,
     opt: OptimizerState | None = None,
     callbacks: Sequence[Callable] = (),
+    layers: LayerState | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train ``network`` from ``params`` on ``data`` as ``plan`` says.
+
+    ``layers`` holds the layers' buffers and the random key where the network has state
+    or draws random numbers (batch norm, dropout); it is updated in place.
 
     ``codes`` are the class index of each sample (None for regression and multi-label:
     they stratify the early-stopping split); ``rng`` is scikit-learn's generator of this
@@ -174,20 +179,44 @@ def run(
         assert plan.online is not None
         return train_online(plan.online, params, data, codes, rng, incremental, history)
     if plan.solver == "lbfgs":
-        return _fit_lbfgs(plan, network, params, data, callbacks)
+        return _fit_lbfgs(plan, network, params, data, callbacks, layers)
     return _fit_epochs(
-        plan, network, params, data, codes, rng, incremental, history, opt, callbacks
+        plan, network, params, data, codes, rng, incremental, history, opt, callbacks, layers
     )
 
 
 def _fit_lbfgs(
-    plan: FitPlan, network: Network, params: Params, data: DataSource, callbacks: Sequence[Callable]
+    plan: FitPlan,
+    network: Network,
+    params: Params,
+    data: DataSource,
+    callbacks: Sequence[Callable],
+    layers: LayerState | None,
 ) -> tuple[Params, dict[str, Any]]:
+    """L-BFGS minimises one deterministic objective: dropout is refused, and batch norm
+    normalises with the statistics of the whole training set (which become its running
+    statistics), so a source summed block by block (sparse, dask) cannot carry it."""
+    if network.is_random:
+        raise ValueError(
+            "solver='lbfgs' needs a deterministic objective, and Dropout draws a new mask at "
+            "every step: use solver='adam' or 'sgd', or remove the Dropout layers"
+        )
+    buffers = None if layers is None else layers.buffers
+    if buffers is not None and getattr(data, "objective", None) is not None:
+        raise ValueError(
+            "solver='lbfgs' with batch normalisation needs the statistics of the whole "
+            "training set at once, and this X (sparse or dask) is summed block by block: use "
+            "solver='adam' or 'sgd', or a dense in-memory X"
+        )
     params, res, curve = run_lbfgs(
         network, params, data, plan.loss, plan.alpha,
         max_iter=plan.max_iter, max_fun=plan.max_fun, tol=plan.tol,
-        verbose=plan.verbose, callbacks=callbacks,
+        verbose=plan.verbose, callbacks=callbacks, buffers=buffers,
     )  # fmt: skip
+    if layers is not None and buffers is not None:
+        # the running statistics become those of the whole set at the solution
+        _, caches = network.forward_train(params, data.X, buffers, None, data.W)
+        layers.buffers = network.next_state(buffers, caches, exact=True)
     if not res.success:
         advice = (
             "increase max_iter or max_fun"
@@ -222,6 +251,7 @@ def _fit_epochs(
     previous: History | None,
     previous_opt: OptimizerState | None,
     callbacks: Sequence[Callable],
+    layers: LayerState | None,
 ) -> tuple[Params, dict[str, Any]]:
     """Epochs of minibatches (or full batches). A binary classifier's early-stopping split
     is stratified by ``codes``, as scikit-learn's (it stratifies single-column targets)."""
@@ -268,9 +298,12 @@ def _fit_epochs(
         validation=validation,
         verbose=plan.verbose,
         callbacks=[*callbacks, *rules],
+        layer_state=layers,
     )
     if early and history.best_params is not None:
         params = history.best_params
+        if layers is not None:
+            layers.buffers = history.best_buffers
     if not converged and not incremental and history.n_iter >= plan.max_iter:
         warn(
             f"{plan.owner}: maximum iterations ({plan.max_iter}) reached "
@@ -292,15 +325,16 @@ def _fit_epochs(
 
 def _validation_fn(
     plan: FitPlan, network: Network, held_out: DataSource
-) -> Callable[[Params], float]:
-    """The early-stopping score of parameters on the held-out data (higher is better):
-    the estimator's score, or minus the validation loss."""
+) -> Callable[[Params, Any], float]:
+    """The early-stopping score of parameters (and buffers) on the held-out data, in
+    inference mode (higher is better): the estimator's score, or minus the validation
+    loss."""
     X_val, Y_val, W_val = held_out.X, held_out.Y, held_out.W
     if plan.validation_metric == "loss":
         loss_fn = _losses.get(plan.loss)
 
-        def negative_loss(params: Params) -> float:
-            out = network.forward(params, X_val)
+        def negative_loss(params: Params, buffers: Any) -> float:
+            out = network.forward(params, X_val, buffers)
             value, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
             return -float(value)
 
@@ -311,8 +345,8 @@ def _validation_fn(
     score_fn = plan.score
     assert score_fn is not None
 
-    def score(params: Params) -> float:
-        out = network.forward(params, X_val)
+    def score(params: Params, buffers: Any) -> float:
+        out = network.forward(params, X_val, buffers)
         return float(score_fn(Y_val, out, W_val, multilabel))
 
     return score
