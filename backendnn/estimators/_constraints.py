@@ -246,8 +246,10 @@ def _build_layer(spec: Any) -> Any:
         layer = cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"layer {spec!r}: {exc}") from None
+    # arguments a file leaves out (written before they existed) take their defaults
     again = {name: _to_json(value) for name, value in layer.config().items()}
-    if again != {k: v for k, v in spec.items() if k != "layer"}:
+    given = {k: v for k, v in spec.items() if k != "layer"}
+    if {k: again.get(k) for k in given} != given:
         raise ValueError(f"layer {spec!r} does not describe itself the same once built")
     return layer
 

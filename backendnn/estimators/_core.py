@@ -15,7 +15,7 @@ methods and nothing else:
   initial)``: the network to train and its starting parameters;
 - ``_fit_plan(data, network)``: the :class:`FitPlan` (and ``_weigh_samples``, where a
   model weighs samples by more than the caller's weights);
-- ``_fitted_attributes(network)``: what the trained network defines besides its weights;
+- ``_fitted_attributes(network, data)``: what the trained network defines besides its weights;
 - ``_network_of(attributes)``: the network of fitted attributes (prediction, model files);
 - ``_weights()`` and ``_weight_attributes(weights)``: the fitted weights as one map
   ``"layers.{i}.{name}"`` -> array (the network's parameters, shared by prediction,
@@ -128,7 +128,7 @@ class NetworkEstimator(EstimatorProtocol):
     def _fit_plan(self, data: FitData, network: Network) -> FitPlan:
         raise NotImplementedError
 
-    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+    def _fitted_attributes(self, network: Network, data: FitData) -> dict[str, Any]:
         """The fitted attributes trained ``network`` defines besides its weights."""
         raise NotImplementedError
 
@@ -211,7 +211,7 @@ class NetworkEstimator(EstimatorProtocol):
             callbacks=callbacks,
             layers=layers,
         )
-        new = {**data.fitted, **record, **self._fitted_attributes(network)}
+        new = {**data.fitted, **record, **self._fitted_attributes(network, data)}
         buffers = None if layers is None else layers.buffers
         new.update(self._weight_attributes(new, weight_map(network, params, buffers)))
         if layers is not None and layers.key is not None:

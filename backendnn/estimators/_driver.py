@@ -258,8 +258,9 @@ def _fit_epochs(
     early = plan.early_stopping and not incremental
     validation = None
     if early:
-        # the output layer's width, not data.Y's: a streamed source would gather its Y
-        one_column = network.layers[-1].param_shapes()[0][1] == 1
+        # class codes with one output column: binary labels (a logistic unit), not Y's width:
+        # a streamed source would gather its Y
+        one_column = plan.loss == "binary_log_loss"
         stratify = codes if codes is not None and one_column else None
         train_idx, val_idx = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
         held_out, data = data.subset(val_idx), data.subset(train_idx)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._validation import POSITIVE_INT, VERBOSE, AnyOf, Boolean, Constraint, Interval, Options
+from .. import layers as _layers
 from ..train import LearningRateSchedule
 from ._constraints import (
     ActivationParam,
@@ -180,18 +181,25 @@ MLP_REGRESSOR_PARAMS: dict[str, Param] = {
     **MLP_PARAMS,
 }  # fmt: skip
 
+_LAYER_NAMES = ", ".join(
+    f":class:`~backendnn.layers.{name}`" for name in _layers.__all__ if name != "Layer"
+)
+
 STACK_PARAMS: dict[str, Param] = {
     "layers": Param((), LayerStack(), "list of backendnn.layers objects", """
-        The network up to its output, e.g. ``[Conv2d(1, 16, 3, padding=1),
+        The network, e.g. ``[Conv2d(1, 16, 3, padding=1), BatchNorm2d(16),
         Activation("relu"), MaxPool2d(2), Flatten()]``; it must end with rows (N, width).
-        The estimator appends the output layer ``Dense(width, n_outputs)``. A model file
-        records the stack (layer classes and their arguments) and rebuilds it. The layers:
-        :class:`~backendnn.layers.Dense`, :class:`~backendnn.layers.GatedDense`,
-        :class:`~backendnn.layers.Activation`, :class:`~backendnn.layers.Flatten`,
-        :class:`~backendnn.layers.Conv2d`, :class:`~backendnn.layers.MaxPool2d`,
-        :class:`~backendnn.layers.AvgPool2d`, :class:`~backendnn.layers.GlobalAvgPool2d`
-        (see :mod:`backendnn.layers`)."""),
+        Input sizes may be left to infer (``Dense(64)``, ``Dense(None, 64)``): they are
+        set from the data at fit. A model file records the stack (layer classes and their
+        arguments) and rebuilds it. The layers: """ + _LAYER_NAMES + "."),
     **SOLVER_PARAMS,
+    "output_layer": Param("append", Options("append", "last"), '{"append", "last"}', """
+        ``"append"``: ``layers`` stop before the output, and the estimator appends
+        ``Dense(width, n_outputs)`` (a stack ending with a Dense layer is refused: two
+        linear layers in a row are the mark of a complete network). ``"last"``: ``layers``
+        end with the output layer, before the output activation the loss applies
+        (softmax, logistic); its width must be the number of classes (1 for two classes,
+        as scikit-learn's), of labels, or of targets."""),
 }  # fmt: skip
 
 PERCEPTRON_PARAMS: dict[str, Param] = {

@@ -22,7 +22,7 @@ from ..params import Params
 from ._constraints import ActivationParam
 from ._core import SOLVED_ATTRIBUTES, SolverEstimator
 from ._docs import CLASSIFIER_ATTRIBUTES_DOC
-from ._inputs import Place
+from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
 from ._params import MLP_PARAMS, MLP_REGRESSOR_PARAMS, constraints, parameters_doc
 
@@ -92,7 +92,7 @@ class _BaseMLP(SolverEstimator):
             activation=_act.get(self.activation),
         )  # fmt: skip
 
-    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+    def _fitted_attributes(self, network: Network, data: FitData) -> dict[str, Any]:
         hidden = self._hidden()
         return {
             "n_layers_": len(hidden) + 2,

@@ -198,7 +198,7 @@ class Perceptron(NetworkEstimator):
             )
         return host.reshape(shape)
 
-    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+    def _fitted_attributes(self, network: Network, data: FitData) -> dict[str, Any]:
         return {}
 
     def _weights(self) -> dict[str, Any]:

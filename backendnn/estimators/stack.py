@@ -1,10 +1,13 @@
 """Estimators for any stack of layers: :class:`NeuralNetClassifier` and
 :class:`NeuralNetRegressor` (a convolutional network on NCHW images, or any other).
 
-``layers`` is the network up to its output: the estimator appends the output
-``Dense(width, n_outputs)`` sized from the data, as the MLPs do, and trains the whole with
-the MLPs' solvers, schedules, early stopping, callbacks and backends. Inputs keep their
-shape (NCHW batches reach the first layer as they are).
+``layers`` is the network up to its output (``output_layer="append"``: the estimator
+appends ``Dense(width, n_outputs)`` sized from the data, as the MLPs do) or with it
+(``"last"``: checked against the targets). Sizes a layer infers (``Dense(64)``'s input
+width) are set from the data at fit, and every shape is checked from the shapes alone
+before anything is allocated. The whole is trained with the MLPs' solvers, schedules,
+early stopping, callbacks and backends. Inputs keep their shape (NCL signals and NCHW
+images reach the first layer as they are).
 
 Imports :mod:`backendnn.layers`, ``network``, ``params``, ``_backend``, ``_validation``
 and the sibling modules.
@@ -15,46 +18,64 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from .._backend import namespace
 from .._validation import Constraint, Interval
-from ..layers import Dense, Layer
+from ..layers import Activation, Dense, GatedDense, Layer
 from ..network import Network
 from ..params import Params
 from ._constraints import LayerStack
-from ._core import SOLVED_ATTRIBUTES, SolverEstimator
+from ._core import SOLVED_ATTRIBUTES, SolverEstimator, _buffers_of, _params_of, weight_map
 from ._docs import STACK_CLASSIFIER_ATTRIBUTES_DOC
-from ._inputs import Place
+from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
 from ._params import STACK_PARAMS, constraints, parameters_doc
 
 
-def output_width(layers: list[Layer], input_shape: tuple[int, ...]) -> int:
-    """The width of the 2-D output of ``layers`` for samples of ``input_shape``, found by
-    running an empty batch (no sample: no memory, whatever the image size) through them on
-    the host (any layer, no shape rules to write).
+OUTPUT_LAYERS = ("append", "last")
+
+
+def build_stack(
+    layers: list[Layer], input_shape: tuple[int, ...], n_outputs: int, output_layer: str
+) -> Network:
+    """The network of ``layers`` for samples of ``input_shape`` and ``n_outputs`` encoded
+    target columns, sizes inferred and shapes checked from the shapes alone (nothing is
+    allocated), the output layer appended or checked as ``output_layer`` says.
 
     Raises
     ------
     ValueError
-        If the stack does not accept that input, or does not end in (N, width) rows.
+        Naming the layer that does not accept its input, or saying why the stack's end
+        does not fit the targets.
     """
-    xp = namespace("numpy")
-    x = xp.zeros((0, *input_shape))
-    for i, layer in enumerate(layers):
-        params = tuple(xp.zeros(s) for s in layer.param_shapes())
-        try:
-            x, _ = layer.forward(params, x)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"the layers do not fit samples of shape {input_shape}: layer {i} ({layer!r}) "
-                f"got an input of shape {tuple(x.shape[1:])}: {exc}"
-            ) from None
-    if x.ndim != 2:
+    network = Network(copy.deepcopy(list(layers))).build(input_shape)  # the model's own
+    out = network.output_shape(input_shape)
+    if len(out) != 1:
         raise ValueError(
-            f"the layers end with samples of shape {tuple(x.shape[1:])}; the output layer "
-            "needs rows: end the stack with Flatten() or GlobalAvgPool2d()"
+            f"the layers end with samples of shape {out}; the output needs rows: end the "
+            "stack with Flatten() or a global pool"
         )
-    return int(x.shape[1])
+    last = network.layers[-1] if network.layers else None
+    if output_layer == "append":
+        if isinstance(last, (Dense, GatedDense)):
+            raise ValueError(
+                f"the layers end with {last!r} and output_layer='append' appends the output "
+                f"layer Dense({out[0]}, {n_outputs}) after it: two linear layers in a row. "
+                f"If {last!r} is the output layer, pass output_layer='last'; else end the "
+                "stack with an activation"
+            )
+        return Network([*network.layers, Dense(out[0], n_outputs)])
+    if isinstance(last, Activation):
+        raise ValueError(
+            f"with output_layer='last' the stack ends with the network's output, before the "
+            f"output activation, which the loss applies itself; remove the final {last!r}"
+        )
+    if out[0] != n_outputs:
+        binary = " (two classes take one logistic output unit, as scikit-learn's)"
+        raise ValueError(
+            f"the layers end with {out[0]} outputs, and the targets need {n_outputs}"
+            + (binary if n_outputs == 1 else "")
+            + "; change the last layer's width, or pass output_layer='append'"
+        )
+    return network
 
 
 class _BaseStack(SolverEstimator):
@@ -98,25 +119,26 @@ class _BaseStack(SolverEstimator):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        output_layer: str = "append",
     ):
         self.layers = layers
+        self.output_layer = output_layer
         self._set_solver_params(locals())
 
     # ------------------------------------------------------------------ the network
 
     def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Network:
-        stack = copy.deepcopy(list(self.layers))  # the fitted model keeps its own
-        return Network([*stack, Dense(output_width(stack, input_shape), n_outputs)])
+        return build_stack(self.layers, input_shape, n_outputs, self.output_layer)
 
     def _init_params(self, network: Network, rng: Any, place: Place, initial: Any) -> Params:
         scheme = self.init if self.init is not None else "glorot_uniform"
         return network.init(rng, xp=place.xp, device=place.device, dtype=place.dtype, scheme=scheme)
 
-    def _fitted_attributes(self, network: Network) -> dict[str, Any]:
+    def _fitted_attributes(self, network: Network, data: FitData) -> dict[str, Any]:
         return {
             "_fitted_layers": list(network.layers),
             "n_layers_": len(network.layers),
-            "n_outputs_": network.layers[-1].param_shapes()[0][1],
+            "n_outputs_": data.n_outputs,
         }
 
     @classmethod
@@ -126,39 +148,40 @@ class _BaseStack(SolverEstimator):
     # ------------------------------------------------------------------ the weight map
 
     def _weights(self) -> dict[str, Any]:
-        layers = self._fitted_layers
-        if len(self.params_) != len(layers):
+        params = self.params_  # AttributeError before fit
+        network = self._network_of(self.__dict__)
+        if len(params) != len(network.layers):
             raise ValueError(
-                f"params_ holds {len(self.params_)} tuples; the network has {len(layers)} layers"
+                f"params_ holds {len(self.params_)} tuples; the network has "
+                f"{len(network.layers)} layers"
             )
-        return {
-            f"layers.{i}.{name}": a
-            for i, (layer, p) in enumerate(zip(layers, self.params_))
-            for name, a in zip(layer.param_names, p)
-        }
+        return weight_map(network, self.params_, self.__dict__.get("buffers_"))
 
     @classmethod
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
-        layers = attributes["_fitted_layers"]
+        network = cls._network_of(attributes)
         return {
-            "params_": [
-                tuple(weights[f"layers.{i}.{name}"] for name in layer.param_names)
-                for i, layer in enumerate(layers)
-            ]
+            "params_": _params_of(network, weights),
+            "buffers_": _buffers_of(network, weights) if network.has_state else None,
         }
 
     @classmethod
     def _check_attributes(cls, attributes: dict) -> None:
-        super()._check_attributes(attributes)  # image_shape_ first: the probe below uses it
+        super()._check_attributes(attributes)
         layers = attributes["_fitted_layers"]
-        if not layers or not isinstance(layers[-1], Dense):
-            raise ValueError("_fitted_layers must end with the output Dense layer")
-        if layers[-1].n_out != attributes["n_outputs_"] or len(layers) != attributes["n_layers_"]:
-            raise ValueError("_fitted_layers disagree with n_outputs_ or n_layers_")
         image = attributes["image_shape_"]
         shape = tuple(image) if image is not None else (attributes["n_features_in_"],)
-        if output_width(layers[:-1], shape) != layers[-1].n_in:
-            raise ValueError(f"_fitted_layers do not fit samples of shape {shape}")
+        network = Network(layers)
+        if network.build(shape).layers != network.layers:
+            raise ValueError("_fitted_layers must have every size set (none left to infer)")
+        if len(layers) != attributes["n_layers_"]:
+            raise ValueError("_fitted_layers disagree with n_layers_")
+        out = network.output_shape(shape)  # symbolic: a file's sizes allocate nothing
+        if out != (attributes["n_outputs_"],):
+            raise ValueError(
+                f"_fitted_layers give outputs of shape {out} for samples of shape {shape}, "
+                f"not ({attributes['n_outputs_']},)"
+            )
 
 
 class NeuralNetClassifier(ClassifierOutputs, _BaseStack):
