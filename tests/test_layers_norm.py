@@ -177,7 +177,11 @@ def test_exact_state_is_the_batch_statistics(backend):
     assert_close(count, 5.0, backend=backend)
 
 
-WEIGHT_CASES = [(BatchNorm1d(3), (6, 3)), (BatchNorm1d(3), (6, 3, 2)), (BatchNorm2d(2), (5, 2, 2, 3))]
+WEIGHT_CASES = [
+    (BatchNorm1d(3), (6, 3)),
+    (BatchNorm1d(3), (6, 3, 2)),
+    (BatchNorm2d(2), (5, 2, 2, 3)),
+]
 
 
 @pytest.mark.parametrize(("layer", "shape"), WEIGHT_CASES, ids=lambda c: repr(c))
@@ -221,9 +225,11 @@ def test_integer_weights_are_repeated_rows(backend):
     reps = weights.astype(int)
     module = _torch_module(layer)
     _torch_load(module, params, ())
-    y_ref, dx_rep, grads_ref = _torch_run(module, np.repeat(x, reps, 0), np.repeat(dy, reps, 0), True)
+    x_rep, dy_rep = np.repeat(x, reps, 0), np.repeat(dy, reps, 0)
+    y_ref, dx_rep, grads_ref = _torch_run(module, x_rep, dy_rep, True)
     dx_ref = np.add.reduceat(dx_rep, np.concatenate([[0], np.cumsum(reps)[:-1]]), axis=0)
-    y, dx, grads, _ = _ours(backend, layer, params, (), x, dy * weights[:, None, None], True, weights)
+    dy_weighted = dy * weights[:, None, None]
+    y, dx, grads, _ = _ours(backend, layer, params, (), x, dy_weighted, True, weights)
     assert_close(y, y_ref[np.cumsum(reps) - 1], backend=backend, **TOL)
     assert_close(dx, dx_ref, backend=backend, **TOL)
     for g, ref in zip(grads, grads_ref):
@@ -239,7 +245,8 @@ def test_equal_weights_change_nothing_and_zero_weights_give_no_nan(backend):
     x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     plain = _ours(backend, layer, params, state, x, dy, True)
     equal = _ours(backend, layer, params, state, x, dy, True, np.full(4, 2.5))
-    for a, b in zip((plain[0], plain[1], *plain[2], *plain[3]), (equal[0], equal[1], *equal[2], *equal[3])):
+    flat = [(out[0], out[1], *out[2], *out[3]) for out in (plain, equal)]
+    for a, b in zip(*flat):
         assert_close(a, _backend.to_numpy(b), backend=backend, **TOL)
     zero = _ours(backend, layer, params, state, x, dy, True, np.zeros(4))
     for a in (zero[0], zero[1], *zero[2], *zero[3]):
@@ -372,7 +379,8 @@ def test_network_state_and_training_step(backend):
     assert_close(state[1][1], np.ones(3), backend=backend)
     assert [_backend.to_numpy(p).tolist() for p in params[1]] == [[1.0] * 3, [0.0] * 3]
     rng = np.random.default_rng(7)
-    X, y = backend.asarray(rng.standard_normal((6, 4))), backend.asarray(rng.standard_normal((6, 2)))
+    X = backend.asarray(rng.standard_normal((6, 4)))
+    y = backend.asarray(rng.standard_normal((6, 2)))
     _, _, new_state = net.loss_grad_state(params, X, y, state=state)
     assert_close(new_state[1][2], 1.0, backend=backend)
     assert not np.allclose(_backend.to_numpy(new_state[1][0]), 0.0)

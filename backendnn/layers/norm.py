@@ -456,9 +456,14 @@ class LayerNorm(Layer):
         elementwise_affine: bool = True,
         bias: bool = True,
     ):
-        dims = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else normalized_shape
+        dims = (
+            normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+        )
         if not dims:
-            raise ValueError("LayerNorm: normalized_shape must be a positive int or a non-empty tuple of them, got ()")
+            raise ValueError(
+                "LayerNorm: normalized_shape must be a positive int or a non-empty tuple of "
+                "them, got ()"
+            )
         self.normalized_shape = tuple(
             positive_int("LayerNorm", "normalized_shape", d) for d in dims
         )
