@@ -25,24 +25,31 @@ own convolution behind ``_backend`` where it has one.
 
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
 (the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv2d, im2col, col2im),
-``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d).
+``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d), ``norm`` (BatchNorm1d, BatchNorm2d,
+LayerNorm), ``dropout`` (Dropout).
 """
 
 from .activation import Activation
 from .base import Layer
 from .conv import Conv2d
 from .dense import Dense, GatedDense
+from .dropout import Dropout
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .shape import Flatten
 
 __all__ = [
     "Activation",
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "Dense",
+    "Dropout",
     "Flatten",
     "GatedDense",
     "GlobalAvgPool2d",
     "Layer",
+    "LayerNorm",
     "MaxPool2d",
 ]

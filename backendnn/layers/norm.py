@@ -1,0 +1,589 @@
+"""Normalisation layers: :class:`BatchNorm1d`, :class:`BatchNorm2d` (one implementation,
+statistics over every axis but the channel axis 1) and :class:`LayerNorm`.
+
+Batch norm, per channel c, over the n = N L values of the batch in that channel (L the
+product of the axes after the channel axis, 1 for (N, C))::
+
+    mu = sum_i a_i x_i,   var = sum_i a_i (x_i - mu)^2,   s = sqrt(var + eps),
+    xhat = (x - mu) / s,  y = gamma xhat + beta,
+
+with a_i = 1 / n, or with sample weights w (``ctx.weights``) a_i = w_n / (L sum w) for
+every value of sample n: rows of weight 0 do not count (a mesh's padding rows). Its
+backward, through the batch statistics (sum a = 1, so sum a (x - mu) = 0), with
+g = dy gamma::
+
+    dx = (g - a (sum g + xhat sum(g xhat))) / s,
+    dgamma = sum dy xhat,   dbeta = sum dy,
+
+sums over every axis but the channel axis. With running statistics (inference) mu and s
+are constants: dx = g / s.
+
+Imports :mod:`backendnn._backend`, ``_validation`` and :mod:`backendnn.layers.base`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._backend import array_namespace
+from .._validation import is_real
+from .base import INFERENCE, Context, Layer, Param, positive_int
+
+
+def _check_eps(owner: str, eps: Any) -> float:
+    if not is_real(eps) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{owner}: eps must be a finite real >= 0 (e.g. 1e-5), got {eps!r}")
+    return float(eps)
+
+
+def _check_bool(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
+
+
+class _BatchNorm(Layer):
+    """Batch normalisation over every axis but axis 1 (the channels): the shared
+    implementation of :class:`BatchNorm1d` and :class:`BatchNorm2d`."""
+
+    uses_mode = True
+    #: the accepted ranks of one sample (no batch axis) and how the error names them
+    _sample_ranks: tuple[int, ...] = ()
+    _layout: str = ""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+    ):
+        owner = type(self).__name__
+        self.num_features = positive_int(owner, "num_features", num_features)
+        self.eps = _check_eps(owner, eps)
+        if momentum is not None and (
+            not is_real(momentum) or not math.isfinite(momentum) or not 0 <= momentum <= 1
+        ):
+            raise ValueError(
+                f"{owner}: momentum must be a real in [0, 1] (e.g. 0.1) or None (a "
+                f"cumulative average), got {momentum!r}"
+            )
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = _check_bool(owner, "affine", affine)
+        self.track_running_stats = _check_bool(owner, "track_running_stats", track_running_stats)
+        self.bias = _check_bool(owner, "bias", bias)
+
+    # ------------------------------------------------------------------ declarations
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+            "bias": self.bias,
+        }
+
+    def parameters(self) -> tuple[Param, ...]:
+        """``weight`` (gamma, ones) and ``bias`` (beta, zeros), each of shape
+        (num_features,) and not penalised; none when ``affine=False``, no ``bias`` with
+        ``bias=False``."""
+        if not self.affine:
+            return ()
+        c = (self.num_features,)
+        w = Param("weight", c, init="ones")
+        return (w, Param("bias", c, init="zeros")) if self.bias else (w,)
+
+    def buffers(self) -> tuple[Param, ...]:
+        """``running_mean`` (zeros) and ``running_var`` (ones) of shape (num_features,),
+        ``num_batches_tracked`` (0-d, zero); none when ``track_running_stats=False``."""
+        if not self.track_running_stats:
+            return ()
+        c = (self.num_features,)
+        return (
+            Param("running_mean", c, init="zeros"),
+            Param("running_var", c, init="ones"),
+            Param("num_batches_tracked", (), init="zeros"),
+        )
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        self._check(tuple(shape))
+        return tuple(shape)
+
+    def _check(self, shape: tuple[int, ...]) -> None:
+        """ValueError unless samples of ``shape`` have the accepted rank and channels."""
+        if len(shape) not in self._sample_ranks:
+            raise ValueError(
+                f"{self!r} expects samples of shape {self._layout}, got samples of shape "
+                f"{shape} (a batch of rank {len(shape) + 1})"
+            )
+        if shape[0] != self.num_features:
+            raise ValueError(
+                f"{self!r} expects {self.num_features} channels on axis 1, got {shape[0]}"
+            )
+
+    # ------------------------------------------------------------------ the pass
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """y = gamma (x - mu) / sqrt(var + eps) + beta, per channel.
+
+        In training (and in inference without running statistics, as torch) mu and var
+        are the batch's (biased variance, weighted by ``ctx.weights``); in inference the
+        running statistics ``ctx.state``.
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            ``(weight, bias)`` of shape (num_features,), or ``()`` when not affine.
+        x : array of shape (n_samples, num_features, ...)
+            The input, channels on axis 1.
+        ctx : Context
+            Training or inference, the state ``(running_mean, running_var,
+            num_batches_tracked)`` and the batch's sample weights.
+
+        Returns
+        -------
+        y : array of the shape of x
+            The normalised input.
+        cache : tuple
+            What :meth:`backward` and :meth:`next_state` need.
+
+        Raises
+        ------
+        ValueError
+            If x has the wrong rank or channel count, or if a channel of a training
+            batch has one value only (its variance is undefined).
+        """
+        xp = array_namespace(x)
+        shape = tuple(x.shape)
+        self._check(shape[1:])
+        n, c = shape[0], shape[1]
+        x3 = xp.reshape(x, (n, c, -1))  # (N, C, L)
+        length = x3.shape[2]
+        batch_stats = ctx.training or not self.track_running_stats
+        if batch_stats:
+            if n * length == 1:
+                raise ValueError(
+                    f"{self!r}: expected more than 1 value per channel when training, got "
+                    f"input of shape {shape}; use a batch of 2 or more samples"
+                )
+            weights = ctx.weights if ctx.training else None
+            a, count = _weighting(xp, weights, n, length, x3.dtype)
+            mean = xp.sum(x3 * a, axis=(0, 2), keepdims=True)
+            centred = x3 - mean
+            var = xp.sum(centred * centred * a, axis=(0, 2), keepdims=True)
+            inv_std = 1.0 / xp.sqrt(var + self.eps)
+            unbiased = var * _unbiased_factor(xp, count)
+            stats = (xp.reshape(mean, (c,)), xp.reshape(unbiased, (c,)))
+        else:
+            if len(ctx.state) != 3:
+                raise ValueError(
+                    f"{self!r} in inference needs its state (running_mean, running_var, "
+                    "num_batches_tracked): pass state=network.init_state(...) or a fitted "
+                    "model's state"
+                )
+            running_mean, running_var = ctx.state[0], ctx.state[1]
+            centred = x3 - xp.reshape(running_mean, (1, c, 1))
+            inv_std = 1.0 / xp.sqrt(xp.reshape(running_var, (1, c, 1)) + self.eps)
+            a, stats = None, None
+        xhat = centred * inv_std
+        y = xhat
+        if self.affine:
+            y = xhat * xp.reshape(params[0], (1, c, 1))
+            if self.bias:
+                y = y + xp.reshape(params[1], (1, c, 1))
+        return xp.reshape(y, shape), (xhat, inv_std, a, stats, shape)
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx = (g - a (sum g + xhat sum(g xhat))) / s with g = dy gamma (training; dx =
+        g / s with running statistics), dgamma = sum dy xhat, dbeta = sum dy.
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            ``(weight, bias)`` or ``()``, as given to :meth:`forward`.
+        cache : tuple
+            As returned by :meth:`forward`.
+        dy : array of the input's shape
+            dL/dy.
+        need_dx : bool, default True
+            Whether to form dx.
+
+        Returns
+        -------
+        dx : array of the input's shape or None
+            dL/dx, or None when ``need_dx`` is False.
+        grads : tuple of arrays
+            ``(dweight, dbias)`` of shape (num_features,), or ``()`` when not affine.
+        """
+        xhat, inv_std, a, _, shape = cache
+        xp = array_namespace(dy)
+        n, c = shape[0], shape[1]
+        dy3 = xp.reshape(dy, (n, c, -1))
+        grads: tuple = ()
+        g = dy3
+        if self.affine:
+            weight = params[0]
+            grads = (xp.sum(dy3 * xhat, axis=(0, 2)),)
+            if self.bias:
+                grads += (xp.sum(dy3, axis=(0, 2)),)
+            g = dy3 * xp.reshape(weight, (1, c, 1))
+        if not need_dx:
+            return None, grads
+        if a is None:  # running statistics: constants
+            return xp.reshape(g * inv_std, shape), grads
+        sum_g = xp.sum(g, axis=(0, 2), keepdims=True)
+        sum_gx = xp.sum(g * xhat, axis=(0, 2), keepdims=True)
+        dx = (g - a * (sum_g + xhat * sum_gx)) * inv_std
+        return xp.reshape(dx, shape), grads
+
+    def next_state(self, state: tuple, cache: Any, exact: bool = False) -> tuple:
+        """running = (1 - f) running + f batch, with f = momentum (1 / num_batches_tracked
+        when momentum is None: the cumulative average), the batch's variance unbiased;
+        num_batches_tracked + 1. ``exact``: running = batch (after L-BFGS on the whole
+        data set)."""
+        if not self.track_running_stats or not state:
+            return state
+        running_mean, running_var, count = state
+        batch_mean, batch_var = cache[3]
+        xp = array_namespace(running_mean)
+        count = count + 1.0
+        if exact:
+            new_mean, new_var = batch_mean, batch_var
+        else:
+            f: Any = self.momentum if self.momentum is not None else 1.0 / count
+            new_mean = running_mean + f * (batch_mean - running_mean)
+            new_var = running_var + f * (batch_var - running_var)
+        return (
+            xp.astype(new_mean, running_mean.dtype, copy=False),
+            xp.astype(new_var, running_var.dtype, copy=False),
+            count,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.num_features}, eps={self.eps!r}, "
+            f"momentum={self.momentum!r}, affine={self.affine}, "
+            f"bias={self.affine and self.bias}, "
+            f"track_running_stats={self.track_running_stats})"
+        )
+
+
+def _weighting(xp: Any, weights: Any, n: int, length: int, dtype: Any) -> tuple[Any, Any]:
+    """The weight a of each value in its channel's statistics (a float, or an array of
+    shape (N, 1, 1)) and the effective count m = L (sum w)^2 / sum w^2 (N L unweighted)."""
+    if weights is None:
+        return 1.0 / (n * length), n * length
+    w = xp.astype(weights, dtype, copy=False)
+    total = xp.sum(w)
+    sum_sq = xp.sum(w * w)
+    safe_total = xp.where(total > 0, total, 1.0)  # all weights 0: statistics 0, no NaN
+    safe_sq = xp.where(sum_sq > 0, sum_sq, 1.0)
+    a = xp.reshape(w, (n, 1, 1)) / (length * safe_total)
+    return a, length * total * total / safe_sq
+
+
+def _unbiased_factor(xp: Any, m: Any) -> Any:
+    """m / (m - 1), Bessel's correction for the effective count m; 1 where m <= 1 (one
+    weighted row of one value: no spread to correct)."""
+    if isinstance(m, int):
+        return m / (m - 1)
+    more = m > 1
+    return xp.where(more, m / xp.where(more, m - 1, 1.0), 1.0)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) batches, per channel C (PyTorch's
+    ``BatchNorm1d``).
+
+    Forward: y = gamma (x - mu) / sqrt(var + eps) + beta, mu and var (biased) over the
+    N L values of each channel in training (weighted by the batch's sample weights, a
+    weight w_n counting for every value of sample n), the running statistics in
+    inference. Backward, with g = dy gamma and s = sqrt(var + eps), a = 1 / (N L) (or
+    w_n / (L sum w))::
+
+        dx = (g - a (sum g + xhat sum(g xhat))) / s,  dgamma = sum dy xhat,  dbeta = sum dy.
+
+    After a training pass :meth:`next_state` moves the running statistics:
+    running = (1 - momentum) running + momentum batch, the batch variance unbiased
+    (times m / (m - 1), m the effective count L (sum w)^2 / sum w^2, N L unweighted).
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels (axis 1).
+    eps : float, default 1e-5
+        Added to the variance.
+    momentum : float or None, default 0.1
+        Weight of the batch in the running statistics; None: their cumulative average
+        (1 / num_batches_tracked).
+    affine : bool, default True
+        Whether the layer has ``weight`` (gamma, ones) and ``bias`` (beta, zeros).
+    track_running_stats : bool, default True
+        Whether the layer keeps ``running_mean``, ``running_var`` and
+        ``num_batches_tracked``; without them inference uses the batch's statistics.
+    bias : bool, default True
+        Keyword only: whether the affine layer has ``bias`` (``bias=False``: weight only,
+        as PyTorch's).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import BatchNorm1d
+    >>> from backendnn.layers.base import Context
+    >>> layer = BatchNorm1d(2)
+    >>> layer
+    BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    >>> params = (np.ones(2), np.zeros(2))
+    >>> state = (np.zeros(2), np.ones(2), np.zeros(()))
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> y, cache = layer.forward(params, x, Context(training=True, state=state))
+    >>> np.round(y, 3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> [np.round(s, 3).tolist() for s in layer.next_state(state, cache)]
+    [[0.2, 2.0], [1.1, 20.9], 1.0]
+    >>> dx, (dweight, dbias) = layer.backward(params, cache, np.ones_like(y))
+    >>> dx.tolist(), dbias.tolist()
+    ([[0.0, 0.0], [0.0, 0.0]], [2.0, 2.0])
+    """
+
+    _sample_ranks = (1, 2)
+    _layout = "(num_features,) or (num_features, L): batches (N, C) or (N, C, L)"
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The input shape, checked: (C,) or (C, L) with C = num_features.
+
+        Examples
+        --------
+        >>> from backendnn.layers import BatchNorm1d
+        >>> BatchNorm1d(3).output_shape((3, 7))
+        (3, 7)
+        """
+        return super().output_shape(shape)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of image batches (N, C, H, W), per channel C (PyTorch's
+    ``BatchNorm2d``): :class:`BatchNorm1d`'s formulas with the statistics of each channel
+    over its N H W values.
+
+    Forward: y = gamma (x - mu) / sqrt(var + eps) + beta; backward, with g = dy gamma,
+    s = sqrt(var + eps) and a = 1 / (N H W)::
+
+        dx = (g - a (sum g + xhat sum(g xhat))) / s,  dgamma = sum dy xhat,  dbeta = sum dy.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels (axis 1).
+    eps : float, default 1e-5
+        Added to the variance.
+    momentum : float or None, default 0.1
+        Weight of the batch in the running statistics; None: their cumulative average.
+    affine : bool, default True
+        Whether the layer has ``weight`` (gamma) and ``bias`` (beta).
+    track_running_stats : bool, default True
+        Whether the layer keeps running statistics (else inference uses the batch's).
+    bias : bool, default True
+        Keyword only: whether the affine layer has ``bias``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import BatchNorm2d
+    >>> layer = BatchNorm2d(3, affine=False)
+    >>> layer.parameters(), [b.name for b in layer.buffers()]
+    ((), ['running_mean', 'running_var', 'num_batches_tracked'])
+    >>> state = (np.zeros(3), np.ones(3), np.zeros(()))
+    >>> from backendnn.layers.base import Context
+    >>> y, cache = layer.forward((), np.full((2, 3, 4, 4), 5.0), Context(state=state))
+    >>> float(y.max())
+    4.999975000187499
+    """
+
+    _sample_ranks = (3,)
+    _layout = "(num_features, H, W): batches (N, C, H, W)"
+
+
+class LayerNorm(Layer):
+    """Layer normalisation over the trailing ``normalized_shape`` axes of each sample
+    (PyTorch's ``LayerNorm``); the same in training and inference.
+
+    Forward, over the D values of each normalised group: mu = mean x, var = mean (x - mu)^2
+    (biased), xhat = (x - mu) / s with s = sqrt(var + eps), y = weight xhat + bias
+    (weight and bias of shape ``normalized_shape``). Backward, with g = dy weight::
+
+        dx = (g - mean g - xhat mean(g xhat)) / s,
+        dweight = sum dy xhat,  dbias = sum dy   (sums over the leading axes).
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The shape of the trailing axes normalised together.
+    eps : float, default 1e-5
+        Added to the variance.
+    elementwise_affine : bool, default True
+        Whether the layer has ``weight`` (ones) and ``bias`` (zeros).
+    bias : bool, default True
+        Whether the affine layer has ``bias`` (PyTorch's ``bias=False``: weight only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import LayerNorm
+    >>> layer = LayerNorm(2)
+    >>> layer
+    LayerNorm((2,), eps=1e-05, elementwise_affine=True, bias=True)
+    >>> y, cache = layer.forward((np.ones(2), np.zeros(2)), np.array([[1.0, 3.0]]))
+    >>> np.round(y, 3).tolist()
+    [[-1.0, 1.0]]
+    >>> dx, (dweight, dbias) = layer.backward((np.ones(2), np.zeros(2)), cache, np.ones_like(y))
+    >>> dx.tolist(), dbias.tolist()
+    ([[0.0, 0.0]], [1.0, 1.0])
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ):
+        dims = (
+            normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+        )
+        if not dims:
+            raise ValueError(
+                "LayerNorm: normalized_shape must be a positive int or a non-empty tuple of "
+                "them, got ()"
+            )
+        self.normalized_shape = tuple(
+            positive_int("LayerNorm", "normalized_shape", d) for d in dims
+        )
+        self.eps = _check_eps("LayerNorm", eps)
+        self.elementwise_affine = _check_bool("LayerNorm", "elementwise_affine", elementwise_affine)
+        self.bias = _check_bool("LayerNorm", "bias", bias)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "normalized_shape": self.normalized_shape,
+            "eps": self.eps,
+            "elementwise_affine": self.elementwise_affine,
+            "bias": self.bias,
+        }
+
+    def parameters(self) -> tuple[Param, ...]:
+        """``weight`` (ones) and ``bias`` (zeros) of shape ``normalized_shape``, not
+        penalised; none without ``elementwise_affine``, no bias with ``bias=False``."""
+        if not self.elementwise_affine:
+            return ()
+        w = Param("weight", self.normalized_shape, init="ones")
+        return (w, Param("bias", self.normalized_shape, init="zeros")) if self.bias else (w,)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The input shape, checked: it must end with ``normalized_shape``.
+
+        Examples
+        --------
+        >>> from backendnn.layers import LayerNorm
+        >>> LayerNorm((4, 5)).output_shape((3, 4, 5))
+        (3, 4, 5)
+        """
+        shape = tuple(shape)
+        k = len(self.normalized_shape)
+        if len(shape) < k or shape[len(shape) - k :] != self.normalized_shape:
+            raise ValueError(
+                f"{self!r} expects samples whose trailing axes are {self.normalized_shape}, "
+                f"got samples of shape {shape}"
+            )
+        return shape
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """y = weight (x - mu) / sqrt(var + eps) + bias over the trailing axes.
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            ``(weight, bias)`` of shape ``normalized_shape``, ``(weight,)`` or ``()``.
+        x : array of shape (n_samples, ..., *normalized_shape)
+            The input.
+        ctx : Context, optional
+            Ignored: the layer computes the same in training and inference.
+
+        Returns
+        -------
+        y : array of the shape of x
+            The normalised input.
+        cache : tuple of arrays
+            ``(xhat, 1 / s)``.
+        """
+        self.output_shape(tuple(x.shape[1:]))
+        xp = array_namespace(x)
+        axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))
+        mean = xp.mean(x, axis=axes, keepdims=True)
+        centred = x - mean
+        var = xp.mean(centred * centred, axis=axes, keepdims=True)
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        xhat = centred * inv_std
+        y = xhat
+        if self.elementwise_affine:
+            y = xhat * params[0]
+            if self.bias:
+                y = y + params[1]
+        return y, (xhat, inv_std)
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx = (g - mean g - xhat mean(g xhat)) / s with g = dy weight; dweight =
+        sum dy xhat, dbias = sum dy over the leading axes.
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            As given to :meth:`forward`.
+        cache : tuple of arrays
+            As returned by :meth:`forward`.
+        dy : array of the input's shape
+            dL/dy.
+        need_dx : bool, default True
+            Whether to form dx.
+
+        Returns
+        -------
+        dx : array of the input's shape or None
+            dL/dx, or None when ``need_dx`` is False.
+        grads : tuple of arrays
+            ``(dweight, dbias)``, ``(dweight,)`` or ``()``, shaped as ``params``.
+        """
+        xhat, inv_std = cache
+        xp = array_namespace(dy)
+        k = len(self.normalized_shape)
+        lead = tuple(range(dy.ndim - k))
+        axes = tuple(range(dy.ndim - k, dy.ndim))
+        grads: tuple = ()
+        g = dy
+        if self.elementwise_affine:
+            grads = (xp.sum(dy * xhat, axis=lead),)
+            if self.bias:
+                grads += (xp.sum(dy, axis=lead),)
+            g = dy * params[0]
+        if not need_dx:
+            return None, grads
+        mean_g = xp.mean(g, axis=axes, keepdims=True)
+        mean_gx = xp.mean(g * xhat, axis=axes, keepdims=True)
+        return (g - mean_g - xhat * mean_gx) * inv_std, grads
+
+    def __repr__(self) -> str:
+        return (
+            f"LayerNorm({self.normalized_shape}, eps={self.eps!r}, "
+            f"elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.elementwise_affine and self.bias})"
+        )
