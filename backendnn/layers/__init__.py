@@ -25,7 +25,7 @@ own convolution behind ``_backend`` where it has one.
 
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
 (the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv2d, im2col, col2im),
-``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d).
+``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d), ``residual`` (Residual).
 """
 
 from .activation import Activation
@@ -33,6 +33,7 @@ from .base import Layer
 from .conv import Conv2d
 from .dense import Dense, GatedDense
 from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .residual import Residual
 from .shape import Flatten
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "GlobalAvgPool2d",
     "Layer",
     "MaxPool2d",
+    "Residual",
 ]
