@@ -3,8 +3,8 @@ input gradient and every parameter gradient of networks holding residual blocks 
 block with the identity shortcut, a strided convolution block with a 1x1 projection
 shortcut, blocks nested in blocks) against torch autograd (float64, 1e-10), the
 declarations (names ``f.{j}.{name}``, initial draws), the per-sub-layer contexts and keys,
-``check_gradients``, shape checks and build, and equality, hashing and the model-file
-description.
+``check_gradients``, ``jax.jit``, shape checks and build, equality, hashing and the
+model-file description, and an estimator that fits, saves and loads a residual stack.
 
 The references are torch.nn modules given the same weights, matched by name as a torch
 state dict names them (``1.f.0.weight`` for our ``layers[1].f.0.W``; a torch Linear's
@@ -21,6 +21,7 @@ import json
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 import backendnn
 from backendnn import Network, _backend, _random
@@ -473,3 +474,24 @@ def test_model_file_description_round_trips():
     again = LayerStack().from_json(raw)
     assert again == stack and [hash(a) for a in again] == [hash(b) for b in stack]
     assert Network(again).output_shape((2, 6, 6)) == (4,)
+
+
+@pytest.mark.filterwarnings("ignore::backendnn.ConvergenceWarning")
+def test_an_estimator_fits_saves_and_loads_a_residual_stack(tmp_path):
+    """A layer-stack estimator trains a Residual; its model file names the block's arrays
+    as a torch state dict (``layers.2.f.0.W``) and loads to the same predictions."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 2, 4, 4)), np.arange(12) % 3
+    block = Residual(
+        [Conv2d(3, 3, 3, stride=2, padding=1), Activation("relu"), Conv2d(3, 3, 3, padding=1)],
+        shortcut=[Conv2d(3, 3, 1, stride=2)],
+    )
+    stack = [Conv2d(2, 3, 3, padding=1), Activation("relu"), block, Flatten()]
+    model = backendnn.NeuralNetClassifier(stack, max_iter=2, random_state=0).fit(X, y)
+    path = tmp_path / "model.safetensors"
+    backendnn.save(model, path)
+    again = backendnn.load(path)
+    assert again.get_params()["layers"] == stack
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    names = sorted(load_file(str(path)))
+    assert "layers.2.f.0.W" in names and "layers.2.shortcut.0.b" in names

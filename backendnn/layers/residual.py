@@ -120,11 +120,11 @@ class Residual(Layer):
         >>> block.param_names
         ('f.0.W', 'f.0.b', 'shortcut.0.W', 'shortcut.0.b')
         """
-        return self._declarations(Layer.parameters.__name__)
+        return self._declarations("parameters")
 
     def buffers(self) -> tuple[Param, ...]:
         """The sub-layers' buffers (state), renamed as :meth:`parameters`."""
-        return self._declarations(Layer.buffers.__name__)
+        return self._declarations("buffers")
 
     def _declarations(self, kind: str) -> tuple[Param, ...]:
         return tuple(
