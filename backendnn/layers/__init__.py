@@ -26,7 +26,7 @@ own convolution behind ``_backend`` where it has one.
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
 (the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv2d, im2col, col2im),
 ``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d), ``norm`` (BatchNorm1d, BatchNorm2d,
-LayerNorm), ``dropout`` (Dropout).
+LayerNorm), ``dropout`` (Dropout), ``residual`` (Residual).
 """
 
 from .activation import Activation
@@ -36,6 +36,7 @@ from .dense import Dense, GatedDense
 from .dropout import Dropout
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .residual import Residual
 from .shape import Flatten
 
 __all__ = [
@@ -52,4 +53,5 @@ __all__ = [
     "Layer",
     "LayerNorm",
     "MaxPool2d",
+    "Residual",
 ]
