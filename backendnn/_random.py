@@ -77,12 +77,15 @@ def seed_of(random_state: Any) -> int:
     if isinstance(random_state, (int, np.integer)):
         value = int(random_state)
         return _int32(_mix_host(_mix_host(value ^ _SEED_SALT) ^ (value >> 32)))
+    state: Any
     if isinstance(random_state, np.random.RandomState):
         state = random_state.get_state(legacy=False)
     elif isinstance(random_state, np.random.Generator):
         state = random_state.bit_generator.state
     else:
-        raise TypeError(f"random_state must be None, an int or a NumPy generator; got {random_state!r}")
+        raise TypeError(
+            f"random_state must be None, an int or a NumPy generator; got {random_state!r}"
+        )
     digest = hashlib.sha256(repr(state).encode()).digest()
     return _int32(int.from_bytes(digest[:4], "little"))
 

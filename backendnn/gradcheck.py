@@ -145,9 +145,7 @@ def check_gradients(
     run = {"state": state, "key": key}
 
     def J(vector: Any) -> float:
-        value, _ = network.loss_and_grad(
-            unflatten_params(vector, params), X, y, loss, alpha, **run
-        )
+        value, _ = network.loss_and_grad(unflatten_params(vector, params), X, y, loss, alpha, **run)
         return float(value)
 
     value, grads = network.loss_and_grad(params, X, y, loss, alpha, **run)

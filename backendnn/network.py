@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import _random
 from . import activations as _act
 from . import init as _init
 from . import losses as _losses
 from ._backend import array_namespace, from_numpy, host_rng, namespace
-from . import _random
 from .layers import Activation, Dense, Flatten, GatedDense, Layer
 from .layers.base import Context
 from .params import Params
@@ -212,7 +212,8 @@ class Network:
                 if p.init == "weight":
                     assert p.fans is not None
                     W, drawn_bias = _init.draw_weight(p.shape, p.fans, draw, rng, act_name)
-                    arrays.append(from_numpy(W.astype(host_dtype), xp=xp, device=device, dtype=dtype))
+                    W = W.astype(host_dtype)
+                    arrays.append(from_numpy(W, xp=xp, device=device, dtype=dtype))
                 elif p.init == "bias" and drawn_bias is not None:
                     b = drawn_bias.astype(host_dtype)
                     arrays.append(from_numpy(b, xp=xp, device=device, dtype=dtype))

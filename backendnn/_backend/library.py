@@ -94,7 +94,8 @@ class ArrayLibrary:
     def from_numpy(self, a: np.ndarray, xp: Any, device: Any, dtype: Any, copy: bool | None) -> Any:
         """Host array ``a`` as an array of namespace ``xp`` of dtype ``dtype`` on ``device``;
         ``copy=None`` lets the result share ``a``'s memory where the library can."""
-        return xp.asarray(np.ascontiguousarray(a).reshape(np.shape(a))  # 0-d stays 0-d, dtype=dtype, device=device, copy=copy)
+        host = np.ascontiguousarray(a).reshape(np.shape(a))  # a 0-d array stays 0-d
+        return xp.asarray(host, dtype=dtype, device=device, copy=copy)
 
     def has_64bit(self) -> bool:
         """Whether the library stores 64-bit types."""

@@ -57,9 +57,9 @@ from .._validation import (
     SequenceOf,
 )
 from ..data.sparse import SparseRows
+from ..train import LayerState
 from ._dask import dask_predict, is_dask
 from ._docs import FIT_DOC
-from ..train import LayerState
 from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
 from ._inputs import FitData, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS

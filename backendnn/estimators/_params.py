@@ -17,8 +17,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from .._validation import POSITIVE_INT, VERBOSE, AnyOf, Boolean, Constraint, Interval, Options
 from .. import layers as _layers
+from .._validation import POSITIVE_INT, VERBOSE, AnyOf, Boolean, Constraint, Interval, Options
 from ..train import LearningRateSchedule
 from ._constraints import (
     ActivationParam,

@@ -29,7 +29,6 @@ from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
 from ._params import STACK_PARAMS, constraints, parameters_doc
 
-
 OUTPUT_LAYERS = ("append", "last")
 
 

@@ -370,7 +370,10 @@ class Conv2d(Layer):
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         check_image_shape(self, shape, self.in_channels, self.kernel_size, self.padding)
-        return (self.out_channels, *output_size(shape[1:], self.kernel_size, self.stride, self.padding))
+        return (
+            self.out_channels,
+            *output_size(shape[1:], self.kernel_size, self.stride, self.padding),
+        )
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = W * x + b: per sample Y_n = W2 P_n + b (the native convolution where there is one).
