@@ -147,15 +147,20 @@ def warn_no_64bit() -> None:
         )
 
 
-def check_X(X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 1) -> Any:
+def check_X(
+    X: Any, xp: Any, dtype: Any, *, name: str = "X", min_samples: int = 1, signals: bool = False
+) -> Any:
     """A finite, real, non-empty array of 2 (samples, features) or 4 (N, C, H, W)
-    dimensions, cast to ``dtype`` (integers and booleans convert, as scikit-learn does)."""
+    dimensions (or 3, (N, C, L) signals, where ``signals``), cast to ``dtype`` (integers
+    and booleans convert, as scikit-learn does)."""
     check_real(X, name)
     if not (xp.isdtype(X.dtype, "numeric") or X.dtype == xp.bool):
         raise TypeError(f"{name} must hold numbers; got an array of dtype {X.dtype}")
-    if X.ndim not in (2, 4):
+    if X.ndim not in ((2, 3, 4) if signals else (2, 4)):
         raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features) or 4-D (N, C, H, W) images; got "
+            f"{name} must be 2-D (n_samples, n_features) or 4-D (N, C, H, W) images"
+            + (" or 3-D (N, C, L) signals" if signals else "")
+            + "; got "
             f"{X.ndim}-D with shape {tuple(X.shape)}"
             + (
                 ". Reshape your data either using X.reshape(-1, 1) if it has a single feature "

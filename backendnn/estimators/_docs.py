@@ -60,7 +60,8 @@ _CLASSIFIER_ATTRIBUTES = """
     n_features_in_ : int
         Features per sample (C*H*W for images).
     image_shape_ : tuple or None
-        (C, H, W) when fitted on NCHW images.
+        (C, H, W) when fitted on NCHW images ((C, L) for a layer stack fitted on NCL
+        signals).
     n_iter_ : int
         Epochs (iterations) run by the last ``fit``/``partial_fit``.
     n_layers_ : int

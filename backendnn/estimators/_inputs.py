@@ -106,7 +106,7 @@ def fit_data(est: Any, request: Any) -> FitData:
         fitted={
             **target_attributes,
             "n_features_in_": math.prod(X_in.shape[1:]),
-            "image_shape_": tuple(X_in.shape[1:]) if X_in.ndim == 4 else None,
+            "image_shape_": tuple(X_in.shape[1:]) if X_in.ndim > 2 else None,
             "_dtype_name": "float64" if dtype == xp.float64 else "float32",
             "_feature_names": names,
         },
@@ -124,7 +124,8 @@ def _placed(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any
         if is_array(X) and is_array(other) and not isinstance(other, np.ndarray):
             _same_place(X, other)
     xp, dev, X_raw = resolve_array(X, getattr(est, "backend", None))
-    X_in = check_X(X_raw, xp, float_dtype(xp, getattr(est, "dtype", None), X_raw))
+    dtype = float_dtype(xp, getattr(est, "dtype", None), X_raw)
+    X_in = check_X(X_raw, xp, dtype, signals=not est._flatten_input)
     return xp, dev, X_in, (_flat(X_in) if est._flatten_input else X_in)
 
 
@@ -139,23 +140,24 @@ def predict_input(est: Any, X: Any) -> tuple[Any, Any]:
         return X.xp, X
     xp, _, X = resolve_array(X, None)
     name = est._dtype_name if has_64bit(xp) else "float32"  # JAX without x64
-    X = check_X(X, xp, getattr(xp, name))
+    X = check_X(X, xp, getattr(xp, name), signals=not est._flatten_input)
     check_shape(est, X)
     return xp, (_flat(X) if est._flatten_input else X)
 
 
 def check_shape(est: Any, X: Any) -> None:
     """``ValueError`` unless ``X``'s samples have the shape ``est`` was fitted on: as
-    many features, and the same image shape where it was fitted on images and takes them
-    unflattened."""
+    many features, and the same image (or signal) shape where it was fitted on images and
+    takes them unflattened."""
     image = getattr(est, "image_shape_", None)
-    if X.ndim == 4 and image is not None and tuple(X.shape[1:]) != tuple(image):
+    if X.ndim > 2 and image is not None and tuple(X.shape[1:]) != tuple(image):
         raise ValueError(
-            f"X has image shape {tuple(X.shape[1:])} but this model was fitted on {image}"
+            f"X has samples of shape {tuple(X.shape[1:])} but this model was fitted on "
+            f"{tuple(image)}"
         )
-    if not est._flatten_input and image is not None and X.ndim != 4:
+    if not est._flatten_input and image is not None and X.ndim != len(image) + 1:
         raise ValueError(
-            f"X has shape {tuple(X.shape)}; this model was fitted on images of shape "
+            f"X has shape {tuple(X.shape)}; this model was fitted on samples of shape "
             f"(N, {', '.join(map(str, image))})"
         )
     if not est._flatten_input and image is None and X.ndim != 2:

@@ -22,7 +22,11 @@ from .._validation import AnyOf, Constraint, Interval, Options, SequenceOf, Text
 #: the fitted attributes every estimator saves (besides its own)
 INPUT_ATTRIBUTES: dict[str, Constraint] = {
     "n_features_in_": Interval(1, None, integer=True),
-    "image_shape_": AnyOf(Options(None), SequenceOf(Interval(1, None, integer=True), length=3)),
+    "image_shape_": AnyOf(
+        Options(None),
+        SequenceOf(Interval(1, None, integer=True), length=3),  # (C, H, W) images
+        SequenceOf(Interval(1, None, integer=True), length=2),  # (C, L) signals (stacks)
+    ),
     "n_iter_": Interval(0, None, integer=True),
     "t_": Interval(0, None, integer=True),
     "loss_curve_": SequenceOf(Interval(None, None), as_list=True),
