@@ -1,7 +1,7 @@
 """The estimator core (``backendnn/estimators/_core.py``, ``_inputs.py``, ``_driver.py``):
 ``partial_fit`` and warm starts across libraries and devices, stacks whose first layer has
-no parameters, callbacks, warnings that point at the caller, model files of format 3, and
-scikit-learn's checks on the layer-stack estimators.
+no parameters, callbacks, warnings that point at the caller, model files of formats 3
+and 4, and scikit-learn's checks on the layer-stack estimators.
 
 Each test here failed on the code before the estimator core became data (b677f2f).
 """
@@ -20,8 +20,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import backendnn as bn
 from backendnn import _backend
 from backendnn.layers import Activation, Dense, Flatten
+from tests._helpers import read_meta
 
-DATA = pathlib.Path(__file__).parent / "data" / "format3"
+DATA = pathlib.Path(__file__).parent / "data"
 
 
 def _data():
@@ -154,29 +155,42 @@ def test_perceptron_coef_init_is_an_argument_of_the_call():
 # ---------------------------------------------------------------------- model files
 
 
-EXPECTED = json.loads((DATA / "expected.json").read_text())
+#: each older format's files and what they predicted when saved (``make.py`` beside them)
+EXPECTED = {
+    version: json.loads((DATA / f"format{version}" / "expected.json").read_text())
+    for version in (3, 4)
+}
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["predictions"]))
-def test_format_3_files_load_with_the_same_predictions(name, tmp_path):
-    """Files saved by the code before format 4 (``tests/data/format3/make.py`` at
-    b677f2f) load with the predictions they were saved with, and save again as format 4."""
-    expected = EXPECTED["predictions"][name]
-    X = np.array(EXPECTED["images" if name.startswith("cnn") else "X"])
-    for model in (bn.load(DATA / f"{name}.safetensors"),):
-        out = (
-            model.predict_proba(X)
-            if hasattr(model, "predict_proba")
-            else model.decision_function(X)
-            if hasattr(model, "decision_function")
-            else model.predict(X)
-        )
-        np.testing.assert_allclose(out, expected["output"], rtol=1e-12, atol=1e-15)
-        np.testing.assert_array_equal(model.predict(X), expected["predict"])
-        path = tmp_path / "again.safetensors"
-        bn.save(model, path)
-        again = bn.load(path)
-        np.testing.assert_array_equal(again.predict(X), expected["predict"])
+def _output(model, X):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)
+    if hasattr(model, "decision_function"):
+        return model.decision_function(X)
+    return model.predict(X)
+
+
+@pytest.mark.parametrize(
+    "version, name",
+    [(version, name) for version in EXPECTED for name in sorted(EXPECTED[version]["predictions"])],
+)
+def test_older_format_files_load_with_the_same_predictions(version, name, tmp_path):
+    """Files saved by the last code to write format 3 (b677f2f) and format 4 (af563d1),
+    by ``tests/data/format{3,4}/make.py``, load with the predictions they were saved with,
+    and save again in today's format and load back equal."""
+    expected = EXPECTED[version]["predictions"][name]
+    X = np.array(EXPECTED[version]["images" if name.startswith("cnn") else "X"])
+    model = bn.load(DATA / f"format{version}" / f"{name}.safetensors")
+    out = _output(model, X)
+    np.testing.assert_allclose(out, expected["output"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(model.predict(X), expected["predict"])
+    path = tmp_path / "again.safetensors"
+    bn.save(model, path)
+    assert read_meta(path)["version"] == bn.io.FORMAT_VERSION
+    again = bn.load(path)
+    assert type(again) is type(model) and again.get_params() == model.get_params()
+    np.testing.assert_array_equal(_output(again, X), out)
+    np.testing.assert_array_equal(again.predict(X), expected["predict"])
 
 
 # ---------------------------------------------------------------------- scikit-learn
