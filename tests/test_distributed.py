@@ -240,3 +240,24 @@ def test_partial_fit_moves_between_a_mesh_and_one_device(solver):
         one.partial_fit(jnp.asarray(X), y)
         moved.partial_fit(Xm, ym)
     _same_fit(one, moved, 1e-10)
+
+
+@pytest.mark.parametrize("batch_size", [20, 27])  # 27: batches padded to the shard count
+def test_sharded_batch_norm_and_dropout_equal_one_device(batch_size):
+    """Batch statistics are the whole batch's (SyncBatchNorm), a padded batch's padding
+    rows weigh 0 in them, and the masks are the same: the sharded fit is the one-device
+    fit, running statistics included."""
+    from backendnn.layers import Activation, BatchNorm1d, Dense, Dropout
+
+    X, y, _ = _problem()
+    layers = [Dense(X.shape[1], 8), BatchNorm1d(8), Activation("relu"), Dropout(0.2)]
+    kw = dict(solver="sgd", max_iter=3, batch_size=batch_size, random_state=0, dtype="float64")
+    one = bn.NeuralNetClassifier(layers, **kw).fit(jnp.asarray(X), jnp.asarray(y))
+    sharded = bn.NeuralNetClassifier(layers, **kw).fit(_rows(X), _rows(y))
+    _close(one.loss_curve_, sharded.loss_curve_, 1e-10)
+    for a, b in zip(one.buffers_[1], sharded.buffers_[1]):
+        _close(a, b, 1e-10)
+    for p, q in zip(one.params_, sharded.params_):
+        for a, b in zip(p, q):
+            _close(a, b, 1e-10)
+    _close(one.predict_proba(jnp.asarray(X)), sharded.predict_proba(_rows(X)), 1e-9)
