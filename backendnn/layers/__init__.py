@@ -30,19 +30,30 @@ The package imports :mod:`backendnn.activations` and ``_backend``; its modules: 
 
 from .activation import Activation
 from .base import Layer
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .dense import Dense, GatedDense
-from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool import (
+    AvgPool1d,
+    AvgPool2d,
+    GlobalAvgPool1d,
+    GlobalAvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from .shape import Flatten
 
 __all__ = [
     "Activation",
+    "AvgPool1d",
     "AvgPool2d",
+    "Conv1d",
     "Conv2d",
     "Dense",
     "Flatten",
     "GatedDense",
+    "GlobalAvgPool1d",
     "GlobalAvgPool2d",
     "Layer",
+    "MaxPool1d",
     "MaxPool2d",
 ]
