@@ -91,12 +91,12 @@ def test_saved_and_loaded_with_its_running_statistics(backend, tmp_path):
     model = _fit(backend, _bn_dropout())
     bn.save(model, tmp_path / "m.safetensors")
     loaded = bn.load(tmp_path / "m.safetensors", backend=backend.name.split("-")[0])
-    assert_close(
-        loaded.predict_proba(backend.asarray(X)), bn.to_numpy(model.predict_proba(backend.asarray(X))),
-        backend=backend, dtype="float64", rtol=1e-12,
-    )  # fmt: skip
+    expected = bn.to_numpy(model.predict_proba(backend.asarray(X)))
+    proba = loaded.predict_proba(backend.asarray(X))
+    assert_close(proba, expected, backend=backend, dtype="float64", rtol=1e-12)
     names = set(bn.io._read(str(tmp_path / "m.safetensors"))[0])
-    assert {"layers.1.running_mean", "layers.1.running_var", "layers.1.num_batches_tracked"} <= names
+    state = {"layers.1.running_mean", "layers.1.running_var", "layers.1.num_batches_tracked"}
+    assert state <= names
 
 
 def test_zero_weight_rows_do_not_count_in_batch_statistics():

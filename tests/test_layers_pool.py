@@ -1,9 +1,10 @@
-"""Pooling layers (``backendnn.layers.pool``) on every backend: ``MaxPool2d``, ``AvgPool2d``
-and ``GlobalAvgPool2d`` forward values and hand-written gradients against torch autograd
+"""Pooling layers (``backendnn.layers.pool``) on every backend: ``MaxPool2d``, ``AvgPool2d``,
+``GlobalAvgPool2d`` and their 1-d twins ``MaxPool1d``, ``AvgPool1d``, ``GlobalAvgPool1d``:
+forward values, symbolic output shapes and hand-written gradients against torch autograd
 (float64, 1e-10), max-pool ties, torch's native max-pool against the portable path,
 argument checks and reprs.
 
-The references are torch.nn.functional's max_pool2d, avg_pool2d and mean, with their
+The references are torch.nn.functional's max_pool1d/2d, avg_pool1d/2d and mean, with their
 gradients from autograd: never backendnn code.
 """
 
@@ -15,7 +16,14 @@ import numpy as np
 import pytest
 
 from backendnn import _backend
-from backendnn.layers import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from backendnn.layers import (
+    AvgPool1d,
+    AvgPool2d,
+    GlobalAvgPool1d,
+    GlobalAvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from tests._helpers import close_to_scale as _close
 from tests._helpers import optional_import
 from tests.conftest import assert_close
@@ -36,6 +44,12 @@ POOL_CASES = [
     (AvgPool2d(3, stride=2), (2, 2, 7, 8)),
     (AvgPool2d((2, 3), stride=(1, 2)), (1, 2, 5, 7)),
     (GlobalAvgPool2d(), (2, 3, 5, 4)),
+    (MaxPool1d(2), (2, 3, 7)),
+    (MaxPool1d(3, stride=2), (2, 2, 9)),
+    (MaxPool1d(2, stride=1), (1, 2, 6)),
+    (AvgPool1d(2), (1, 3, 6)),
+    (AvgPool1d(3, stride=2), (2, 2, 9)),
+    (GlobalAvgPool1d(), (2, 3, 5)),
 ]
 
 
@@ -45,7 +59,11 @@ def _torch_pool(layer, x):
         return F.max_pool2d(x, layer.kernel_size, layer.stride)
     if isinstance(layer, AvgPool2d):
         return F.avg_pool2d(x, layer.kernel_size, layer.stride)
-    return x.mean(dim=(2, 3))
+    if isinstance(layer, MaxPool1d):
+        return F.max_pool1d(x, layer.kernel_size, layer.stride)
+    if isinstance(layer, AvgPool1d):
+        return F.avg_pool1d(x, layer.kernel_size, layer.stride)
+    return x.mean(dim=tuple(range(2, x.ndim)))
 
 
 @functools.cache
@@ -62,9 +80,10 @@ def _pool_reference(index):
 
 @pytest.mark.parametrize("index", range(len(POOL_CASES)), ids=lambda i: repr(POOL_CASES[i][0]))
 def test_pools_match_torch_autograd(backend, index):
-    layer, _ = POOL_CASES[index]
+    layer, shape = POOL_CASES[index]
     x, ref_y, dy, ref_dx = _pool_reference(index)
     y, cache = layer.forward((), backend.asarray(x, dtype="float64"))
+    assert tuple(y.shape[1:]) == layer.output_shape(shape[1:])
     _close(y, ref_y, backend)
     dx, grads = layer.backward((), cache, backend.asarray(dy, dtype="float64"))
     assert grads == () and layer.param_shapes() == ()
@@ -117,6 +136,11 @@ def test_native_max_pool_equals_portable_path(backend, monkeypatch):
         # exact: a maximum is one of its inputs, whichever code picks it (no rounding)
         _close(y, _backend.to_numpy(y_p), backend, tol=0.0)
         _close(dx, _backend.to_numpy(dx_p), backend, tol=1e-12)
+    layer = MaxPool1d(3, stride=2)  # on (N, C, 1, L): the same native kernel
+    y, cache = layer.forward((), xb[:, :, 0, :])
+    assert cache[2] is not None
+    dx, _ = layer.backward((), cache, backend.asarray(rng.normal(size=tuple(y.shape))))
+    assert tuple(y.shape) == (2, 3, 2) and tuple(dx.shape) == (2, 3, 6)
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -128,6 +152,10 @@ def test_native_max_pool_equals_portable_path(backend, monkeypatch):
         lambda: MaxPool2d(0),
         lambda: MaxPool2d(2, stride=(1, 0)),
         lambda: AvgPool2d((2, 2, 2)),
+        lambda: MaxPool1d(0),
+        lambda: MaxPool1d((2, 2)),
+        lambda: AvgPool1d(1.5),
+        lambda: AvgPool1d(2, stride=-1),
     ],
 )
 def test_bad_constructor_arguments_raise(make):
@@ -141,6 +169,15 @@ def test_wrong_input_shapes_raise_naming_the_expected_shape():
             layer.forward((), np.ones((2, 4, 4)))
     with pytest.raises(ValueError, match="does not fit"):
         MaxPool2d(3).forward((), np.ones((1, 1, 2, 4)))
+    for layer in (MaxPool1d(2), AvgPool1d(2), GlobalAvgPool1d()):
+        with pytest.raises(ValueError, match=r"\(n_samples, C, length\) \(NCL\)"):
+            layer.forward((), np.ones((2, 4, 4, 4)))
+        with pytest.raises(
+            ValueError, match=rf"{type(layer).__name__}\(.*\(n_samples, C, length\)"
+        ):
+            layer.output_shape((4,))
+    with pytest.raises(ValueError, match=r"MaxPool1d\(3\): a window of 3 does not fit"):
+        MaxPool1d(3).output_shape((1, 2))
 
 
 def test_reprs():
@@ -149,3 +186,9 @@ def test_reprs():
     )
     assert repr(AvgPool2d((2, 3))) == "AvgPool2d((2, 3))"
     assert repr(GlobalAvgPool2d()) == "GlobalAvgPool2d()"
+    assert (
+        repr(MaxPool1d(2)) == "MaxPool1d(2)" and repr(AvgPool1d(3, 2)) == "AvgPool1d(3, stride=2)"
+    )
+    assert repr(GlobalAvgPool1d()) == "GlobalAvgPool1d()"
+    assert MaxPool1d(2, stride=2) == MaxPool1d(2) != AvgPool1d(2)
+    assert MaxPool1d(**MaxPool1d(3, 2).config()) == MaxPool1d(3, 2)

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import sharding as sharding
 from .library import ArrayLibrary as ArrayLibrary
+from .library import Sides
 from .registry import BACKENDS as BACKENDS
 from .registry import LIBRARIES as LIBRARIES
 from .registry import array_namespace as array_namespace
@@ -289,49 +290,59 @@ def native_ndtr(xp: Any, dtype: Any = None) -> Callable[[Any], Any] | None:
     return _ndtr_cache[key]
 
 
-# The library's own 2-d convolution (NCHW input, (out, in, kh, kw) weights, zero padding),
-# used by ``layers.Conv2d`` for its forward and both backward convolutions; ``None`` where a
-# library has none (NumPy, CuPy, array-api-strict) or the operands' dtypes differ. Each
-# result equals the portable path's (tests/test_layers_conv.py, 1e-12 in float64). Not the
-# library's autograd: each backward is the convolution its gradient is, written out.
+# The library's own 2-d convolution (NCHW input, (O, C/G, kh, kw) weights, zero padding),
+# used by ``layers.Conv2d`` (and Conv1d through it) for its forward and both backward
+# convolutions; ``None`` where a library has none (NumPy, CuPy, array-api-strict) or the
+# operands' dtypes differ. Each takes the geometry ``stride`` (sh, sw), ``padding``
+# ((pt, pb), (pl, pr)) (zeros before and after each axis), ``dilation`` (dh, dw) and
+# ``groups`` G, and equals the portable path's result (tests/test_layers_conv.py, 1e-12 in
+# float64). Not the library's autograd: each backward is the convolution its gradient is,
+# written out.
 
 
-def native_conv2d(x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
-    """y[n, o] = sum_c x[n, c] (cross-correlated with) w[o, c], or ``None`` (no native path).
+def native_conv2d(
+    x: Any, w: Any, stride: tuple[int, ...], padding: Sides, dilation: tuple[int, ...],
+    groups: int,
+) -> Any:  # fmt: skip
+    """y[n, o] = sum_c x[n, g C/G + c] (cross-correlated with) w[o, c], g = o // (O/G), or
+    ``None`` (no native path).
 
-    ``x`` of shape (N, C, H, W), ``w`` of shape (O, C, kh, kw); zero padding ``padding``
-    on each side, ``stride`` between windows; y of shape (N, O, H', W'),
-    H' = (H + 2 ph - kh) // sh + 1. ``torch.nn.functional.conv2d`` or
-    ``jax.lax.conv_general_dilated``; no bias (the layer adds it).
+    ``x`` of shape (N, C, H, W), ``w`` of shape (O, C/G, kh, kw); y of shape
+    (N, O, H', W'), H' = (H + pt + pb - dh (kh - 1) - 1) // sh + 1.
+    ``torch.nn.functional.conv2d`` or ``jax.lax.conv_general_dilated``; no bias (the layer
+    adds it).
     """
     if x.dtype != w.dtype:
         return None
-    return library_of(x).conv2d(x, w, stride, padding)
+    return library_of(x).conv2d(x, w, stride, padding, dilation, groups)
 
 
 def native_conv2d_input_grad(
-    dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int], padding: tuple[int, int]
-) -> Any:
+    dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, ...], padding: Sides,
+    dilation: tuple[int, ...], groups: int,
+) -> Any:  # fmt: skip
     """dx = the transposed convolution of dy by w, or ``None`` (no native path).
 
-    dx[n, c, h, v] = sum_{o, i, j} dy[n, o, h', v'] w[o, c, i, j] over h = s h' + i - p.
-    ``torch.nn.grad.conv2d_input`` or ``jax.lax.conv_general_dilated``.
+    dx[n, g C/G + c, h, v] = sum_{o in group g, i, j} dy[n, o, h', v'] w[o, c, i, j] over
+    h = sh h' + dh i - pt, v = sw v' + dw j - pl. ``torch.nn.grad.conv2d_input`` or
+    ``jax.lax.conv_general_dilated``.
     """
     if dy.dtype != w.dtype:
         return None
-    return library_of(dy).conv2d_input_grad(dy, w, input_shape, stride, padding)
+    return library_of(dy).conv2d_input_grad(dy, w, input_shape, stride, padding, dilation, groups)
 
 
 def native_conv2d_weight_grad(
-    x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int], padding: tuple[int, int]
-) -> Any:
-    """dw[o, c, i, j] = sum_{n, h', v'} dy[n, o, h', v'] x_pad[n, c, s h' + i, s v' + j], or
-    ``None`` (no native path). ``torch.nn.grad.conv2d_weight`` or
-    ``jax.lax.conv_general_dilated``.
+    x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, ...], padding: Sides,
+    dilation: tuple[int, ...], groups: int,
+) -> Any:  # fmt: skip
+    """dw[o, c, i, j] = sum_{n, h', v'} dy[n, o, h', v'] x_pad[n, g C/G + c, sh h' + dh i,
+    sw v' + dw j], g = o // (O/G), or ``None`` (no native path).
+    ``torch.nn.grad.conv2d_weight`` or ``jax.lax.conv_general_dilated``.
     """
     if x.dtype != dy.dtype:
         return None
-    return library_of(x).conv2d_weight_grad(x, dy, weight_shape, stride, padding)
+    return library_of(x).conv2d_weight_grad(x, dy, weight_shape, stride, padding, dilation, groups)
 
 
 def native_max_pool2d(x: Any, kernel: Sequence[int], stride: Sequence[int]) -> Any:

@@ -14,7 +14,7 @@ import array_api_compat
 import numpy as np
 
 from . import sharding
-from .library import ArrayLibrary
+from .library import ArrayLibrary, Sides
 
 _NCHW = ("NCHW", "OIHW", "NCHW")
 
@@ -109,46 +109,60 @@ class JaxLib(ArrayLibrary):
 
     # ------------------------------------------------------------------ native convolution
 
-    def conv2d(self, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+    def conv2d(
+        self, x: Any, w: Any, stride: tuple[int, ...], padding: Sides,
+        dilation: tuple[int, ...], groups: int,
+    ) -> Any:  # fmt: skip
         lax = importlib.import_module("jax.lax")
-        pads = [(p, p) for p in padding]
-        return lax.conv_general_dilated(x, w, stride, pads, dimension_numbers=_NCHW)
+        return lax.conv_general_dilated(
+            x, w, stride, list(padding), rhs_dilation=dilation, dimension_numbers=_NCHW,
+            feature_group_count=groups,
+        )  # fmt: skip
 
     def conv2d_input_grad(
-        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
-        """The correlation of dy, dilated by the stride and padded by k - 1 - p (plus the
-        rows the forward windows never reached), with w flipped and its two channel axes
-        swapped."""
+        """The correlation of dy, dilated by the stride and padded by e - 1 - p (e = d (k - 1)
+        + 1 the window's extent, plus the rows the forward windows never reached), with w
+        flipped, dilated, and its channel axes swapped within each group."""
         lax = importlib.import_module("jax.lax")
-        kernel = tuple(w.shape[2:])
-        rem = _remainders(input_shape[2:], kernel, stride, padding)
-        pads = [(k - 1 - p, k - 1 - p + r) for k, p, r in zip(kernel, padding, rem)]
-        flipped = lax.rev(w, (2, 3))  # (O, C, kh, kw): O is the input feature here
+        o, c, kh, kw = w.shape
+        rem = _remainders(input_shape[2:], w.shape[2:], stride, padding, dilation)
+        extents = [d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation)]
+        pads = [(e - 1 - a, e - 1 - b + r) for e, (a, b), r in zip(extents, padding, rem)]
+        # (O, C/G) as (O/G, C): group g's output channels read the O/G inputs of group g
+        w = w.reshape(groups, o // groups, c, kh, kw).transpose(1, 0, 2, 3, 4)
+        flipped = lax.rev(w.reshape(o // groups, groups * c, kh, kw), (2, 3))
         return lax.conv_general_dilated(
-            dy, flipped, (1, 1), pads, lhs_dilation=stride,
-            dimension_numbers=("NCHW", "IOHW", "NCHW"),
+            dy, flipped, (1, 1), pads, lhs_dilation=stride, rhs_dilation=dilation,
+            dimension_numbers=("NCHW", "IOHW", "NCHW"), feature_group_count=groups,
         )  # fmt: skip
 
     def conv2d_weight_grad(
-        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
-        """The correlation of the padded x with dy dilated by the stride, the batch axis
-        contracted."""
+        """The correlation of the padded x with dy dilated by the stride, windows the
+        dilation apart, the batch axis contracted; groups of x's channels meet the groups of
+        dy's (``batch_group_count``)."""
         lax = importlib.import_module("jax.lax")
-        rem = _remainders(x.shape[2:], weight_shape[2:], stride, padding)
-        pads = [(p, p - r) for p, r in zip(padding, rem)]  # the output is then (kh, kw)
+        rem = _remainders(x.shape[2:], weight_shape[2:], stride, padding, dilation)
+        pads = [(a, b - r) for (a, b), r in zip(padding, rem)]  # the output is then (kh, kw)
         # x's batch axis is the contracted feature, its channels the "batch" of the result
         return lax.conv_general_dilated(
-            x, dy, (1, 1), pads, rhs_dilation=stride,
-            dimension_numbers=("CNHW", "IOHW", "CNHW"),
+            x, dy, dilation, pads, rhs_dilation=stride,
+            dimension_numbers=("CNHW", "IOHW", "CNHW"), batch_group_count=groups,
         )  # fmt: skip
 
 
 def _remainders(
-    size: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int]
-) -> list[int]:
-    """Rows (columns) of the padded input past the last window: (H + 2p - k) mod s."""
-    return [(n + 2 * p - k) % s for n, k, s, p in zip(size, kernel, stride, padding)]
+    size: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sides,
+    dilation: Sequence[int],
+) -> list[int]:  # fmt: skip
+    """Rows (columns) of the padded input past the last window: (H + pt + pb - e) mod s,
+    e = d (k - 1) + 1 the window's extent."""
+    return [
+        (n + a + b - d * (k - 1) - 1) % s
+        for n, k, s, (a, b), d in zip(size, kernel, stride, padding, dilation)
+    ]

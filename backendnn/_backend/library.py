@@ -19,6 +19,9 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+#: zeros (before, after) on each spatial axis of a convolution: ((top, bottom), (left, right))
+Sides = tuple[tuple[int, int], ...]
+
 
 class ArrayLibrary:
     """The portable behaviour of an array library; each method says what a library
@@ -141,21 +144,25 @@ class ArrayLibrary:
         """The library's own standard normal CDF, or None (the standard has none)."""
         return None
 
-    def conv2d(self, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
-        """The library's own 2-d convolution of NCHW ``x`` by (O, C, kh, kw) ``w`` (operands of
-        one dtype), or None: the caller then takes the portable im2col path."""
+    def conv2d(
+        self, x: Any, w: Any, stride: tuple[int, ...], padding: Sides,
+        dilation: tuple[int, ...], groups: int,
+    ) -> Any:  # fmt: skip
+        """The library's own 2-d convolution of NCHW ``x`` by (O, C/G, kh, kw) ``w`` (operands
+        of one dtype; ``padding`` ((pt, pb), (pl, pr))), or None: the caller then takes the
+        portable im2col path."""
         return None
 
     def conv2d_input_grad(
-        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
         """dL/dx of :meth:`conv2d` from dL/dy ``dy`` by the library's own convolution, or None."""
         return None
 
     def conv2d_weight_grad(
-        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
         """dL/dw of :meth:`conv2d` from dL/dy ``dy`` by the library's own convolution, or None."""
         return None

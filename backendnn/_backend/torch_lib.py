@@ -12,7 +12,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .library import ArrayLibrary
+from .library import ArrayLibrary, Sides
 
 
 class TorchLib(ArrayLibrary):
@@ -65,23 +65,37 @@ class TorchLib(ArrayLibrary):
 
     # ------------------------------------------------------------------ native paths
 
-    def conv2d(self, x: Any, w: Any, stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+    def conv2d(
+        self, x: Any, w: Any, stride: tuple[int, ...], padding: Sides,
+        dilation: tuple[int, ...], groups: int,
+    ) -> Any:  # fmt: skip
         functional = importlib.import_module("torch.nn.functional")
-        return functional.conv2d(x, w, None, stride, padding)
+        both, extra = _split(padding)
+        if any(extra):
+            x = functional.pad(x, extra)
+        return functional.conv2d(x, w, None, stride, both, dilation, groups)
 
     def conv2d_input_grad(
-        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, dy: Any, w: Any, input_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
+        """The gradient for x padded by the extra zeros of one side, cropped to x."""
         grad = importlib.import_module("torch.nn.grad")
-        return grad.conv2d_input(tuple(input_shape), w, dy, stride, padding)
+        both, (left, right, top, bottom) = _split(padding)
+        n, c, h, v = input_shape
+        shape = (n, c, h + top + bottom, v + left + right)
+        dx = grad.conv2d_input(shape, w, dy, stride, both, dilation, groups)
+        return dx[:, :, top : top + h, left : left + v] if shape != tuple(input_shape) else dx
 
     def conv2d_weight_grad(
-        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, int],
-        padding: tuple[int, int],
+        self, x: Any, dy: Any, weight_shape: Sequence[int], stride: tuple[int, ...],
+        padding: Sides, dilation: tuple[int, ...], groups: int,
     ) -> Any:  # fmt: skip
         grad = importlib.import_module("torch.nn.grad")
-        return grad.conv2d_weight(x, tuple(weight_shape), dy, stride, padding)
+        both, extra = _split(padding)
+        if any(extra):
+            x = importlib.import_module("torch.nn.functional").pad(x, extra)
+        return grad.conv2d_weight(x, tuple(weight_shape), dy, stride, both, dilation, groups)
 
     def max_pool2d(self, x: Any, kernel: Sequence[int], stride: Sequence[int]) -> Any:
         functional = importlib.import_module("torch.nn.functional")
@@ -97,3 +111,11 @@ class TorchLib(ArrayLibrary):
         return aten.max_pool2d_with_indices_backward(
             dy, x, list(kernel), list(stride), [0, 0], [1, 1], False, indices
         )
+
+
+def _split(padding: Sides) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Zeros ((pt, pb), (pl, pr)) as torch's conv2d padding (the same on both sides of each
+    axis) and the extra zeros of one side for ``pad`` first: (left, right, top, bottom)."""
+    both = tuple(min(a, b) for a, b in padding)
+    (pt, pb), (pl, pr) = padding
+    return both, (pl - both[1], pr - both[1], pt - both[0], pb - both[0])

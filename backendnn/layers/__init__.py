@@ -24,34 +24,45 @@ product over image patches (im2col); its backward pass is written out the same w
 own convolution behind ``_backend`` where it has one.
 
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
-(the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv2d, im2col, col2im),
-``pool`` (MaxPool2d, AvgPool2d, GlobalAvgPool2d), ``norm`` (BatchNorm1d, BatchNorm2d,
+(the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv1d, Conv2d, im2col, col2im),
+``pool`` (the 1-D and 2-D max, average and global pools), ``norm`` (BatchNorm1d, BatchNorm2d,
 LayerNorm), ``dropout`` (Dropout), ``residual`` (Residual).
 """
 
 from .activation import Activation
 from .base import Layer
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .dense import Dense, GatedDense
 from .dropout import Dropout
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
-from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool import (
+    AvgPool1d,
+    AvgPool2d,
+    GlobalAvgPool1d,
+    GlobalAvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from .residual import Residual
 from .shape import Flatten
 
 __all__ = [
     "Activation",
+    "AvgPool1d",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
     "Dense",
     "Dropout",
     "Flatten",
     "GatedDense",
+    "GlobalAvgPool1d",
     "GlobalAvgPool2d",
     "Layer",
     "LayerNorm",
+    "MaxPool1d",
     "MaxPool2d",
     "Residual",
 ]

@@ -1,21 +1,28 @@
-"""2-d convolution as a matrix product over image patches (im2col): :class:`Conv2d`, and
-the window helpers the pooling layers share (:func:`windows`, :func:`add_windows`,
-:func:`im2col`, :func:`col2im`).
+"""Convolution as a matrix product over patches (im2col): :class:`Conv2d`, :class:`Conv1d`
+(a Conv2d on images of height one), and the window helpers the pooling layers share
+(:func:`windows`, :func:`add_windows`, :func:`im2col`, :func:`col2im`).
 
-Images are NCHW, x of shape (N, C, H, W). A window of kh x kw pixels moves with stride
-(sh, sw) over x zero-padded by (ph, pw) on each side, so there are H' x W' windows,
+Images are NCHW, x of shape (N, C, H, W); sequences NCL, (N, C, L). A window of kh x kw
+taps, dilation (dh, dw) apart, moves with stride (sh, sw) over x zero-padded by
+(pt, pb) rows above and below and (pl, pr) columns left and right, so there are H' x W'
+windows,
 
-    H' = (H + 2 ph - kh) // sh + 1,   W' = (W + 2 pw - kw) // sw + 1.
+    H' = (H + pt + pb - dh (kh - 1) - 1) // sh + 1   (and W' alike).
 
-``im2col`` gathers, for each kernel offset (i, j), the pixel x_pad[n, c, i + sh h', j + sw w']
-of every window (h', w'): the patches, of shape (N, C, kh, kw, H', W'). Read per sample as
-a (C kh kw) x (H' W') matrix P_n (one column per window, Caffe's layout), the convolution
-is one matrix product Y_n = W P_n and needs no transposition in either direction.
-``col2im`` is the adjoint of ``im2col``: every patch entry is added back onto the pixel it
-came from, overlapping windows summing. Underneath are ``windows`` (the kh kw strided
-slices, one per kernel offset) and its adjoint ``add_windows`` (shifts by concatenated
-zeros, sums, and one interleave per stride phase): slicing, stacking and concatenation
-only, so no array is written to (JAX arrays are immutable) and nothing is scattered.
+``im2col`` gathers, for each kernel offset (i, j), the pixel x_pad[n, c, dh i + sh h',
+dw j + sw w'] of every window (h', w'): the patches, of shape (N, C, kh, kw, H', W'). Read
+per sample as a (C kh kw) x (H' W') matrix P_n (one column per window, Caffe's layout),
+the convolution is one matrix product Y_n = W P_n and needs no transposition in either
+direction. ``col2im`` is the adjoint of ``im2col``: every patch entry is added back onto
+the pixel it came from, overlapping windows summing. Underneath are ``windows`` (the
+kh kw strided slices, one per kernel offset) and its adjoint ``add_windows`` (shifts by
+concatenated zeros, sums, and one interleave per stride phase): slicing, stacking and
+concatenation only, so no array is written to (JAX arrays are immutable) and nothing is
+scattered.
+
+A padding is given as one int per axis (the same on both sides) or, inside, as
+``((pt, pb), (pl, pr))`` (``padding="same"`` puts the odd zero at the bottom and right,
+as PyTorch).
 
 Imports ``_backend`` and :mod:`backendnn.layers.base`.
 """
@@ -28,82 +35,136 @@ from typing import Any
 
 from .. import _backend
 from .._backend import array_namespace
-from .base import INFERENCE, Context, Layer, Param, _add_bias, _promote, bias, weight
+from .base import (
+    INFERENCE,
+    Context,
+    Layer,
+    Param,
+    _add_bias,
+    _promote,
+    bias,
+    positive_int,
+    size,
+    weight,
+)
 
 Pair = tuple[int, int]
+#: zeros (before, after) on each spatial axis: ((top, bottom), (left, right)) for images
+Sides = tuple[tuple[int, int], ...]
 
 
 # --------------------------------------------------------------------------- arguments
 
 
-def _pair(name: str, value: Any, minimum: int = 1) -> Pair:
-    """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    ok = len(items) == 2 and all(
+def _ints(owner: str, name: str, value: Any, n: int, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` (an int, or a sequence of ``n`` ints, each >= ``minimum``) as ``n`` ints,
+    else a ValueError naming ``owner``'s argument ``name``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    ok = len(items) == n and all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= minimum
         for v in items
     )
     if not ok:
         kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(
-            f"{name} must be a {kind} int or a pair (height, width) of {kind} ints, got {value!r}"
-        )
-    return int(items[0]), int(items[1])
+        pair = f" or a pair (height, width) of {kind} ints" if n == 2 else ""
+        raise ValueError(f"{owner}: {name} must be a {kind} int{pair}, got {value!r}")
+    return tuple(int(v) for v in items)
 
 
-def _positive(name: str, value: Any) -> int:
-    if not (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
-    ):
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+def _padding(owner: str, value: Any, n: int, stride: tuple[int, ...]) -> Any:
+    """``"same"``, ``"valid"`` or ``n`` non-negative ints, checked as PyTorch does."""
+    if isinstance(value, str):
+        if value not in ("same", "valid"):
+            raise ValueError(f"{owner}: padding must be 'same', 'valid' or ints, got {value!r}")
+        if value == "same" and any(s != 1 for s in stride):
+            raise ValueError(
+                f"{owner}: padding='same' is not supported for strided convolutions (stride "
+                f"{stride}); give the padding as ints"
+            )
+        return value
+    return _ints(owner, "padding", value, n, minimum=0)
 
 
-def _short(pair: Pair) -> Any:
-    """A pair as its repr shows it: the int itself when both sides are equal."""
-    return pair[0] if pair[0] == pair[1] else pair
+def _sides(padding: Any, kernel: Sequence[int] = (), dilation: Sequence[int] = ()) -> Sides:
+    """The zeros (before, after) on each axis: of ints ``padding`` (p: (p, p)), pairs
+    (as is), ``"valid"`` (none) or ``"same"`` (dilation (k - 1) in all, the odd one after)."""
+    if padding == "valid":
+        return tuple((0, 0) for _ in kernel)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple(
+        (int(p), int(p)) if isinstance(p, numbers.Integral) else (p[0], p[1]) for p in padding
+    )
 
 
-def check_images(
-    layer: Any, x: Any, channels: int | None, kernel: Pair, padding: Pair = (0, 0)
-) -> None:
-    """Raise a ValueError saying what ``layer`` expects unless ``x`` is an (N, C, H, W)
-    batch with ``channels`` channels (any number if None) that the kernel fits in."""
-    if x.ndim != 4:
+def _short(values: tuple[int, ...]) -> Any:
+    """Ints as a repr shows them: the int itself when all are equal."""
+    return values[0] if len(set(values)) == 1 else values
+
+
+#: per number of spatial axes: what a sample is called, its axes and its layout
+_LAYOUTS = {
+    1: ("sequences", "length", "NCL", ""),
+    2: ("images", "height, width", "NCHW", "; backendnn.tensors.to_nchw converts NHWC images"),
+}
+
+
+def check_input(
+    layer: Any, x: Any, channels: int | None, kernel: Sequence[int], padding: Any = None,
+    dilation: Sequence[int] | None = None,
+) -> None:  # fmt: skip
+    """Raise a ValueError saying what ``layer`` expects unless ``x`` is a batch (N, C, H, W)
+    (or (N, C, L) for a ``kernel`` of one int) with ``channels`` channels (any number if
+    None) that the kernel fits in."""
+    noun, axes, layout, hint = _LAYOUTS[len(kernel)]
+    if x.ndim != 2 + len(kernel):
         c = "C" if channels is None else str(channels)
         raise ValueError(
-            f"{layer!r} expects images of shape (n_samples, {c}, height, width) (NCHW), got an "
-            f"array of shape {tuple(x.shape)}; backendnn.tensors.to_nchw converts NHWC images"
+            f"{layer!r} expects {noun} of shape (n_samples, {c}, {axes}) ({layout}), got an "
+            f"array of shape {tuple(x.shape)}{hint}"
         )
-    check_image_shape(layer, tuple(x.shape[1:]), channels, kernel, padding)
+    check_shape(layer, tuple(x.shape[1:]), channels, kernel, padding, dilation)
 
 
-def check_image_shape(
-    layer: Any, shape: tuple[int, ...], channels: int | None, kernel: Pair, padding: Pair = (0, 0)
-) -> None:
-    """As :func:`check_images`, for the shape of one sample (C, H, W)."""
+def check_shape(
+    layer: Any, shape: tuple[int, ...], channels: int | None, kernel: Sequence[int],
+    padding: Any = None, dilation: Sequence[int] | None = None,
+) -> None:  # fmt: skip
+    """As :func:`check_input`, for the shape of one sample (C, H, W) or (C, L)."""
+    noun, axes, layout, hint = _LAYOUTS[len(kernel)]
     c = "C" if channels is None else str(channels)
-    if len(shape) != 3 or (channels is not None and shape[0] != channels):
+    if len(shape) != 1 + len(kernel) or (channels is not None and shape[0] != channels):
         raise ValueError(
-            f"{layer!r} expects images of shape (n_samples, {c}, height, width) (NCHW), got "
-            f"samples of shape {tuple(shape)}; backendnn.tensors.to_nchw converts NHWC images"
+            f"{layer!r} expects {noun} of shape (n_samples, {c}, {axes}) ({layout}), got "
+            f"samples of shape {tuple(shape)}{hint}"
         )
-    size = (shape[1] + 2 * padding[0], shape[2] + 2 * padding[1])
-    if size[0] < kernel[0] or size[1] < kernel[1]:
+    sides = _sides(padding or (0,) * len(kernel))
+    extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation or (1,) * len(kernel))]
+    padded = [n + a + b for n, (a, b) in zip(shape[1:], sides)]
+    if any(e > p for e, p in zip(extent, padded)):
+        size = "x".join(map(str, shape[1:]))
         raise ValueError(
-            f"{layer!r}: a {kernel[0]}x{kernel[1]} window does not fit in images of "
-            f"{shape[1]}x{shape[2]} pixels (padded: {size[0]}x{size[1]}); use larger images, "
-            "a smaller kernel or more padding"
+            f"{layer!r}: a window of {'x'.join(map(str, extent))} does not fit in {noun} of "
+            f"{size} (padded: {'x'.join(map(str, padded))}); use longer {noun}, a smaller "
+            "kernel or dilation, or more padding"
         )
 
 
 # --------------------------------------------------------------------------- im2col, col2im
 
 
-def output_size(size: Sequence[int], kernel: Pair, stride: Pair, padding: Pair) -> Pair:
-    """(H', W') = ((H + 2 ph - kh) // sh + 1, (W + 2 pw - kw) // sw + 1)."""
-    h, w = ((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
-    return h, w
+def output_size(
+    size: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Any = None,
+    dilation: Sequence[int] | None = None,
+) -> tuple[int, ...]:  # fmt: skip
+    """The windows on each axis: (H + pt + pb - dh (kh - 1) - 1) // sh + 1, ..."""
+    sides = _sides(padding or (0,) * len(kernel))
+    dilation = dilation or (1,) * len(kernel)
+    return tuple(
+        (n + a + b - d * (k - 1) - 1) // s + 1
+        for n, k, s, (a, b), d in zip(size, kernel, stride, sides, dilation)
+    )
 
 
 def _zeros_around(a: Any, before: int, after: int, axis: int, xp: Any) -> Any:
@@ -129,30 +190,40 @@ def _sum(arrays: list) -> Any:
     return total
 
 
-def windows(x: Any, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> list:
-    """For each kernel offset (i, j), row-major, x_pad[:, :, i + sh h', j + sw w'] of shape
-    (N, C, H', W'): the offset's pixel of every window (strided slices, no copies)."""
+def windows(
+    x: Any, kernel: Sequence[int], stride: Sequence[int] = (1, 1), padding: Any = (0, 0),
+    dilation: Sequence[int] = (1, 1),
+) -> list:  # fmt: skip
+    """For each kernel offset (i, j), row-major, x_pad[:, :, dh i + sh h', dw j + sw w'] of
+    shape (N, C, H', W'): the offset's pixel of every window (strided slices, no copies)."""
     xp = array_namespace(x)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    oh, ow = output_size(x.shape[2:], kernel, stride, padding)
-    x = _zeros_around(_zeros_around(x, ph, ph, 2, xp), pw, pw, 3, xp)
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (pt, pb), (pl, pr) = _sides(padding)
+    oh, ow = output_size(x.shape[2:], kernel, stride, padding, dilation)
+    x = _zeros_around(_zeros_around(x, pt, pb, 2, xp), pl, pr, 3, xp)
     return [
-        x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
+        x[:, :, dh * i : dh * i + sh * (oh - 1) + 1 : sh, dw * j : dw * j + sw * (ow - 1) + 1 : sw]
         for i in range(kh)
         for j in range(kw)
     ]
 
 
-def im2col(x: Any, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:
-    """The patches of x: p[n, c, i, j, h', w'] = x_pad[n, c, i + sh h', j + sw w'].
+def im2col(
+    x: Any, kernel: Sequence[int], stride: Sequence[int] = (1, 1), padding: Any = (0, 0),
+    dilation: Sequence[int] = (1, 1),
+) -> Any:  # fmt: skip
+    """The patches of x: p[n, c, i, j, h', w'] = x_pad[n, c, dh i + sh h', dw j + sw w'].
 
     Parameters
     ----------
     x : array of shape (N, C, H, W)
         The images.
-    kernel, stride, padding : pair of int
-        The window (kh, kw), the step (sh, sw) between windows, and the zeros (ph, pw)
-        added on each side of x.
+    kernel, stride : pair of int
+        The window (kh, kw) and the step (sh, sw) between windows.
+    padding : pair of int, or pair of pairs of int
+        The zeros added on each side of x: (ph, pw) on both sides, or ((pt, pb), (pl, pr)).
+    dilation : pair of int, default (1, 1)
+        The step (dh, dw) between the taps of a window.
 
     Returns
     -------
@@ -170,23 +241,26 @@ def im2col(x: Any, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)) 
     (1, 1, 2, 2, 2, 2)
     >>> p[0, 0, :, :, 0, 1].tolist()  # the window at h' = 0, w' = 1
     [[1.0, 2.0], [4.0, 5.0]]
+    >>> im2col(x, (2, 2), dilation=(2, 2))[0, 0, :, :, 0, 0].tolist()  # the corners
+    [[0.0, 2.0], [6.0, 8.0]]
     """
     xp = array_namespace(x)
     n, c = x.shape[:2]
-    oh, ow = output_size(x.shape[2:], kernel, stride, padding)
-    stacked = xp.stack(windows(x, kernel, stride, padding), axis=2)
+    oh, ow = output_size(x.shape[2:], kernel, stride, padding, dilation)
+    stacked = xp.stack(windows(x, kernel, stride, padding, dilation), axis=2)
     return xp.reshape(stacked, (n, c, kernel[0], kernel[1], oh, ow))
 
 
 def col2im(
     patches: Any,
     input_shape: Sequence[int],
-    kernel: Pair,
-    stride: Pair = (1, 1),
-    padding: Pair = (0, 0),
+    kernel: Sequence[int],
+    stride: Sequence[int] = (1, 1),
+    padding: Any = (0, 0),
+    dilation: Sequence[int] = (1, 1),
 ) -> Any:
     """The adjoint of :func:`im2col`: dx[n, c, h, w] = sum of dp[n, c, i, j, h', w'] over the
-    (i, j, h', w') with i + sh h' = h + ph and j + sw w' = w + pw.
+    (i, j, h', w') with dh i + sh h' = h + pt and dw j + sw w' = w + pl.
 
     Each patch entry goes back onto the pixel it came from, overlapping windows adding up
     (:func:`add_windows` of the kh kw slices dp[:, :, i, j]).
@@ -197,7 +271,7 @@ def col2im(
         dL/dpatches.
     input_shape : tuple of int
         (N, C, H, W), the shape of the im2col input.
-    kernel, stride, padding : pair of int
+    kernel, stride, padding, dilation
         As given to :func:`im2col`.
 
     Returns
@@ -212,51 +286,58 @@ def col2im(
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     terms = [patches[:, :, i, j, ...] for i in range(kernel[0]) for j in range(kernel[1])]
-    return add_windows(terms, input_shape, kernel, stride, padding)
+    return add_windows(terms, input_shape, kernel, stride, padding, dilation)
 
 
 def add_windows(
     terms: Sequence[Any],
     input_shape: Sequence[int],
-    kernel: Pair,
-    stride: Pair = (1, 1),
-    padding: Pair = (0, 0),
+    kernel: Sequence[int],
+    stride: Sequence[int] = (1, 1),
+    padding: Any = (0, 0),
+    dilation: Sequence[int] = (1, 1),
 ) -> Any:
     """The adjoint of :func:`windows`: the sum over the kernel offsets (i, j) of ``terms[i kw
-    + j]`` (N, C, H', W') put back at pixels (i + sh h' - ph, j + sw w' - pw), cropped to
-    (N, C, H, W).
+    + j]`` (N, C, H', W') put back at pixels (dh i + sh h' - pt, dw j + sw w' - pl), cropped
+    to (N, C, H, W).
 
     Padded row r = sh a + rh (phase rh = r mod sh) only receives the offsets i with
-    i mod sh = rh, at a = h' + i // sh; so for each phase (rh, rw) the offsets' terms are
-    shifted by (i // sh, j // sw) with concatenated zeros and summed (columns first, then
-    rows) into a ceil(H_pad / sh) x ceil(W_pad / sw) grid, and the sh sw grids are
-    interleaved by one stack and reshape (for non-overlapping windows, sh = kh and
+    dh i mod sh = rh, at a = h' + dh i // sh; so for each phase (rh, rw) the offsets' terms
+    are shifted by (dh i // sh, dw j // sw) with concatenated zeros and summed (columns
+    first, then rows) into a ceil(H_pad / sh) x ceil(W_pad / sw) grid, and the sh sw grids
+    are interleaved by one stack and reshape (for non-overlapping windows, sh = kh and
     sw = kw, each grid is one term). The padding is then cropped off. No scatter, no
     array written to.
     """
     xp = array_namespace(*terms)
     n, c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (pt, pb), (pl, pr) = _sides(padding)
     oh, ow = terms[0].shape[-2:]
-    rows, cols = -(-(h + 2 * ph) // sh), -(-(w + 2 * pw) // sw)  # the grid of one phase
+    rows, cols = -(-(h + pt + pb) // sh), -(-(w + pl + pr) // sw)  # the grid of one phase
     grids = []
     for rh in range(sh):
         grid_row = []
+        offsets_i = [i for i in range(kh) if dh * i % sh == rh]
         for rw in range(sw):
-            if rh >= kh or rw >= kw:  # a kernel smaller than the stride: no window reaches
+            offsets_j = [j for j in range(kw) if dw * j % sw == rw]
+            if not offsets_i or not offsets_j:  # no window reaches this phase
                 dtype, dev = terms[0].dtype, _backend.device(terms[0])
                 grid_row.append(xp.zeros((n, c, rows, cols), dtype=dtype, device=dev))
                 continue
             shifted_rows = []
-            for i in range(rh, kh, sh):
-                # offsets (i, j) of this phase: shifted by j // sw and summed, then by i // sh
+            for i in offsets_i:
+                # offsets (i, j) of this phase: shifted by dw j // sw and summed, then by dh i // sh
                 line = _sum(
                     [
-                        _zeros_around(terms[i * kw + j], j // sw, cols - j // sw - ow, 3, xp)
-                        for j in range(rw, kw, sw)
+                        _zeros_around(
+                            terms[i * kw + j], dw * j // sw, cols - dw * j // sw - ow, 3, xp
+                        )
+                        for j in offsets_j
                     ]
                 )
-                shifted_rows.append(_zeros_around(line, i // sh, rows - i // sh - oh, 2, xp))
+                shift = dh * i // sh
+                shifted_rows.append(_zeros_around(line, shift, rows - shift - oh, 2, xp))
             grid_row.append(_sum(shifted_rows))
         grids.append(grid_row)
     if sh == sw == 1:
@@ -266,7 +347,7 @@ def add_windows(
         full = xp.reshape(full, (n, c, rows * sh, cols * sw))
     if full.shape[2:] == (h, w):
         return full
-    return full[:, :, ph : ph + h, pw : pw + w]
+    return full[:, :, pt : pt + h, pl : pl + w]
 
 
 # --------------------------------------------------------------------------- Conv2d
@@ -275,18 +356,22 @@ def add_windows(
 class Conv2d(Layer):
     """2-d convolution (cross-correlation) y = W * x + b of NCHW images, as PyTorch's.
 
-    Forward: y[n, o, h', w'] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, sh h' + i,
-    sw w' + j], computed per sample as one matrix product over the patches
-    (:func:`im2col`),
+    Forward: with G groups of C/G input and O/G output channels (output channel o reads
+    the input channels of its group g = o // (O/G) only),
 
-        Y_n = W2 P_n + b,   W2 = reshape(W, (O, C kh kw)),   P_n of shape (C kh kw, H' W').
+        y[n, o, h', w'] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, g C/G + c,
+                          sh h' + dh i, sw w' + dw j],
 
-    Backward, with Delta_n = reshape(dy_n, (O, H' W')) (eqs. 33-35 with the patches as the
-    layer input):
+    computed as one batched matrix product over the patches (:func:`im2col`), per sample
+    and group
 
-        dW2 = sum_n Delta_n P_n^T     (patches^T delta: dW = reshape(dW2, W.shape)),
-        db  = sum of dy over n, h', w',
-        dP_n = W2^T Delta_n,   dx = col2im(dP)  (each patch entry back onto its pixel).
+        Y_ng = W_g P_ng + b,   W_g of shape (O/G, C/G kh kw),   P_ng of shape (C/G kh kw, H' W').
+
+    Backward, with Delta_ng = dy_ng as an (O/G, H' W') matrix (eqs. 33-35 with the patches
+    as the layer input):
+
+        dW_g = sum_n Delta_ng P_ng^T  (patches^T delta),   db = sum of dy over n, h', w',
+        dP_ng = W_g^T Delta_ng,   dx = col2im(dP)  (each patch entry back onto its pixel).
 
     Where the array library has a native convolution (torch, JAX),
     ``_backend.native_conv2d`` and its two gradient convolutions compute the same three
@@ -296,23 +381,32 @@ class Conv2d(Layer):
     Parameters
     ----------
     in_channels : int
-        Number of input channels C.
+        Number of input channels C (divisible by ``groups``).
     out_channels : int
-        Number of output channels (filters) O.
+        Number of output channels (filters) O (divisible by ``groups``).
     kernel_size : int or pair of int
         Window (kh, kw); an int k means (k, k).
     stride : int or pair of int, default 1
         Step (sh, sw) between windows.
-    padding : int or pair of int, default 0
-        Zeros (ph, pw) added on each side of the image (top and bottom, left and right).
+    padding : int, pair of int, "same" or "valid", default 0
+        Zeros (ph, pw) added on each side of the image (top and bottom, left and right);
+        ``"valid"``: none; ``"same"`` (stride 1 only): d (k - 1) in all on each axis, so
+        y has x's size, the odd one at the bottom (right), as PyTorch.
+    dilation : int or pair of int, default 1
+        Step (dh, dw) between the taps of a window.
+    groups : int, default 1
+        Number of groups G of channels convolved apart; ``groups=in_channels`` is a
+        depthwise convolution.
     bias : bool, default True
         Whether the layer has a bias b; without one its parameters are ``(W,)``.
 
     Raises
     ------
     ValueError
-        If a channel count is not a positive int, kernel_size or stride not a positive
-        int or pair, padding not a non-negative int or pair.
+        If a channel count or ``groups`` is not a positive int or the channels are not
+        divisible by ``groups``, kernel_size, stride or dilation is not a positive int or
+        pair, padding not a non-negative int or pair, "same" or "valid", or "same" comes
+        with a stride.
 
     Examples
     --------
@@ -328,6 +422,8 @@ class Conv2d(Layer):
     >>> dx, (dW, db) = layer.backward((W, b), cache, np.ones_like(y))
     >>> dx.shape, dW[0, 0].tolist(), db.tolist()
     ((1, 1, 3, 3), [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]], [9.0, 9.0])
+    >>> Conv2d(4, 4, 3, padding="same", dilation=2, groups=4).param_shapes()  # depthwise
+    ((4, 1, 3, 3), (4,))
     """
 
     def __init__(
@@ -336,60 +432,65 @@ class Conv2d(Layer):
         out_channels: int,
         kernel_size: int | Pair,
         stride: int | Pair = 1,
-        padding: int | Pair = 0,
+        padding: int | Pair | str = 0,
+        dilation: int | Pair = 1,
+        groups: int = 1,
         bias: bool = True,
     ):
-        self.in_channels = _positive("in_channels", in_channels)
-        self.out_channels = _positive("out_channels", out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.stride = _pair("stride", stride)
-        self.padding = _pair("padding", padding, minimum=0)
+        self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = _ints("Conv2d", "kernel_size", kernel_size, 2)
+        self.stride = _ints("Conv2d", "stride", stride, 2)
+        self.padding = _padding("Conv2d", padding, 2, self.stride)
+        self.dilation = _ints("Conv2d", "dilation", dilation, 2)
+        self.groups = _groups("Conv2d", groups, self.in_channels, self.out_channels)
         self.bias = bool(bias)
+        self._sides = _sides(self.padding, self.kernel_size, self.dilation)
 
     def config(self) -> dict[str, Any]:
         return {
             "in_channels": self.in_channels, "out_channels": self.out_channels,
             "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-            "bias": self.bias,
+            "dilation": self.dilation, "groups": self.groups, "bias": self.bias,
         }  # fmt: skip
 
     def parameters(self) -> tuple[Param, ...]:
-        """W of shape (out_channels, in_channels, kh, kw) (PyTorch's layout), fans
-        (C kh kw, O kh kw) as PyTorch's, and b of shape (out_channels,).
+        """W of shape (out_channels, in_channels / groups, kh, kw) (PyTorch's layout) at
+        PyTorch's fans (C/G kh kw, O kh kw), and b of shape (out_channels,).
 
         Examples
         --------
         >>> from backendnn.layers import Conv2d
         >>> Conv2d(3, 8, (5, 3)).param_shapes(), Conv2d(3, 8, 5).fans()
         (((8, 3, 5, 3), (8,)), (75, 200))
+        >>> Conv2d(4, 8, 3, groups=2).param_shapes(), Conv2d(4, 8, 3, groups=2).fans()
+        (((8, 2, 3, 3), (8,)), (18, 72))
         """
-        k = self.kernel_size[0] * self.kernel_size[1]
-        fans = (self.in_channels * k, self.out_channels * k)
-        W = weight("W", (self.out_channels, self.in_channels, *self.kernel_size), fans)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        taps = size(shape[2:])
+        W = weight("W", shape, (shape[1] * taps, shape[0] * taps))
         return (W, bias("b", (self.out_channels,))) if self.bias else (W,)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        check_image_shape(self, shape, self.in_channels, self.kernel_size, self.padding)
-        return (
-            self.out_channels,
-            *output_size(shape[1:], self.kernel_size, self.stride, self.padding),
-        )
+        check_shape(self, shape, self.in_channels, *self._window())
+        return (self.out_channels, *output_size(shape[1:], *self._geometry()))
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = W * x + b: per sample Y_n = W2 P_n + b (the native convolution where there is one).
+        """y = W * x + b: per sample and group Y_ng = W_g P_ng + b (the native convolution
+        where there is one).
 
         Parameters
         ----------
         params : tuple of arrays
-            ``(W, b)`` with W of shape (out_channels, in_channels, kh, kw) and b of shape
-            (out_channels,); ``(W,)`` without a bias.
+            ``(W, b)`` with W of shape (out_channels, in_channels / groups, kh, kw) and b of
+            shape (out_channels,); ``(W,)`` without a bias.
         x : array of shape (n_samples, in_channels, H, W)
             The images, NCHW.
 
         Returns
         -------
         y : array of shape (n_samples, out_channels, H', W')
-            H' = (H + 2 ph - kh) // sh + 1, W' = (W + 2 pw - kw) // sw + 1.
+            H' = (H + pt + pb - dh (kh - 1) - 1) // sh + 1, and W' alike.
         cache : tuple
             ``(x, patches)``: the input, and its :func:`im2col` patches (None on the
             native path). An x and W of two dtypes are first cast to
@@ -410,18 +511,25 @@ class Conv2d(Layer):
         >>> y.shape
         (5, 4, 3, 3)
         """
-        check_images(self, x, self.in_channels, self.kernel_size, self.padding)
+        check_input(self, x, self.in_channels, *self._window())
         W = params[0]
         xp = array_namespace(x, W)
         if x.dtype != W.dtype:
             x, W = _promote(xp, x, W)
-        y = _backend.native_conv2d(x, W, self.stride, self.padding)
+        native = (self.stride, self._sides, self.dilation, self.groups)
+        y = _backend.native_conv2d(x, W, *native)
         patches = None
         if y is None:
-            patches = im2col(x, self.kernel_size, self.stride, self.padding)
-            n, ck, (oh, ow) = x.shape[0], _rows(W), patches.shape[-2:]
-            y = xp.reshape(W, (W.shape[0], ck)) @ xp.reshape(patches, (n, ck, oh * ow))
-            y = xp.reshape(y, (n, W.shape[0], oh, ow))
+            patches = im2col(x, *self._geometry())
+            n, g, o, ck, (oh, ow) = (
+                x.shape[0],
+                self.groups,
+                W.shape[0],
+                _rows(W),
+                patches.shape[-2:],
+            )
+            Wg = xp.reshape(W, (g, o // g, ck))
+            y = xp.reshape(Wg @ xp.reshape(patches, (n, g, ck, oh * ow)), (n, o, oh, ow))
         if self.bias:
             y = _add_bias(y, xp.reshape(params[1], (self.out_channels, 1, 1)))
         return y, (x, patches)
@@ -429,8 +537,8 @@ class Conv2d(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dW = reshape(sum_n Delta_n P_n^T), db = sum of dy over n, h', w',
-        dx = col2im(W2^T Delta) (or the native gradient convolutions).
+        """dW_g = sum_n Delta_ng P_ng^T, db = sum of dy over n, h', w',
+        dx = col2im(W_g^T Delta_ng) (or the native gradient convolutions).
 
         Parameters
         ----------
@@ -466,36 +574,272 @@ class Conv2d(Layer):
         if not x.dtype == W.dtype == dy.dtype:
             x, W, dy = _promote(xp, x, W, dy)
             patches = None if patches is None else xp.astype(patches, x.dtype, copy=False)
-        geometry = (self.kernel_size, self.stride, self.padding)
+        native = (self.stride, self._sides, self.dilation, self.groups)
         n, o, oh, ow = dy.shape
-        ck = _rows(W)
-        delta = xp.reshape(dy, (n, o, oh * ow))
-        dW = _backend.native_conv2d_weight_grad(x, dy, W.shape, self.stride, self.padding)
+        g, ck = self.groups, _rows(W)
+        delta = xp.reshape(dy, (n, g, o // g, oh * ow))
+        dW = _backend.native_conv2d_weight_grad(x, dy, W.shape, *native)
         if dW is None:
             if patches is None:
-                patches = im2col(x, *geometry)
-            dW2 = xp.sum(delta @ xp.reshape(patches, (n, ck, oh * ow)).mT, axis=0)
-            dW = xp.reshape(dW2, W.shape)
+                patches = im2col(x, *self._geometry())
+            P = xp.reshape(patches, (n, g, ck, oh * ow))
+            dW = xp.reshape(xp.sum(delta @ P.mT, axis=0), W.shape)
         dx = None
         if need_dx:
-            dx = _backend.native_conv2d_input_grad(dy, W, x.shape, self.stride, self.padding)
+            dx = _backend.native_conv2d_input_grad(dy, W, x.shape, *native)
             if dx is None:
-                dP = xp.reshape(W, (o, ck)).mT @ delta
-                dP = xp.reshape(dP, (n, *W.shape[1:], oh, ow))
-                dx = col2im(dP, x.shape, *geometry)
+                dP = xp.reshape(W, (g, o // g, ck)).mT @ delta
+                dP = xp.reshape(dP, (n, x.shape[1], *W.shape[2:], oh, ow))
+                dx = col2im(dP, x.shape, *self._geometry())
         return dx, ((dW, xp.sum(dy, axis=(0, 2, 3))) if self.bias else (dW,))
 
+    def _window(self) -> tuple:
+        """(kernel, padding sides, dilation), as :func:`check_shape` takes them."""
+        return self.kernel_size, self._sides, self.dilation
+
+    def _geometry(self) -> tuple:
+        """(kernel, stride, padding sides, dilation), as :func:`im2col` takes them."""
+        return self.kernel_size, self.stride, self._sides, self.dilation
+
     def __repr__(self) -> str:
-        args = [f"{self.in_channels}, {self.out_channels}, kernel_size={_short(self.kernel_size)}"]
-        if self.stride != (1, 1):
-            args.append(f"stride={_short(self.stride)}")
-        if self.padding != (0, 0):
-            args.append(f"padding={_short(self.padding)}")
-        if not self.bias:
-            args.append("bias=False")
-        return f"Conv2d({', '.join(args)})"
+        return _conv_repr(self, 2)
+
+
+class Conv1d(Layer):
+    """1-d convolution (cross-correlation) y = W * x + b of NCL sequences, as PyTorch's: a
+    :class:`Conv2d` on images of height one.
+
+    Forward: with G groups of C/G input and O/G output channels,
+
+        y[n, o, l'] = b[o] + sum_{c, i} W[o, c, i] x_pad[n, g C/G + c, s l' + d i],
+        g = o // (O/G),
+
+    computed as Conv2d's on x reshaped to (N, C, 1, L) with W as (O, C/G, 1, k) (a
+    reshape, no copy), and y reshaped back to (N, O, L').
+
+    Backward: Conv2d's (dW_g = sum_n Delta_ng P_ng^T, db = sum of dy over n, l',
+    dx = col2im(W_g^T Delta_ng)), reshaped back to W's and x's shapes.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input channels C (divisible by ``groups``).
+    out_channels : int
+        Number of output channels (filters) O (divisible by ``groups``).
+    kernel_size : int
+        Window length k.
+    stride : int, default 1
+        Step between windows.
+    padding : int, "same" or "valid", default 0
+        Zeros added at each end; ``"valid"``: none; ``"same"`` (stride 1 only):
+        d (k - 1) in all, so y has x's length, the odd one at the end, as PyTorch.
+    dilation : int, default 1
+        Step between the taps of a window.
+    groups : int, default 1
+        Number of groups G of channels convolved apart; ``groups=in_channels`` is a
+        depthwise convolution.
+    bias : bool, default True
+        Whether the layer has a bias b; without one its parameters are ``(W,)``.
+
+    Raises
+    ------
+    ValueError
+        As :class:`Conv2d`'s, for ints in place of pairs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import Conv1d
+    >>> layer = Conv1d(1, 1, 3, padding="same", bias=False)
+    >>> layer, layer.param_shapes(), layer.output_shape((1, 5))
+    (Conv1d(1, 1, kernel_size=3, padding='same', bias=False), ((1, 1, 3),), (1, 5))
+    >>> W = np.array([[[1.0, 0.0, -1.0]]])
+    >>> y, cache = layer.forward((W,), np.array([[[1.0, 2.0, 4.0, 8.0, 16.0]]]))
+    >>> y.tolist()  # x[l - 1] - x[l + 1]
+    [[[-2.0, -3.0, -6.0, -12.0, 8.0]]]
+    >>> dx, (dW,) = layer.backward((W,), cache, np.ones_like(y))
+    >>> dx.tolist(), dW.tolist()
+    ([[[1.0, 0.0, 0.0, 0.0, -1.0]]], [[[15.0, 31.0, 30.0]]])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | str = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ):
+        self.in_channels = positive_int("Conv1d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv1d", "out_channels", out_channels)
+        (self.kernel_size,) = _ints("Conv1d", "kernel_size", kernel_size, 1)
+        (self.stride,) = _ints("Conv1d", "stride", stride, 1)
+        self.padding = _padding("Conv1d", padding, 1, (self.stride,))
+        (self.dilation,) = _ints("Conv1d", "dilation", dilation, 1)
+        self.groups = _groups("Conv1d", groups, self.in_channels, self.out_channels)
+        self.bias = bool(bias)
+        self._2d = Conv2d(
+            self.in_channels, self.out_channels, (1, self.kernel_size), (1, self.stride),
+            self.padding if isinstance(self.padding, str) else (0, self.padding[0]),
+            (1, self.dilation), self.groups, self.bias,
+        )  # fmt: skip
+
+    def config(self) -> dict[str, Any]:
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return {
+            "in_channels": self.in_channels, "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size, "stride": self.stride, "padding": padding,
+            "dilation": self.dilation, "groups": self.groups, "bias": self.bias,
+        }  # fmt: skip
+
+    def parameters(self) -> tuple[Param, ...]:
+        """W of shape (out_channels, in_channels / groups, k) (PyTorch's layout) at
+        PyTorch's fans (C/G k, O k), and b of shape (out_channels,).
+
+        Examples
+        --------
+        >>> from backendnn.layers import Conv1d
+        >>> Conv1d(4, 6, 5, groups=2).param_shapes(), Conv1d(4, 6, 5, groups=2).fans()
+        (((6, 2, 5), (6,)), (10, 30))
+        """
+        k, c = self.kernel_size, self.in_channels // self.groups
+        W = weight("W", (self.out_channels, c, k), (c * k, self.out_channels * k))
+        return (W, bias("b", (self.out_channels,))) if self.bias else (W,)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_shape(self, shape, self.in_channels, *self._window())
+        o, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
+        return (o, length)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """y = W * x + b, as :meth:`Conv2d.forward` on x of shape (N, C, 1, L).
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            ``(W, b)`` with W of shape (out_channels, in_channels / groups, k) and b of
+            shape (out_channels,); ``(W,)`` without a bias.
+        x : array of shape (n_samples, in_channels, L)
+            The sequences, NCL.
+
+        Returns
+        -------
+        y : array of shape (n_samples, out_channels, L')
+            L' = (L + p_before + p_after - d (k - 1) - 1) // s + 1.
+        cache : tuple
+            Conv2d's cache for the reshaped x.
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, in_channels, L), or the window does not fit
+            in the padded sequence.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import Conv1d
+        >>> W, b = np.ones((4, 3, 2)), np.zeros(4)
+        >>> Conv1d(3, 4, 2, stride=2, dilation=2).forward((W, b), np.ones((5, 3, 9)))[0].shape
+        (5, 4, 4)
+        """
+        check_input(self, x, self.in_channels, *self._window())
+        y, cache = self._2d.forward(self._params2d(params), _with_height(x))
+        return _without_height(y), cache
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx, dW, db as :meth:`Conv2d.backward` on dy of shape (N, O, 1, L'), reshaped back.
+
+        Parameters
+        ----------
+        params : tuple of arrays
+            ``(W, b)`` or ``(W,)``, as given to :meth:`forward`.
+        cache : tuple
+            As returned by :meth:`forward`.
+        dy : array of shape (n_samples, out_channels, L')
+            dL/dy.
+        need_dx : bool, default True
+            Whether to form dx; False skips its convolution (a network's first layer).
+
+        Returns
+        -------
+        dx : array of shape (n_samples, in_channels, L) or None
+            dL/dx, or None when ``need_dx`` is False.
+        grads : tuple of arrays
+            ``(dW, db)`` shaped as ``(W, b)``; ``(dW,)`` without a bias.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import Conv1d
+        >>> layer, W = Conv1d(1, 1, 2, bias=False), np.ones((1, 1, 2))
+        >>> y, cache = layer.forward((W,), np.array([[[1.0, 2.0, 3.0]]]))
+        >>> dx, (dW,) = layer.backward((W,), cache, np.ones_like(y))
+        >>> dx.tolist(), dW.tolist()
+        ([[[1.0, 2.0, 1.0]]], [[[3.0, 5.0]]])
+        """
+        dx, (dW, *db) = self._2d.backward(self._params2d(params), cache, _with_height(dy), need_dx)
+        dW = array_namespace(dW).reshape(dW, params[0].shape)
+        return (None if dx is None else _without_height(dx)), (dW, *db)
+
+    def _window(self) -> tuple:
+        """(kernel, padding sides, dilation) of the one axis, as :func:`check_shape` takes them."""
+        return (self.kernel_size,), self._2d._sides[1:], (self.dilation,)
+
+    def _params2d(self, params: tuple) -> tuple:
+        """(W, b) with W as Conv2d's (O, C/G, 1, k)."""
+        W = params[0]
+        return (array_namespace(W).reshape(W, (*W.shape[:2], 1, W.shape[2])), *params[1:])
+
+    def __repr__(self) -> str:
+        return _conv_repr(self, 1)
+
+
+def _groups(owner: str, groups: Any, in_channels: int, out_channels: int) -> int:
+    groups = positive_int(owner, "groups", groups)
+    for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if channels % groups:
+            raise ValueError(
+                f"{owner}: {name} must be divisible by groups, got {name}={channels} and "
+                f"groups={groups}"
+            )
+    return groups
+
+
+def _conv_repr(layer: Any, n: int) -> str:
+    """PyTorch's form: the channels, the kernel, then the arguments that differ from their
+    defaults (an int where all axes agree)."""
+    cfg = layer.config()
+    args = [
+        f"{cfg['in_channels']}, {cfg['out_channels']}, kernel_size={_as_shown(cfg['kernel_size'])}"
+    ]
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
+        if cfg[name] != default and cfg[name] != (default,) * n:
+            args.append(f"{name}={_as_shown(cfg[name])}")
+    if not cfg["bias"]:
+        args.append("bias=False")
+    return f"{type(layer).__name__}({', '.join(args)})"
+
+
+def _as_shown(value: Any) -> Any:
+    return repr(_short(value)) if isinstance(value, tuple) else repr(value)
+
+
+def _with_height(a: Any) -> Any:
+    """(N, C, L) as (N, C, 1, L)."""
+    return array_namespace(a).reshape(a, (a.shape[0], a.shape[1], 1, a.shape[2]))
+
+
+def _without_height(a: Any) -> Any:
+    """(N, C, 1, L) as (N, C, L)."""
+    return array_namespace(a).reshape(a, (a.shape[0], a.shape[1], a.shape[3]))
 
 
 def _rows(W: Any) -> int:
-    """C kh kw: the rows of each patch matrix P_n (columns of W2)."""
+    """C/G kh kw: the rows of each patch matrix P_ng (columns of W_g)."""
     return int(W.shape[1] * W.shape[2] * W.shape[3])

@@ -1,5 +1,7 @@
 """Pooling layers on NCHW images: :class:`MaxPool2d`, :class:`AvgPool2d` (windows of
-kh x kw pixels, stride defaulting to the window, no padding) and :class:`GlobalAvgPool2d`.
+kh x kw pixels, stride defaulting to the window, no padding) and :class:`GlobalAvgPool2d`;
+on NCL sequences :class:`MaxPool1d`, :class:`AvgPool1d` and :class:`GlobalAvgPool1d`, each
+the 2-d pool on (N, C, 1, L) (a reshape, not a copy of the code).
 
 A pool acts on each channel alone. Its windows are those of :mod:`backendnn.layers.conv`:
 for each offset (i, j) of the window, the strided slice x_ij = x[:, :, i + sh h',
@@ -20,12 +22,14 @@ from .._backend import array_namespace, device
 from .base import INFERENCE, Context, Layer
 from .conv import (
     Pair,
-    _pair,
+    _ints,
     _short,
     _sum,
+    _with_height,
+    _without_height,
     add_windows,
-    check_image_shape,
-    check_images,
+    check_input,
+    check_shape,
     output_size,
     windows,
 )
@@ -35,15 +39,16 @@ class _Pool2d(Layer):
     """What the two windowed pools share: the window, the stride, and the repr."""
 
     def __init__(self, kernel_size: int | Pair, stride: int | Pair | None = None):
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair("stride", stride)
+        name = type(self).__name__
+        self.kernel_size = _ints(name, "kernel_size", kernel_size, 2)
+        self.stride = self.kernel_size if stride is None else _ints(name, "stride", stride, 2)
 
     def config(self) -> dict[str, Any]:
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        check_image_shape(self, shape, None, self.kernel_size)
-        return (shape[0], *output_size(shape[1:], self.kernel_size, self.stride, (0, 0)))
+        check_shape(self, shape, None, self.kernel_size)
+        return (shape[0], *output_size(shape[1:], self.kernel_size, self.stride))
 
     def __repr__(self) -> str:
         args = [f"{_short(self.kernel_size)}"]
@@ -124,7 +129,7 @@ class MaxPool2d(_Pool2d):
         >>> y.shape, cache[0].shape
         ((2, 4, 3, 4), (2, 4, 3, 4))
         """
-        check_images(self, x, None, self.kernel_size)
+        check_input(self, x, None, self.kernel_size)
         native = _backend.native_max_pool2d(x, self.kernel_size, self.stride)
         if native is not None:  # the library's own kernel; backward needs x and its indices
             y, indices = native
@@ -246,7 +251,7 @@ class AvgPool2d(_Pool2d):
         >>> AvgPool2d((2, 3)).forward((), np.ones((2, 3, 4, 7)))[0].shape
         (2, 3, 2, 2)
         """
-        check_images(self, x, None, self.kernel_size)
+        check_input(self, x, None, self.kernel_size)
         total = _sum(windows(x, self.kernel_size, self.stride))  # no (kh kw)-fold copy
         return total / float(self.kernel_size[0] * self.kernel_size[1]), tuple(x.shape)
 
@@ -306,7 +311,7 @@ class GlobalAvgPool2d(Layer):
     """
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        check_image_shape(self, shape, None, (1, 1))
+        check_shape(self, shape, None, (1, 1))
         return (shape[0],)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
@@ -338,7 +343,7 @@ class GlobalAvgPool2d(Layer):
         >>> GlobalAvgPool2d().forward((), np.ones((5, 3, 4, 2)))[0].shape
         (5, 3)
         """
-        check_images(self, x, None, (1, 1))
+        check_input(self, x, None, (1, 1))
         return array_namespace(x).mean(x, axis=(2, 3)), tuple(x.shape)
 
     def backward(
@@ -379,3 +384,265 @@ class GlobalAvgPool2d(Layer):
 
     def __repr__(self) -> str:
         return "GlobalAvgPool2d()"
+
+
+# --------------------------------------------------------------------------- 1-d pools
+
+
+class _Pool1d(Layer):
+    """What the windowed 1-d pools share: the 2-d pool they are on sequences (N, C, L)
+    reshaped to (N, C, 1, L), with a window of (1, k) and a stride of (1, s)."""
+
+    _pool2d: type[_Pool2d]
+
+    def __init__(self, kernel_size: int, stride: int | None = None):
+        name = type(self).__name__
+        (self.kernel_size,) = _ints(name, "kernel_size", kernel_size, 1)
+        (self.stride,) = (self.kernel_size,) if stride is None else _ints(name, "stride", stride, 1)
+        self._2d = self._pool2d((1, self.kernel_size), (1, self.stride))
+
+    def config(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_shape(self, shape, None, (self.kernel_size,))
+        c, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
+        return (c, length)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """y = the 2-d pool of x as (N, C, 1, L), as (N, C, L').
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        x : array of shape (n_samples, C, L)
+            The sequences, NCL.
+
+        Returns
+        -------
+        y : array of shape (n_samples, C, L')
+            L' = (L - k) // s + 1.
+        cache : tuple
+            The 2-d pool's cache.
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, C, L) or shorter than the window.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import MaxPool1d
+        >>> MaxPool1d(3, stride=2).forward((), np.zeros((2, 4, 9)))[0].shape
+        (2, 4, 4)
+        """
+        check_input(self, x, None, (self.kernel_size,))
+        y, cache = self._2d.forward((), _with_height(x))
+        return _without_height(y), cache
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx = the 2-d pool's backward of dy as (N, C, 1, L'), as (N, C, L).
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        cache : tuple
+            As returned by :meth:`forward`.
+        dy : array of shape (n_samples, C, L')
+            dL/dy.
+        need_dx : bool, default True
+            Ignored: dx is the whole result, always formed.
+
+        Returns
+        -------
+        dx : array of shape (n_samples, C, L)
+            dL/dx.
+        grads : tuple
+            ``()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import AvgPool1d
+        >>> layer = AvgPool1d(2, stride=1)
+        >>> y, cache = layer.forward((), np.zeros((1, 1, 3)))
+        >>> layer.backward((), cache, np.ones_like(y))[0].tolist()
+        [[[0.5, 1.0, 0.5]]]
+        """
+        dx, _ = self._2d.backward((), cache, _with_height(dy))
+        return _without_height(dx), ()
+
+    def __repr__(self) -> str:
+        stride = "" if self.stride == self.kernel_size else f", stride={self.stride}"
+        return f"{type(self).__name__}({self.kernel_size}{stride})"
+
+
+class MaxPool1d(_Pool1d):
+    """Max pooling of sequences: y[n, c, l'] = max over i < k of x[n, c, s l' + i];
+    backward routes each window's gradient to its arg-max. :class:`MaxPool2d` on
+    (N, C, 1, L) with a (1, k) window.
+
+    Forward: a running maximum over the window offsets i, keeping the first index i* of
+    the maximum. Backward: dx[n, c, s l' + i*] += dy[n, c, l'] (one element per window;
+    on ties the first, as PyTorch's CPU kernel; overlapping windows add up).
+
+    Parameters
+    ----------
+    kernel_size : int
+        The window length k.
+    stride : int, optional
+        Step s between windows; default: the window (non-overlapping windows).
+
+    Raises
+    ------
+    ValueError
+        If kernel_size or stride is not a positive int.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import MaxPool1d
+    >>> y, cache = MaxPool1d(2).forward((), np.array([[[1.0, 3.0, 5.0, 5.0, 9.0]]]))
+    >>> y.tolist()
+    [[[3.0, 5.0]]]
+    >>> dx, grads = MaxPool1d(2).backward((), cache, np.array([[[10.0, 20.0]]]))
+    >>> dx.tolist(), grads  # a tie: the first maximum takes it all; 9.0 is in no window
+    ([[[0.0, 10.0, 20.0, 0.0, 0.0]]], ())
+    """
+
+    _pool2d = MaxPool2d
+
+
+class AvgPool1d(_Pool1d):
+    """Average pooling of sequences: y[n, c, l'] = (1 / k) sum over i < k of
+    x[n, c, s l' + i]; backward spreads each window's gradient evenly over it.
+    :class:`AvgPool2d` on (N, C, 1, L) with a (1, k) window.
+
+    Backward: every entry of window l' receives dy[n, c, l'] / k (col2im: overlapping
+    windows add up).
+
+    Parameters
+    ----------
+    kernel_size : int
+        The window length k.
+    stride : int, optional
+        Step s between windows; default: the window (non-overlapping windows).
+
+    Raises
+    ------
+    ValueError
+        If kernel_size or stride is not a positive int.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import AvgPool1d
+    >>> y, cache = AvgPool1d(2).forward((), np.array([[[1.0, 3.0, 5.0, 7.0]]]))
+    >>> y.tolist()
+    [[[2.0, 6.0]]]
+    >>> dx, grads = AvgPool1d(2).backward((), cache, np.array([[[4.0, 8.0]]]))
+    >>> dx.tolist(), grads
+    ([[[2.0, 2.0, 4.0, 4.0]]], ())
+    """
+
+    _pool2d = AvgPool2d
+
+
+class GlobalAvgPool1d(Layer):
+    """The mean of each channel: (N, C, L) -> (N, C); backward spreads it evenly.
+    :class:`GlobalAvgPool2d` on (N, C, 1, L).
+
+    Forward: y[n, c] = (1 / L) sum_l x[n, c, l]. Backward: dx[n, c, l] = dy[n, c] / L.
+    The layer has no parameters and takes no constructor parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backendnn.layers import GlobalAvgPool1d
+    >>> y, cache = GlobalAvgPool1d().forward((), np.arange(6.0).reshape(1, 2, 3))
+    >>> y.tolist()
+    [[1.0, 4.0]]
+    >>> dx, grads = GlobalAvgPool1d().backward((), cache, np.array([[3.0, 6.0]]))
+    >>> dx.tolist(), grads
+    ([[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]], ())
+    """
+
+    _2d = GlobalAvgPool2d()
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        check_shape(self, shape, None, (1,))
+        return (shape[0],)
+
+    def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
+        """y = the mean over each sequence, per channel.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        x : array of shape (n_samples, C, L)
+            The sequences, NCL.
+
+        Returns
+        -------
+        y : array of shape (n_samples, C)
+            The channel means.
+        cache : tuple of int
+            The shape of x as (N, C, 1, L).
+
+        Raises
+        ------
+        ValueError
+            If x is not of shape (n_samples, C, L).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import GlobalAvgPool1d
+        >>> GlobalAvgPool1d().forward((), np.ones((5, 3, 4)))[0].shape
+        (5, 3)
+        """
+        check_input(self, x, None, (1,))
+        return self._2d.forward((), _with_height(x))
+
+    def backward(
+        self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
+    ) -> tuple[Any, tuple]:
+        """dx[n, c, l] = dy[n, c] / L.
+
+        Parameters
+        ----------
+        params : tuple
+            ``()``: the layer has no parameters.
+        cache : tuple of int
+            As returned by :meth:`forward`.
+        dy : array of shape (n_samples, C)
+            dL/dy.
+        need_dx : bool, default True
+            Ignored: dx is the whole result, always formed.
+
+        Returns
+        -------
+        dx : array of shape (n_samples, C, L)
+            dL/dx.
+        grads : tuple
+            ``()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backendnn.layers import GlobalAvgPool1d
+        >>> dx, _ = GlobalAvgPool1d().backward((), (1, 1, 1, 4), np.array([[1.0]]))
+        >>> dx.tolist()
+        [[[0.25, 0.25, 0.25, 0.25]]]
+        """
+        dx, _ = self._2d.backward((), cache, dy)
+        return _without_height(dx), ()
+
+    def __repr__(self) -> str:
+        return "GlobalAvgPool1d()"
