@@ -150,14 +150,15 @@ def check_shape(est: Any, X: Any) -> None:
     many features, and the same image (or signal) shape where it was fitted on images and
     takes them unflattened."""
     image = getattr(est, "image_shape_", None)
+    kind = "image" if image is not None and len(image) == 3 else "signal"
     if X.ndim > 2 and image is not None and tuple(X.shape[1:]) != tuple(image):
         raise ValueError(
-            f"X has samples of shape {tuple(X.shape[1:])} but this model was fitted on "
+            f"X has {kind} shape {tuple(X.shape[1:])} but this model was fitted on "
             f"{tuple(image)}"
         )
     if not est._flatten_input and image is not None and X.ndim != len(image) + 1:
         raise ValueError(
-            f"X has shape {tuple(X.shape)}; this model was fitted on samples of shape "
+            f"X has shape {tuple(X.shape)}; this model was fitted on {kind}s of shape "
             f"(N, {', '.join(map(str, image))})"
         )
     if not est._flatten_input and image is None and X.ndim != 2:
