@@ -602,7 +602,7 @@ class Conv2d(Layer):
         return self.kernel_size, self.stride, self._sides, self.dilation
 
     def __repr__(self) -> str:
-        return _conv_repr(self, 2)
+        return _conv_repr(self)
 
 
 class Conv1d(Layer):
@@ -797,7 +797,7 @@ class Conv1d(Layer):
         return (array_namespace(W).reshape(W, (*W.shape[:2], 1, W.shape[2])), *params[1:])
 
     def __repr__(self) -> str:
-        return _conv_repr(self, 1)
+        return _conv_repr(self)
 
 
 def _groups(owner: str, groups: Any, in_channels: int, out_channels: int) -> int:
@@ -811,7 +811,7 @@ def _groups(owner: str, groups: Any, in_channels: int, out_channels: int) -> int
     return groups
 
 
-def _conv_repr(layer: Any, n: int) -> str:
+def _conv_repr(layer: Any) -> str:
     """PyTorch's form: the channels, the kernel, then the arguments that differ from their
     defaults (an int where all axes agree)."""
     cfg = layer.config()
@@ -819,14 +819,14 @@ def _conv_repr(layer: Any, n: int) -> str:
         f"{cfg['in_channels']}, {cfg['out_channels']}, kernel_size={_as_shown(cfg['kernel_size'])}"
     ]
     for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
-        if cfg[name] != default and cfg[name] != (default,) * n:
+        if cfg[name] not in (default, (default, default)):
             args.append(f"{name}={_as_shown(cfg[name])}")
     if not cfg["bias"]:
         args.append("bias=False")
     return f"{type(layer).__name__}({', '.join(args)})"
 
 
-def _as_shown(value: Any) -> Any:
+def _as_shown(value: Any) -> str:
     return repr(_short(value)) if isinstance(value, tuple) else repr(value)
 
 
