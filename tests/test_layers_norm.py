@@ -236,17 +236,24 @@ def test_integer_weights_are_repeated_rows(backend):
         assert_close(g, ref, backend=backend, **TOL)
 
 
-def test_equal_weights_change_nothing_and_zero_weights_give_no_nan(backend):
-    """Weights all 2.5 give the unweighted pass; weights all 0 give statistics 0 (finite
-    outputs, gradients and state, no NaN)."""
+def test_weights_are_frequencies_and_zero_weights_give_no_nan(backend):
+    """Weights all 1 give the unweighted pass; integer weights give the outputs and the
+    running statistics of the rows repeated that many times (scikit-learn's frequency
+    weights); weights all 0 give statistics 0 (finite outputs, gradients, state)."""
     layer = BatchNorm1d(3)
     rng = np.random.default_rng(5)
     params, state = _host_params(layer, rng), _host_state(layer, rng)
     x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     plain = _ours(backend, layer, params, state, x, dy, True)
-    equal = _ours(backend, layer, params, state, x, dy, True, np.full(4, 2.5))
-    flat = [(out[0], out[1], *out[2], *out[3]) for out in (plain, equal)]
+    ones = _ours(backend, layer, params, state, x, dy, True, np.ones(4))
+    flat = [(out[0], out[1], *out[2], *out[3]) for out in (plain, ones)]
     for a, b in zip(*flat):
+        assert_close(a, _backend.to_numpy(b), backend=backend, **TOL)
+    rows = [0, 0, 1, 2, 3, 3, 3]
+    weighted = _ours(backend, layer, params, state, x, dy, True, np.array([2.0, 1, 1, 3]))
+    repeated = _ours(backend, layer, params, state, x[rows], dy[rows], True)
+    assert_close(weighted[0], _backend.to_numpy(repeated[0])[[0, 2, 3, 4]], backend=backend, **TOL)
+    for a, b in zip(weighted[3][:2], repeated[3][:2]):  # running mean and variance
         assert_close(a, _backend.to_numpy(b), backend=backend, **TOL)
     zero = _ours(backend, layer, params, state, x, dy, True, np.zeros(4))
     for a in (zero[0], zero[1], *zero[2], *zero[3]):

@@ -22,7 +22,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import backendnn
 import backendnn as bn
-from backendnn import MLPClassifier, MLPRegressor, Perceptron, _backend
+from backendnn import (
+    MLPClassifier,
+    MLPRegressor,
+    NeuralNetClassifier,
+    NeuralNetRegressor,
+    Perceptron,
+    _backend,
+)
+from backendnn.layers import Activation, BatchNorm1d, Dense, LayerNorm
 from tests._helpers import ESTIMATORS, X_CLS, X_OK, Y_CLS, blobs3, each_kind
 
 pytestmark = [
@@ -53,7 +61,14 @@ def _expected_failures(estimator) -> dict:
 
 
 _CHECKS = parametrize_with_checks(
-    [Perceptron(), MLPClassifier(), MLPRegressor()],
+    [
+        Perceptron(),
+        MLPClassifier(),
+        MLPRegressor(),
+        # input widths inferred from the data, batch statistics weighted as frequencies
+        NeuralNetClassifier([Dense(8), BatchNorm1d(8), Activation("relu")]),
+        NeuralNetRegressor([Dense(8), LayerNorm(8), Activation("tanh")]),
+    ],
     expected_failed_checks=_expected_failures,
     xfail_strict=True,
 )

@@ -153,8 +153,7 @@ def check_shape(est: Any, X: Any) -> None:
     kind = "image" if image is not None and len(image) == 3 else "signal"
     if X.ndim > 2 and image is not None and tuple(X.shape[1:]) != tuple(image):
         raise ValueError(
-            f"X has {kind} shape {tuple(X.shape[1:])} but this model was fitted on "
-            f"{tuple(image)}"
+            f"X has {kind} shape {tuple(X.shape[1:])} but this model was fitted on {tuple(image)}"
         )
     if not est._flatten_input and image is not None and X.ndim != len(image) + 1:
         raise ValueError(

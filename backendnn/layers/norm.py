@@ -170,7 +170,8 @@ class _BatchNorm(Layer):
             if n * length == 1:
                 raise ValueError(
                     f"{self!r}: expected more than 1 value per channel when training, got "
-                    f"input of shape {shape}; use a batch of 2 or more samples"
+                    f"input of shape {shape} (one sample); use a batch of 2 or more samples "
+                    "(an estimator's batch_size must leave no last batch of one sample)"
                 )
             weights = ctx.weights if ctx.training else None
             a, count = _weighting(xp, weights, n, length, x3.dtype)
@@ -278,21 +279,20 @@ class _BatchNorm(Layer):
 
 def _weighting(xp: Any, weights: Any, n: int, length: int, dtype: Any) -> tuple[Any, Any]:
     """The weight a of each value in its channel's statistics (a float, or an array of
-    shape (N, 1, 1)) and the effective count m = L (sum w)^2 / sum w^2 (N L unweighted)."""
+    shape (N, 1, 1)) and the count m = L sum w of values (N L unweighted): weights are
+    frequencies, as scikit-learn's (a weight of 2 counts as the sample twice)."""
     if weights is None:
         return 1.0 / (n * length), n * length
     w = xp.astype(weights, dtype, copy=False)
     total = xp.sum(w)
-    sum_sq = xp.sum(w * w)
     safe_total = xp.where(total > 0, total, 1.0)  # all weights 0: statistics 0, no NaN
-    safe_sq = xp.where(sum_sq > 0, sum_sq, 1.0)
     a = xp.reshape(w, (n, 1, 1)) / (length * safe_total)
-    return a, length * total * total / safe_sq
+    return a, length * total
 
 
 def _unbiased_factor(xp: Any, m: Any) -> Any:
-    """m / (m - 1), Bessel's correction for the effective count m; 1 where m <= 1 (one
-    weighted row of one value: no spread to correct)."""
+    """m / (m - 1), Bessel's correction for the count m; 1 where m <= 1 (weights summing
+    to one value or less: no spread to correct)."""
     if isinstance(m, int):
         return m / (m - 1)
     more = m > 1
@@ -313,7 +313,8 @@ class BatchNorm1d(_BatchNorm):
 
     After a training pass :meth:`next_state` moves the running statistics:
     running = (1 - momentum) running + momentum batch, the batch variance unbiased
-    (times m / (m - 1), m the effective count L (sum w)^2 / sum w^2, N L unweighted).
+    (times m / (m - 1), m = L sum w the count of values, N L unweighted: weights are
+    frequencies, as scikit-learn's).
 
     Parameters
     ----------
