@@ -206,3 +206,32 @@ class _Numpy:
 
 
 _NUMPY = _Numpy()
+
+
+def test_a_1d_residual_cnn_on_signals(backend, tmp_path):
+    """(N, C, L) signals reach Conv1d as they are; the fitted model checks their shape,
+    saves its state and loads back with the same predictions."""
+    from backendnn.layers import Conv1d, GlobalAvgPool1d, MaxPool1d, Residual
+
+    rng = np.random.default_rng(1)
+    signals = rng.normal(size=(30, 2, 16))
+    labels = (signals[:, 0, :8].mean(axis=1) > 0).astype(int)
+    block = [Conv1d(4, 4, 3, padding="same", dilation=2), BatchNorm1d(4), Activation("relu")]
+    layers = [
+        Conv1d(2, 4, 5, padding=2), BatchNorm1d(4), Activation("relu"), MaxPool1d(2),
+        Residual(block), GlobalAvgPool1d(), Dropout(0.1),
+    ]  # fmt: skip
+    model = bn.NeuralNetClassifier(layers, max_iter=3, random_state=0, dtype="float64")
+    model.fit(backend.asarray(signals), backend.asarray(labels))
+    assert model.image_shape_ == (2, 16) and model.n_features_in_ == 32
+    proba = model.predict_proba(backend.asarray(signals))
+    with pytest.raises(ValueError, match="signal shape"):
+        model.predict(backend.asarray(signals[:, :, :8]))
+    with pytest.raises(ValueError, match="signals of shape"):
+        model.predict(backend.asarray(signals.reshape(30, -1)))
+    bn.save(model, tmp_path / "m.safetensors")
+    loaded = bn.load(tmp_path / "m.safetensors", backend=backend.name.split("-")[0])
+    assert_close(
+        loaded.predict_proba(backend.asarray(signals)), bn.to_numpy(proba),
+        backend=backend, dtype="float64", rtol=1e-12,
+    )  # fmt: skip

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from .._cache import freeze
 
@@ -144,11 +144,17 @@ class Layer:
     (2, 3)
     """
 
-    #: whether a training pass draws random numbers (from ``ctx.key``)
-    random: ClassVar[bool] = False
-    #: whether the layer reads ``ctx`` (training or inference, state, key, weights); a
-    #: network calls the others as ``forward(params, x)``
-    uses_mode: ClassVar[bool] = False
+    @property
+    def random(self) -> bool:
+        """Whether a training pass draws random numbers (from ``ctx.key``); a subclass
+        that does sets ``random = True``."""
+        return False
+
+    @property
+    def uses_mode(self) -> bool:
+        """Whether the layer reads ``ctx`` (training or inference, state, key, weights); a
+        network calls the others as ``forward(params, x)``."""
+        return False
 
     # ------------------------------------------------------------------ declarations
 
@@ -224,7 +230,10 @@ class Layer:
     def __eq__(self, other: object) -> bool:
         """Layers are equal when they are of one class with equal arguments (they hold no
         arrays), so ``get_params`` of an estimator survives a model file."""
-        return type(self) is type(other) and freeze(self.config()) == freeze(other.config())  # type: ignore[attr-defined]
+        if type(self) is not type(other):
+            return False
+        assert isinstance(other, Layer)
+        return freeze(self.config()) == freeze(other.config())
 
     def __hash__(self) -> int:
         return hash((type(self), freeze(self.config())))

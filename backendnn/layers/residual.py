@@ -100,12 +100,12 @@ class Residual(Layer):
 
     # ClassVars on Layer, which mypy does not let a read-only property override
     @property
-    def random(self) -> bool:  # type: ignore[override]
+    def random(self) -> bool:
         """Whether a sub-layer draws random numbers in training."""
         return any(sub.random for branch in self._branches() for sub in branch)
 
     @property
-    def uses_mode(self) -> bool:  # type: ignore[override]
+    def uses_mode(self) -> bool:
         """Whether a sub-layer reads the context (training flag, state, key, weights)."""
         return any(sub.uses_mode for branch in self._branches() for sub in branch)
 
