@@ -235,3 +235,18 @@ def test_a_1d_residual_cnn_on_signals(backend, tmp_path):
         loaded.predict_proba(backend.asarray(signals)), bn.to_numpy(proba),
         backend=backend, dtype="float64", rtol=1e-12,
     )  # fmt: skip
+
+
+def test_sparse_and_dask_inputs_train_these_layers_as_dense_ones():
+    """A scipy.sparse X (densified a batch at a time) and a dask X (streamed by chunks)
+    give the dense fit: the same batches, statistics and masks."""
+    sparse = pytest.importorskip("scipy.sparse")
+    kw = dict(solver="sgd", batch_size=10, max_iter=2, random_state=0, dtype="float64")
+    dense = bn.NeuralNetClassifier(_bn_dropout(), **kw).fit(X, Y3)
+    from_sparse = bn.NeuralNetClassifier(_bn_dropout(), **kw).fit(sparse.csr_matrix(X), Y3)
+    np.testing.assert_allclose(from_sparse.loss_curve_, dense.loss_curve_, rtol=1e-12)
+    da = pytest.importorskip("dask.array")
+    streamed = bn.NeuralNetClassifier(_bn_dropout(), shuffle=False, **kw)
+    streamed.fit(da.from_array(X, chunks=(20, 6)), Y3)
+    in_memory = bn.NeuralNetClassifier(_bn_dropout(), shuffle=False, **kw).fit(X, Y3)
+    np.testing.assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-12)
