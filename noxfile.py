@@ -15,6 +15,10 @@ nox.options.sessions = [
 nox.options.reuse_existing_virtualenvs = True
 
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
+# PyTorch is the reference of the layer tests (autograd gradients) on every backend, pinned:
+# pip finds torch 2.13.0 as a CPU build on this project's machines and CI, while an
+# unpinned "torch" resolves to the multi-GB CUDA build from PyPI.
+TORCH = "torch==2.13.0"
 
 
 def _test(session: nox.Session, backend: str, *extra: str, env: dict | None = None) -> None:
@@ -25,18 +29,18 @@ def _test(session: nox.Session, backend: str, *extra: str, env: dict | None = No
 
 @nox.session
 def numpy(session: nox.Session) -> None:
-    _test(session, "numpy")
+    _test(session, "numpy", TORCH)
 
 
 @nox.session
 def array_api_strict(session: nox.Session) -> None:
-    _test(session, "array_api_strict")
+    _test(session, "array_api_strict", TORCH)
 
 
 @nox.session
 def jax(session: nox.Session) -> None:
     # 64-bit enabled: the float64 references (gradients to 1e-10) need it.
-    _test(session, "jax", "jax")
+    _test(session, "jax", "jax", TORCH)
 
 
 @nox.session
@@ -52,10 +56,7 @@ def jax_multidevice(session: nox.Session) -> None:
 
 @nox.session
 def torch(session: nox.Session) -> None:
-    # Pinned: pip finds torch 2.13.0 as a CPU build on this project's machines and CI,
-    # while an unpinned "torch" resolves to the multi-GB CUDA build from PyPI.
-    session.install("torch==2.13.0")
-    _test(session, "torch")
+    _test(session, "torch", TORCH)
 
 
 @nox.session
