@@ -64,6 +64,32 @@ def test_conv_problem_engines_agree_on_the_loss(capsys):
         assert row["loss"] == pytest.approx(rows["backendnn-numpy"]["loss"], rel=1e-5), name
 
 
+def test_resnet_engines_run_and_the_plain_ones_agree_on_the_loss():
+    """The residual CNN (batch norm, dropout), tiny: every engine runs; without batch norm
+    and dropout (``-plain``) the same weights and batches give the same loss everywhere."""
+    have = {lib: importlib.util.find_spec(lib) is not None for lib in ("torch", "jax")}
+    engines = ["backendnn-numpy", "backendnn-numpy-plain"]
+    if have["torch"]:
+        engines += ["torch-eager", "torch-eager-plain", "backendnn-torch-plain"]
+    engines += ["jax-grad", "jax-grad-plain"] if have["jax"] else []
+    args = ["--model", "resnet", "--batch", "4", "--steps", "2", "--warmup", "1"]
+    args += ["--repeats", "2", "--cooldown", "0", "--quiet", "--engines", ",".join(engines)]
+    doc = bench.main(args)
+    assert doc["config"]["flops_per_step"] == bench.resnet_flops(4)
+    rows = {r["engine"]: r for r in doc["results"]}
+    for name, row in rows.items():
+        assert "error" not in row, (name, row["error"])
+        assert row["network"] == "resnet-1x28x28"  # the run's model; -plain engines drop layers
+        assert row["ms_per_step"] > 0 and row["loss"] > 0
+    for name in engines:
+        if name.endswith("-plain"):
+            assert rows[name]["loss"] == pytest.approx(
+                rows["backendnn-numpy-plain"]["loss"], rel=1e-4
+            ), name
+    if have["torch"]:
+        assert any("torch-eager / torch-eager-plain" in key for key in doc["derived"])
+
+
 def test_mlp_only_engines_and_sizes_are_refused_for_lenet(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--model", "lenet", "--engines", "backendnn-numpy,sklearn"])

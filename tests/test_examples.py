@@ -30,6 +30,7 @@ TIMEOUT_S = 240
 CASES = {
     "train_digits.py": (["--epochs", "3"], "digits.png"),
     "train_digits_cnn.py": (["--epochs", "2"], "digits_cnn.png"),
+    "train_resnet.py": (["--quick"], "resnet.png"),
     "xor.py": ([], "xor.png"),
     "activations.py": ([], "activations.png"),
     "gradient_check.py": (["--max-checks", "2"], "gradient_check.png"),

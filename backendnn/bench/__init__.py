@@ -7,6 +7,7 @@ Run it as a module::
     python -m backendnn.bench --engines backendnn-numpy,sklearn,torch-eager --json out.json
     python -m backendnn.bench --memory          # + peak memory, one process per engine
     python -m backendnn.bench --model lenet --batch 64 --threads 1   # the CNN of issue 17
+    python -m backendnn.bench --model resnet --batch 64   # residual CNN, batch norm, dropout
 
 What every engine does
 ----------------------
@@ -27,6 +28,21 @@ loss, SGD and float32, the images the same normal draws as (N, 1, 28, 28). The e
 ``backendnn-<backend>`` (and ``-jax-eager``), ``torch-eager`` and ``jax-grad`` train it,
 from the same initial weights; the fit engines, ``sklearn`` and ``numpy-matmuls`` train MLPs
 only, and the ``-im2col`` engines the CNN only. The baseline is then ``torch-eager``.
+
+``--model resnet`` trains the layers stage's residual CNN (:func:`resnet`): a 3x3 stem
+convolution with batch norm, a residual block [Conv-BN-ReLU-Conv-BN] + identity, a
+downsampling block (16 -> 32 channels, stride 2; shortcut a 1x1 strided convolution and
+batch norm), a global average pool, Dropout(0.2) and Dense(32->10), on the same
+(N, 1, 28, 28) images; the steps train (batch statistics, running statistics updated,
+fresh dropout masks). ``--model resnet-plain`` is the same network without the batch
+norms and the dropout. The engines ``backendnn-<backend>``, ``torch-eager`` (``nn.BatchNorm2d``,
+``nn.Dropout``) and ``jax-grad`` (the network as plain JAX functions: batch norm with batch
+statistics, dropout masks from ``jax.random`` with a key split each step) train both; for
+``--model resnet`` the ``-plain`` engines (``backendnn-numpy-plain``, ``backendnn-jax-plain``,
+``backendnn-torch-plain``, ``torch-eager-plain``, ``jax-grad-plain``) train
+``resnet-plain`` in the same run, and the derived line ``X / X-plain`` gives what batch
+norm and dropout cost (their share of the step is 1 - 1/ratio). Dropout masks differ
+between libraries, so only the ``-plain`` rows' losses agree.
 
 The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``, ``numpy-matmuls``) are hand-written
 competitors, not backendnn's math: their module, ``bench/peers.py``, is the one place in
@@ -102,6 +118,12 @@ and the dense layer 2 N 1568 10; each three times (forward, dW, dx) except the f
 convolution's dx. Per step 5,964,672 N (382 MFLOP at N = 64). Pooling, ReLU, bias, loss and
 update are not counted; the im2col engines' extra copies neither.
 
+``--model resnet`` and ``resnet-plain`` (:func:`resnet_flops`): the six convolutions (stem
+1->16, 16->16 twice at 28x28; 16->32 stride 2, 32->32 and the 1x1 16->32 shortcut at 14x14)
+and the dense layer 2 N 32 10, each three times but the stem's dx: 38,988,672 N per step
+(2.50 GFLOP at N = 64). Batch norm, dropout, ReLU, the pool, the residual adds, loss and
+update are not counted, so the two models count the same FLOPs.
+
 Threads: ``--threads n`` caps BLAS and OpenMP pools (``threadpoolctl``, and the
 ``*_NUM_THREADS`` variables for libraries loaded later) and torch's intra-op threads, and
 with 1 XLA's Eigen pool (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false``, set before JAX
@@ -139,8 +161,8 @@ Modules
 Each imports only from those above it in this list (and from the library):
 
 ``problem``
-    :class:`Problem`, :func:`make_problem`, :func:`lenet`, :func:`step_flops`,
-    :func:`lenet_flops`, :func:`auto_steps`.
+    :class:`Problem`, :func:`make_problem`, :func:`lenet`, :func:`resnet`,
+    :func:`step_flops`, :func:`lenet_flops`, :func:`resnet_flops`, :func:`auto_steps`.
 ``runner``
     :class:`Runner`, the block timers every engine builds on, ``--threads``.
 ``peers``
@@ -159,7 +181,16 @@ Each imports only from those above it in this list (and from the library):
 
 from .cli import main
 from .engines import ENGINES, Engine, default_engines, unavailable
-from .problem import Problem, auto_steps, lenet, lenet_flops, make_problem, step_flops
+from .problem import (
+    Problem,
+    auto_steps,
+    lenet,
+    lenet_flops,
+    make_problem,
+    resnet,
+    resnet_flops,
+    step_flops,
+)
 from .report import format_table
 from .rounds import measure
 from .runner import Runner
@@ -177,6 +208,8 @@ __all__ = [
     "main",
     "make_problem",
     "measure",
+    "resnet",
+    "resnet_flops",
     "step_flops",
     "unavailable",
 ]

@@ -13,6 +13,7 @@ Array libraries only through ``_backend`` (or ``importlib`` by the name in the t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -21,10 +22,11 @@ from functools import partial
 from typing import Any
 
 from .. import MLPClassifier, _backend
+from .._random import new_key
 from ..optim import SGD
-from ..train import make_step
+from ..train import LayerState, make_step
 from .peers import jax_grad, numpy_matmuls, sklearn_fit, torch_eager
-from .problem import MODELS, Problem, mlp_settings
+from .problem import CNNS, MODELS, RESNETS, Problem, mlp_settings
 from .runner import Runner, device_info, fit_runner, step_runner
 
 _NATIVE_CONV = ("native_conv2d", "native_conv2d_input_grad", "native_conv2d_weight_grad")
@@ -58,6 +60,11 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False, im2col: bool = F
     net = p.network()
     params = net.init(p.seed, xp=xp, device=dev, dtype=xp.float32)
     sgd = SGD(momentum=0.0, nesterov=False)
+    state: Any = sgd.init(params)
+    if net.has_state or net.is_random:  # batch norm, dropout: (optimiser, buffers, key)
+        buffers = net.init_state(xp=xp, device=dev, dtype=xp.float32) if net.has_state else None
+        key = new_key(p.seed, 0, xp, dev) if net.is_random else None
+        state = LayerState(buffers, key).carried(state)
     if im2col and name == "jax":
         plain = make_step(net, "softmax_cross_entropy", 0.0, sgd, _backend.namespace("numpy"))
         step = _backend.jit(plain, xp)
@@ -69,7 +76,7 @@ def _backendnn_step(p: Problem, name: str, eager: bool = False, im2col: bool = F
     batches = [
         (X[i * B : (i + 1) * B, ...], Y[i * B : (i + 1) * B, ...]) for i in range(p.n_batches)
     ]
-    carry = [params, sgd.init(params), None]
+    carry = [params, state, None]
     lr = _backend.step_scalar(p.lr, X)  # as ``fit`` passes it: a device scalar on JAX
 
     def one(i: int) -> None:
@@ -149,7 +156,13 @@ class Engine:
     models: tuple[str, ...] = MODELS  # the --model values it trains
 
 
-_MLP, _LENET = ("mlp",), ("lenet",)
+_MLP, _RESNET = ("mlp",), ("resnet",)
+
+
+def _plain(prepare: Callable[[Problem], Runner]) -> Callable[[Problem], Runner]:
+    """``prepare`` run on ``--model resnet-plain``'s problem (the same data, no batch norm,
+    no dropout): beside the ``resnet`` engines in one run, the layers' share of a step."""
+    return lambda p: prepare(dataclasses.replace(p, model="resnet-plain"))
 
 
 def _engines() -> dict[str, Engine]:
@@ -161,7 +174,7 @@ def _engines() -> dict[str, Engine]:
     )
     for b in ("jax", "torch"):  # the backends with a native convolution
         prepare = partial(_backendnn_step, name=b, im2col=True)
-        table[f"backendnn-{b}-im2col"] = Engine(f"backendnn-{b}-im2col", b, prepare, b, _LENET)
+        table[f"backendnn-{b}-im2col"] = Engine(f"backendnn-{b}-im2col", b, prepare, b, CNNS)
     for b in _backend.BACKENDS:
         table[f"backendnn-{b}-fit"] = Engine(
             f"backendnn-{b}-fit", b, partial(_backendnn_fit, name=b), b, _MLP
@@ -173,6 +186,15 @@ def _engines() -> dict[str, Engine]:
     table["sklearn"] = Engine("sklearn", "numpy", sklearn_fit, "module:sklearn", _MLP)
     table["torch-eager"] = Engine("torch-eager", "torch", torch_eager, "module:torch")
     table["jax-grad"] = Engine("jax-grad", "jax", jax_grad, "module:jax")
+    for b in ("numpy", "jax", "torch"):
+        name = f"backendnn-{b}-plain"
+        table[name] = Engine(name, b, _plain(partial(_backendnn_step, name=b)), b, _RESNET)
+    table["torch-eager-plain"] = Engine(
+        "torch-eager-plain", "torch", _plain(torch_eager), "module:torch", _RESNET
+    )
+    table["jax-grad-plain"] = Engine(
+        "jax-grad-plain", "jax", _plain(jax_grad), "module:jax", _RESNET
+    )
     table["numpy-matmuls"] = Engine("numpy-matmuls", "numpy", numpy_matmuls, "numpy", _MLP)
     return table
 
@@ -207,6 +229,10 @@ def default_engines(gpu: bool, model: str = "mlp") -> list[str]:
     names = [f"backendnn-{b}" for b in _backend.BACKENDS]
     if model == "lenet":
         names += ["backendnn-jax-im2col", "backendnn-torch-im2col", "torch-eager", "jax-grad"]
+    elif model in RESNETS:
+        names += ["torch-eager", "jax-grad"]
+        if model == "resnet":  # the step without batch norm and dropout, beside it
+            names += ["backendnn-torch-plain", "torch-eager-plain"]
     else:
         names += ["backendnn-jax-eager", "backendnn-numpy-fit"]
         names += ["backendnn-cupy-fit"] if gpu else []

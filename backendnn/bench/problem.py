@@ -16,14 +16,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _backend
-from ..layers import Activation, Conv2d, Dense, Flatten, MaxPool2d
+from ..layers import (
+    Activation,
+    BatchNorm2d,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    MaxPool2d,
+    Residual,
+)
 from ..network import Network
 
 _MAX_DATA_BYTES = 128 * 2**20  # distinct data per engine; step engines cycle through it
 _STEPS_FLOP_BUDGET = 4e11  # --steps auto: counted FLOPs per engine (1e11 was noisy)
 
-MODELS = ("mlp", "lenet")
-LENET_INPUT = (1, 28, 28)  # (channels, height, width) of the CNN's images
+MODELS = ("mlp", "lenet", "resnet", "resnet-plain")
+CNNS = ("lenet", "resnet", "resnet-plain")  # the models on (N, 1, 28, 28) images
+RESNETS = ("resnet", "resnet-plain")
+LENET_INPUT = (1, 28, 28)  # (channels, height, width) of the CNNs' images
 LENET_CLASSES = 10
 # (in channels, out channels, output height = width) of the CNN's two 3x3 convolutions
 _LENET_CONVS = ((1, 16, 28), (16, 32, 14))
@@ -48,6 +60,53 @@ def lenet() -> Network:
     )
 
 
+# (in, out, kernel, output height = width) of the residual CNN's convolutions, in order
+_RESNET_CONVS = (
+    (1, 16, 3, 28),  # stem
+    (16, 16, 3, 28),  # block 1
+    (16, 16, 3, 28),
+    (16, 32, 3, 14),  # block 2, stride 2
+    (32, 32, 3, 14),
+    (16, 32, 1, 14),  # block 2's shortcut, 1x1 stride 2
+)
+RESNET_DROPOUT = 0.2
+
+
+def resnet(norm: bool = True) -> Network:
+    """The residual CNN of the layers stage (``examples/train_resnet.py``'s on 28x28):
+    (N, 1, 28, 28) -> Conv2d(1->16, 3, padding 1) -> BN -> ReLU -> Residual[Conv(16->16) ->
+    BN -> ReLU -> Conv(16->16) -> BN] -> ReLU -> Residual[Conv(16->32, stride 2) -> BN ->
+    ReLU -> Conv(32->32) -> BN; shortcut Conv(16->32, 1x1, stride 2) -> BN] -> ReLU ->
+    GlobalAvgPool2d -> Dropout(0.2) -> Dense(32->10). ``norm=False`` (``--model
+    resnet-plain``): the same without the batch norms and the dropout."""
+
+    def bn(c: int) -> list:
+        return [BatchNorm2d(c)] if norm else []
+
+    relu = Activation("relu")
+    return Network(
+        [
+            Conv2d(1, 16, 3, padding=1), *bn(16), relu,
+            Residual([
+                Conv2d(16, 16, 3, padding=1), *bn(16), relu,
+                Conv2d(16, 16, 3, padding=1), *bn(16),
+            ]),
+            relu,
+            Residual(
+                [
+                    Conv2d(16, 32, 3, stride=2, padding=1), *bn(32), relu,
+                    Conv2d(32, 32, 3, padding=1), *bn(32),
+                ],
+                shortcut=[Conv2d(16, 32, 1, stride=2), *bn(32)],
+            ),
+            relu,
+            GlobalAvgPool2d(),
+            *([Dropout(RESNET_DROPOUT)] if norm else []),
+            Dense(32, LENET_CLASSES),
+        ]
+    )  # fmt: skip
+
+
 @dataclass
 class Problem:
     """The network, the host data and the timing plan shared by every engine."""
@@ -62,7 +121,7 @@ class Problem:
     X: Any  # host float32 (n_batches * batch, sizes[0])
     y: Any  # host int64 labels (n_batches * batch,)
     Y: Any  # host float32 one-hot (n_batches * batch, sizes[-1])
-    model: str = "mlp"  # "lenet": X is (n, 1, 28, 28) and sizes (784, 10) name its ends
+    model: str = "mlp"  # a CNN (CNNS): X is (n, 1, 28, 28) and sizes (784, 10) name its ends
 
     @property
     def n_batches(self) -> int:
@@ -78,25 +137,27 @@ class Problem:
 
     @property
     def network_name(self) -> str:
-        if self.model == "lenet":
-            return "lenet-" + "x".join(str(s) for s in LENET_INPUT)
+        if self.model in CNNS:
+            return f"{self.model}-" + "x".join(str(s) for s in LENET_INPUT)
         return "-".join(str(s) for s in self.sizes)
 
     @property
     def flops(self) -> int:
         """Counted FLOPs of one step (see the package docstring)."""
-        if self.model == "lenet":
-            return lenet_flops(self.batch)
-        return step_flops(self.sizes, self.batch)
+        return model_flops(self.model, self.sizes, self.batch)
 
     def network(self) -> Network:
         if self.model == "lenet":
             return lenet()
+        if self.model in RESNETS:
+            return resnet(norm=self.model == "resnet")
         return Network.mlp(self.sizes[0], self.hidden, self.sizes[-1], "relu")
 
     def host_params(self) -> list[tuple[Any, Any]]:
         """backendnn's initial (W, b) per layer with parameters, NumPy float32: a dense
-        layer's W is (n_in, n_out), a convolution's (out, in, kh, kw) as PyTorch's."""
+        layer's W is (n_in, n_out), a convolution's (out, in, kh, kw) as PyTorch's (a
+        residual block's tuple holds its sub-layers' arrays in order, batch norm's
+        weight and bias included)."""
         xp = _backend.namespace("numpy")
         params = self.network().init(self.seed, xp=xp, dtype=xp.float32)
         return [tuple(p) for p in params if p]
@@ -117,9 +178,28 @@ def lenet_flops(batch: int) -> int:
     return 3 * forward - convs[0]
 
 
+def resnet_flops(batch: int) -> int:
+    """Convolution and dense-layer FLOPs of one step of :func:`resnet` (either variant):
+    2 N C_out H_out W_out C_in k k per convolution and 2 N 32 10 for the dense layer, each
+    three times (forward, dW, dx) but the first convolution's dx. Batch norm, dropout,
+    ReLU, the pool, the residual adds, loss and update are not counted."""
+    convs = [2 * batch * o * h * h * i * k * k for i, o, k, h in _RESNET_CONVS]
+    forward = sum(convs) + 2 * batch * 32 * LENET_CLASSES
+    return 3 * forward - convs[0]
+
+
+def model_flops(model: str, sizes: Sequence[int], batch: int) -> int:
+    """Counted FLOPs of one step of ``model`` (``sizes``: the MLP's widths)."""
+    if model == "lenet":
+        return lenet_flops(batch)
+    if model in RESNETS:
+        return resnet_flops(batch)
+    return step_flops(sizes, batch)
+
+
 def auto_steps(sizes: Sequence[int], batch: int, model: str = "mlp") -> int:
     """Timed steps when ``--steps`` is not given: about 4e11 FLOPs, 50 to 500 steps."""
-    flops = lenet_flops(batch) if model == "lenet" else step_flops(sizes, batch)
+    flops = model_flops(model, sizes, batch)
     return int(min(500, max(50, round(_STEPS_FLOP_BUDGET / flops))))
 
 
@@ -134,10 +214,10 @@ def make_problem(
     model: str = "mlp",
 ) -> Problem:
     """Host data for ``steps`` distinct batches (fewer if they would pass 128 MiB). With
-    ``model="lenet"`` the images are (n, 1, 28, 28) and ``sizes`` is ignored."""
+    a CNN ``model`` (lenet, resnet) the images are (n, 1, 28, 28) and ``sizes`` is ignored."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    if model == "lenet":
+    if model in CNNS:
         c, h, w = LENET_INPUT
         sizes = (c * h * w, LENET_CLASSES)
     if len(sizes) < 2 or any(s < 1 for s in sizes):
@@ -154,7 +234,7 @@ def make_problem(
     labels = xp.tile(xp.arange(batch, dtype=xp.int64) % k, (n_batches, 1))
     y = xp.reshape(rng.permuted(labels, axis=1), (n,))
     Y = xp.astype(y[:, None] == xp.arange(k, dtype=xp.int64)[None, :], xp.float32)
-    if model == "lenet":
+    if model in CNNS:
         X = xp.reshape(X, (n, *LENET_INPUT))
     sizes = tuple(int(s) for s in sizes)
     return Problem(sizes, batch, steps, warmup, repeats, lr, seed, X, y, Y, model)

@@ -107,6 +107,18 @@ def derived(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
         for b in _backend.BACKENDS:
             if ms.get(f"backendnn-{b}"):
                 out[f"torch-eager / backendnn-{b}"] = ms["torch-eager"] / ms[f"backendnn-{b}"]
+    # the residual CNN's batch norm and dropout: the step with them (``X``) against the step
+    # without them (``X-plain``) in the same run; their share of the step is 1 - 1 / ratio
+    for name in ("torch-eager", "backendnn-torch", "backendnn-numpy", "backendnn-jax", "jax-grad"):
+        full, plain = ms.get(name), ms.get(f"{name}-plain")
+        if full and plain:
+            out[
+                f"{name} / {name}-plain (batch norm + dropout; their share of the step = 1 - 1/x)"
+            ] = full / plain
+    if ms.get("torch-eager-plain") and ms.get("backendnn-torch-plain"):
+        out["torch-eager-plain / backendnn-torch-plain (the step without batch norm, dropout)"] = (
+            ms["torch-eager-plain"] / ms["backendnn-torch-plain"]
+        )
     if ms.get("backendnn-numpy") and ms.get("numpy-matmuls"):
         out["numpy-matmuls / backendnn-numpy (the step against its matrix products alone)"] = (
             ms["numpy-matmuls"] / ms["backendnn-numpy"]
@@ -219,9 +231,11 @@ def describe(doc: dict[str, Any]) -> str:
         load = f"; load average {before:.2f} before, {after:.2f} after"
     versions = " ".join(f"{k} {v}" for k, v in m["versions"].items())
     counted = "matmuls only: 2mnk forward, dW, dx except layer 1"
-    if c.get("model") == "lenet":
+    if c.get("model") in ("lenet", "resnet", "resnet-plain"):
         counted = "convolutions 2*N*Cout*Hout*Wout*Cin*k*k and the dense matmul: forward, dW, dx "
         counted += "except layer 1"
+        if c.get("model") == "resnet":
+            counted += "; batch norm and dropout not counted (nor in the -plain rows' steps)"
     if c.get("threads"):
         threads += f", --threads {c['threads']}"
     load_now = (m.get("load_average_before") or m.get("load_average") or [None])[0]
