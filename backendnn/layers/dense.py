@@ -111,7 +111,8 @@ class Dense(Layer):
         >>> z.tolist()
         [[6.5, 5.5]]
         """
-        _check_rows(self, tuple(x.shape[1:]), self.n_in, ndim=x.ndim)
+        shape = tuple(x.shape)  # read once: a torch_function call per read
+        _check_rows(self, shape[1:], self.n_in, ndim=len(shape))
         W = params[0]
         if x.dtype != W.dtype:
             x, W = _promote(array_namespace(x, W), x, W)
@@ -266,7 +267,8 @@ class GatedDense(Layer):
         >>> y.shape, [t.shape for t in cache]
         ((5, 2), [(5, 3), (5, 2), (5, 2)])
         """
-        _check_rows(self, tuple(x.shape[1:]), self.n_in, ndim=x.ndim)
+        shape = tuple(x.shape)  # read once: a torch_function call per read
+        _check_rows(self, shape[1:], self.n_in, ndim=len(shape))
         W, c = params
         if x.dtype != W.dtype:
             x, W = _promote(array_namespace(x, W), x, W)
