@@ -225,23 +225,32 @@ def _to_json(value: Any) -> Any:
     return value
 
 
-def _from_json(value: Any) -> Any:
+#: how deep layer descriptions may nest in a file (Residual blocks in Residual blocks): a
+#: hostile file must get a ValueError, not Python's RecursionError
+MAX_NESTING = 32
+
+
+def _from_json(value: Any, depth: int) -> Any:
     if isinstance(value, dict):
-        return _build_layer(value) if "layer" in value else _act.from_description(value)
+        if "layer" in value:
+            return _build_layer(value, depth + 1)
+        return _act.from_description(value)
     if isinstance(value, list):
-        items = [_from_json(v) for v in value]
+        items = [_from_json(v, depth) for v in value]
         # a list of layers stays a list (Residual's blocks); sizes and pairs become tuples
         return items if any(isinstance(v, _layers.Layer) for v in items) else tuple(items)
     return value
 
 
-def _build_layer(spec: Any) -> Any:
+def _build_layer(spec: Any, depth: int = 0) -> Any:
     if not isinstance(spec, dict) or not isinstance(spec.get("layer"), str):
         raise ValueError(f"a layer description is a dict with 'layer'; got {spec!r}")
+    if depth > MAX_NESTING:
+        raise ValueError(f"layer descriptions nest more than {MAX_NESTING} levels deep")
     cls = getattr(_layers, spec["layer"], None)
     if cls is None or spec["layer"] not in _layers.__all__ or spec["layer"] == "Layer":
         raise ValueError(f"unknown layer {spec['layer']!r}")
-    kwargs = {name: _from_json(value) for name, value in spec.items() if name != "layer"}
+    kwargs = {name: _from_json(value, depth) for name, value in spec.items() if name != "layer"}
     try:
         layer = cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
