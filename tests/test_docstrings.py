@@ -12,8 +12,11 @@ import backendnn as bn
 
 DOCUMENTED = [
     bn.MLPClassifier, bn.MLPRegressor, bn.Perceptron, bn.Network, bn.layers.Dense,
-    bn.layers.GatedDense, bn.layers.Activation, bn.layers.Flatten, bn.check_gradients,
-    bn.save, bn.load,
+    bn.layers.GatedDense, bn.layers.Activation, bn.layers.Flatten, bn.layers.Conv1d,
+    bn.layers.Conv2d, bn.layers.MaxPool1d, bn.layers.MaxPool2d, bn.layers.AvgPool1d,
+    bn.layers.AvgPool2d, bn.layers.GlobalAvgPool1d, bn.layers.GlobalAvgPool2d,
+    bn.layers.BatchNorm1d, bn.layers.BatchNorm2d, bn.layers.LayerNorm, bn.layers.Dropout,
+    bn.layers.Residual, bn.check_gradients, bn.save, bn.load,
 ]  # fmt: skip
 
 

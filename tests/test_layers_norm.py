@@ -317,7 +317,7 @@ def test_declarations_reprs_and_equality():
         ("num_batches_tracked", (), "zeros")]  # fmt: skip
     assert BatchNorm2d(4, affine=False).parameters() == ()
     assert BatchNorm2d(4, track_running_stats=False).buffers() == ()
-    assert BatchNorm1d.uses_mode and not BatchNorm1d.random and not LayerNorm.uses_mode
+    assert BatchNorm1d(2).uses_mode and not BatchNorm1d(2).random and not LayerNorm(2).uses_mode
     assert [p.shape for p in LayerNorm((2, 3)).parameters()] == [(2, 3), (2, 3)]
     assert bn == BatchNorm1d(4, eps=1e-5) and hash(bn) == hash(BatchNorm1d(4))
     assert bn != BatchNorm2d(4) and bn != BatchNorm1d(4, momentum=None)

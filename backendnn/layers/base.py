@@ -21,13 +21,15 @@ A layer holds no arrays. It declares them, and every call takes them as argument
 
       y, cache = layer.forward(params, x, ctx)          # ctx: a Context
       dx, grads = layer.backward(params, cache, dy)     # grads shaped as params
+      dx, grads = layer.backward(params, cache, dy, need_dx=False)  # dx may be None
       state = layer.next_state(ctx.state, cache)        # after a training forward
 
-  ``ctx`` says whether the pass trains, and holds the layer's ``state``, its random
-  ``key`` and the batch's sample ``weights``. In training a layer computes with its
-  batch (batch statistics, a fresh dropout mask) and ``next_state`` returns its new
-  state (nothing is written to: a JAX epoch stays one compiled program); in inference it
-  uses its state (the running statistics) and no randomness.
+  A network's first layer passes ``need_dx=False``: its dL/dx is never used, and a layer
+  may skip forming it. ``ctx`` says whether the pass trains, and holds the layer's
+  ``state``, its random ``key`` and the batch's sample ``weights``. In training a layer
+  computes with its batch (batch statistics, a fresh dropout mask) and ``next_state``
+  returns its new state (nothing is written to: a JAX epoch stays one compiled
+  program); in inference it uses its state (the running statistics) and no randomness.
 
 Imports :mod:`backendnn._cache`.
 """

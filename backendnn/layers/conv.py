@@ -376,7 +376,8 @@ class Conv2d(Layer):
     Where the array library has a native convolution (torch, JAX),
     ``_backend.native_conv2d`` and its two gradient convolutions compute the same three
     results (``native_conv2d_weight_grad`` for dW, ``native_conv2d_input_grad`` for dx);
-    elsewhere (NumPy, CuPy, array-api-strict) the im2col path above runs.
+    elsewhere (NumPy, CuPy, array-api-strict) the im2col path above runs. An x and W of
+    two dtypes are first cast to ``result_type(x, W)``, so y has that dtype everywhere.
 
     Parameters
     ----------
@@ -406,7 +407,8 @@ class Conv2d(Layer):
         If a channel count or ``groups`` is not a positive int or the channels are not
         divisible by ``groups``, kernel_size, stride or dilation is not a positive int or
         pair, padding not a non-negative int or pair, "same" or "valid", or "same" comes
-        with a stride.
+        with a stride; in ``forward`` and ``output_shape``, if x is not of shape
+        (n_samples, in_channels, H, W) or the window does not fit in the padded image.
 
     Examples
     --------
@@ -420,10 +422,15 @@ class Conv2d(Layer):
     >>> y[0, 0].tolist()  # the number of pixels under each window
     [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
     >>> dx, (dW, db) = layer.backward((W, b), cache, np.ones_like(y))
-    >>> dx.shape, dW[0, 0].tolist(), db.tolist()
-    ((1, 1, 3, 3), [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]], [9.0, 9.0])
-    >>> Conv2d(4, 4, 3, padding="same", dilation=2, groups=4).param_shapes()  # depthwise
-    ((4, 1, 3, 3), (4,))
+    >>> dx[0, 0].tolist()  # per pixel: the windows over it, times 2 output channels
+    [[8.0, 12.0, 8.0], [12.0, 18.0, 12.0], [8.0, 12.0, 8.0]]
+    >>> dW[0, 0].tolist(), db.tolist()  # dW: each kernel offset's pixels summed
+    ([[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]], [9.0, 9.0])
+    >>> Conv2d(3, 4, (2, 3), stride=2).output_shape((3, 6, 7))  # (6 - 2) // 2 + 1, (7 - 3) // 2 + 1
+    (4, 3, 3)
+    >>> depthwise = Conv2d(4, 4, 3, padding="same", dilation=2, groups=4)
+    >>> depthwise.param_shapes(), depthwise.fans(), depthwise.output_shape((4, 9, 9))
+    (((4, 1, 3, 3), (4,)), (9, 36), (4, 9, 9))
     """
 
     def __init__(
@@ -457,14 +464,6 @@ class Conv2d(Layer):
     def parameters(self) -> tuple[Param, ...]:
         """W of shape (out_channels, in_channels / groups, kh, kw) (PyTorch's layout) at
         PyTorch's fans (C/G kh kw, O kh kw), and b of shape (out_channels,).
-
-        Examples
-        --------
-        >>> from backendnn.layers import Conv2d
-        >>> Conv2d(3, 8, (5, 3)).param_shapes(), Conv2d(3, 8, 5).fans()
-        (((8, 3, 5, 3), (8,)), (75, 200))
-        >>> Conv2d(4, 8, 3, groups=2).param_shapes(), Conv2d(4, 8, 3, groups=2).fans()
-        (((8, 2, 3, 3), (8,)), (18, 72))
         """
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         taps = size(shape[2:])
@@ -472,45 +471,12 @@ class Conv2d(Layer):
         return (W, bias("b", (self.out_channels,))) if self.bias else (W,)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(out_channels, H', W'), H' = (H + pt + pb - dh (kh - 1) - 1) // sh + 1, W' alike."""
         check_shape(self, shape, self.in_channels, *self._window())
         return (self.out_channels, *output_size(shape[1:], *self._geometry()))
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = W * x + b: per sample and group Y_ng = W_g P_ng + b (the native convolution
-        where there is one).
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` with W of shape (out_channels, in_channels / groups, kh, kw) and b of
-            shape (out_channels,); ``(W,)`` without a bias.
-        x : array of shape (n_samples, in_channels, H, W)
-            The images, NCHW.
-
-        Returns
-        -------
-        y : array of shape (n_samples, out_channels, H', W')
-            H' = (H + pt + pb - dh (kh - 1) - 1) // sh + 1, and W' alike.
-        cache : tuple
-            ``(x, patches)``: the input, and its :func:`im2col` patches (None on the
-            native path). An x and W of two dtypes are first cast to
-            ``result_type(x, W)``, so y has that dtype on every backend.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, in_channels, H, W), or the window does not
-            fit in the padded image.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Conv2d
-        >>> W = np.ones((4, 3, 2, 2))
-        >>> y, cache = Conv2d(3, 4, 2, stride=2, bias=False).forward((W,), np.ones((5, 3, 6, 7)))
-        >>> y.shape
-        (5, 4, 3, 3)
-        """
+        """y = W * x + b: per sample and group Y_ng = W_g P_ng + b, or the native convolution."""
         check_input(self, x, self.in_channels, *self._window())
         W = params[0]
         xp = array_namespace(x, W)
@@ -537,37 +503,7 @@ class Conv2d(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dW_g = sum_n Delta_ng P_ng^T, db = sum of dy over n, h', w',
-        dx = col2im(W_g^T Delta_ng) (or the native gradient convolutions).
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` or ``(W,)``, as given to :meth:`forward`.
-        cache : tuple
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, out_channels, H', W')
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx; False skips its convolution (a network's first layer).
-
-        Returns
-        -------
-        dx : array of shape (n_samples, in_channels, H, W) or None
-            dL/dx, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dW, db)`` shaped as ``(W, b)``; ``(dW,)`` without a bias.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Conv2d
-        >>> layer, W = Conv2d(1, 1, 2, bias=False), np.ones((1, 1, 2, 2))
-        >>> y, cache = layer.forward((W,), np.arange(9.0).reshape(1, 1, 3, 3))
-        >>> dx, (dW,) = layer.backward((W,), cache, np.ones_like(y))
-        >>> dx[0, 0].tolist(), dW[0, 0].tolist()  # dW: each offset's pixels summed
-        ([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], [[8.0, 12.0], [20.0, 24.0]])
-        """
+        """dW, db and dx of the class docstring (col2im, or the native gradient convolutions)."""
         x, patches = cache
         W = params[0]
         xp = array_namespace(dy, W)
@@ -644,7 +580,8 @@ class Conv1d(Layer):
     Raises
     ------
     ValueError
-        As :class:`Conv2d`'s, for ints in place of pairs.
+        As :class:`Conv2d`'s, for ints in place of pairs and sequences (n_samples,
+        in_channels, L) in place of images.
 
     Examples
     --------
@@ -660,6 +597,9 @@ class Conv1d(Layer):
     >>> dx, (dW,) = layer.backward((W,), cache, np.ones_like(y))
     >>> dx.tolist(), dW.tolist()
     ([[[1.0, 0.0, 0.0, 0.0, -1.0]]], [[[15.0, 31.0, 30.0]]])
+    >>> grouped = Conv1d(4, 6, 5, stride=2, dilation=2, groups=2)
+    >>> grouped.param_shapes(), grouped.fans(), grouped.output_shape((4, 20))
+    (((6, 2, 5), (6,)), (10, 30), (6, 6))
     """
 
     def __init__(
@@ -696,56 +636,21 @@ class Conv1d(Layer):
         }  # fmt: skip
 
     def parameters(self) -> tuple[Param, ...]:
-        """W of shape (out_channels, in_channels / groups, k) (PyTorch's layout) at
-        PyTorch's fans (C/G k, O k), and b of shape (out_channels,).
-
-        Examples
-        --------
-        >>> from backendnn.layers import Conv1d
-        >>> Conv1d(4, 6, 5, groups=2).param_shapes(), Conv1d(4, 6, 5, groups=2).fans()
-        (((6, 2, 5), (6,)), (10, 30))
+        """W of shape (out_channels, in_channels / groups, k) (PyTorch's layout) at PyTorch's
+        fans (C/G k, O k), and b of shape (out_channels,).
         """
         k, c = self.kernel_size, self.in_channels // self.groups
         W = weight("W", (self.out_channels, c, k), (c * k, self.out_channels * k))
         return (W, bias("b", (self.out_channels,))) if self.bias else (W,)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(out_channels, L'), L' = (L + p_before + p_after - d (k - 1) - 1) // s + 1."""
         check_shape(self, shape, self.in_channels, *self._window())
         o, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
         return (o, length)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = W * x + b, as :meth:`Conv2d.forward` on x of shape (N, C, 1, L).
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` with W of shape (out_channels, in_channels / groups, k) and b of
-            shape (out_channels,); ``(W,)`` without a bias.
-        x : array of shape (n_samples, in_channels, L)
-            The sequences, NCL.
-
-        Returns
-        -------
-        y : array of shape (n_samples, out_channels, L')
-            L' = (L + p_before + p_after - d (k - 1) - 1) // s + 1.
-        cache : tuple
-            Conv2d's cache for the reshaped x.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, in_channels, L), or the window does not fit
-            in the padded sequence.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Conv1d
-        >>> W, b = np.ones((4, 3, 2)), np.zeros(4)
-        >>> Conv1d(3, 4, 2, stride=2, dilation=2).forward((W, b), np.ones((5, 3, 9)))[0].shape
-        (5, 4, 4)
-        """
+        """y = W * x + b, :meth:`Conv2d.forward` on x as (N, C, 1, L)."""
         check_input(self, x, self.in_channels, *self._window())
         y, cache = self._2d.forward(self._params2d(params), _with_height(x))
         return _without_height(y), cache
@@ -753,36 +658,7 @@ class Conv1d(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx, dW, db as :meth:`Conv2d.backward` on dy of shape (N, O, 1, L'), reshaped back.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` or ``(W,)``, as given to :meth:`forward`.
-        cache : tuple
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, out_channels, L')
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx; False skips its convolution (a network's first layer).
-
-        Returns
-        -------
-        dx : array of shape (n_samples, in_channels, L) or None
-            dL/dx, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dW, db)`` shaped as ``(W, b)``; ``(dW,)`` without a bias.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Conv1d
-        >>> layer, W = Conv1d(1, 1, 2, bias=False), np.ones((1, 1, 2))
-        >>> y, cache = layer.forward((W,), np.array([[[1.0, 2.0, 3.0]]]))
-        >>> dx, (dW,) = layer.backward((W,), cache, np.ones_like(y))
-        >>> dx.tolist(), dW.tolist()
-        ([[[1.0, 2.0, 1.0]]], [[[3.0, 5.0]]])
-        """
+        """:meth:`Conv2d.backward` on dy as (N, O, 1, L'), reshaped back."""
         dx, (dW, *db) = self._2d.backward(self._params2d(params), cache, _with_height(dy), need_dx)
         dW = array_namespace(dW).reshape(dW, params[0].shape)
         return (None if dx is None else _without_height(dx)), (dW, *db)

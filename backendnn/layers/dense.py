@@ -16,13 +16,16 @@ from .base import INFERENCE, Context, Layer, Param, _add_bias, _promote, bias, p
 class Dense(Layer):
     """Fully connected layer z = a W + b (eq. 14 for a batch); ``bias=False`` drops b.
 
-    Its input is rows (n_samples, n_in): other shapes are refused, not broadcast.
+    Forward: z = a W + b, a of shape (n_samples, n_in) (rows only: other shapes are
+    refused, not broadcast), W of shape (n_in, n_out), b of shape (n_out,) added to every
+    row. An a and W of two dtypes are first cast to ``result_type(a, W)`` (torch's ``@``
+    would refuse them). The cache is a.
 
-    Forward: z = a W + b with a of shape (n_samples, n_in), W of shape (n_in, n_out)
-    and b of shape (n_out,) added to every row.
+    Backward (eqs. 30-31, 33-35 in matrix form), dz = dL/dz::
 
-    Backward (eqs. 30-31, 33-35 in matrix form): dW = a^T dz, db = sum over rows
-    of dz, da = dz W^T.
+        da = dz W^T,   dW = a^T dz,   db = sum over rows of dz
+
+    (``need_dx=False``, a network's first layer, skips the product dz W^T: da is None).
 
     Parameters
     ----------
@@ -34,6 +37,12 @@ class Dense(Layer):
     bias : bool, default True
         Whether the layer has a bias b; without one its parameters are ``(W,)``.
 
+    Raises
+    ------
+    ValueError
+        If a width is not a positive int; in ``forward`` and ``output_shape``, if the
+        input is not rows of n_in features.
+
     Examples
     --------
     >>> import numpy as np
@@ -41,15 +50,15 @@ class Dense(Layer):
     >>> layer = Dense(3, 2)
     >>> layer, layer.param_names, layer.param_shapes()
     (Dense(3, 2), ('W', 'b'), ((3, 2), (2,)))
-    >>> Dense(64)  # the input width is inferred at fit (or by Network.build)
-    Dense(64)
+    >>> Dense(64), Dense(3, 2, bias=False).param_shapes()  # Dense(64): n_in inferred at fit
+    (Dense(64), ((3, 2),))
     >>> W, b = np.ones((3, 2)), np.array([0.5, -0.5])
     >>> z, cache = layer.forward((W, b), np.array([[1.0, 2.0, 3.0]]))
     >>> z.tolist()
     [[6.5, 5.5]]
-    >>> da, (dW, db) = layer.backward((W, b), cache, np.ones_like(z))
-    >>> da.tolist(), dW.shape, db.tolist()
-    ([[2.0, 2.0, 2.0]], (3, 2), [1.0, 1.0])
+    >>> da, (dW, db) = layer.backward((W, b), cache, np.array([[1.0, -1.0]]))
+    >>> da.tolist(), dW.tolist(), db.tolist()
+    ([[0.0, 0.0, 0.0]], [[1.0, -1.0], [2.0, -2.0], [3.0, -3.0]], [1.0, -1.0])
     """
 
     def __init__(self, n_in: int | None, n_out: int | None = None, bias: bool = True):
@@ -63,14 +72,7 @@ class Dense(Layer):
         return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias}
 
     def parameters(self) -> tuple[Param, ...]:
-        """W of shape (n_in, n_out) (fans n_in, n_out) and b of shape (n_out,).
-
-        Examples
-        --------
-        >>> from backendnn.layers import Dense
-        >>> Dense(3, 2).param_shapes(), Dense(3, 2, bias=False).param_shapes()
-        (((3, 2), (2,)), ((3, 2),))
-        """
+        """W of shape (n_in, n_out) (fans n_in, n_out) and b of shape (n_out,)."""
         n_in = _built(self, self.n_in)
         W = weight("W", (n_in, self.n_out), (n_in, self.n_out))
         return (W, bias("b", (self.n_out,))) if self.bias else (W,)
@@ -84,33 +86,7 @@ class Dense(Layer):
         return self if self.n_in is not None else Dense(shape[0], self.n_out, self.bias)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """z = x W + b (eq. 14, one row per sample).
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` with W of shape (n_in, n_out) and b of shape (n_out,); ``(W,)``
-            without a bias.
-        x : array of shape (n_samples, n_in)
-            The layer input a.
-
-        Returns
-        -------
-        z : array of shape (n_samples, n_out)
-            x W + b.
-        cache : array of shape (n_samples, n_in)
-            The input x itself, for dW = x^T dz. An x and W of two dtypes are first
-            cast to ``result_type(x, W)`` (torch's ``@`` would refuse them).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Dense
-        >>> W, b = np.ones((3, 2)), np.array([0.5, -0.5])
-        >>> z, cache = Dense(3, 2).forward((W, b), np.array([[1.0, 2.0, 3.0]]))
-        >>> z.tolist()
-        [[6.5, 5.5]]
-        """
+        """z = x W + b; the cache is x."""
         shape = tuple(x.shape)  # read once: a torch_function call per read
         _check_rows(self, shape[1:], self.n_in, ndim=len(shape))
         W = params[0]
@@ -122,39 +98,7 @@ class Dense(Layer):
     def backward(
         self, params: tuple, cache: Any, dz: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = dz W^T, dW = x^T dz (eq. 34), db = sum over rows of dz (eq. 35).
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, b)`` or ``(W,)``, as given to :meth:`forward`.
-        cache : array of shape (n_samples, n_in)
-            The input x, as returned by :meth:`forward`.
-        dz : array of shape (n_samples, n_out)
-            dL/dz, the notes' delta^(L+1) (eqs. 32-33) with one row per sample.
-        need_dx : bool, default True
-            Whether to form dx; False skips the product dz W^T (a network's first
-            layer).
-
-        Returns
-        -------
-        dx : array of shape (n_samples, n_in) or None
-            dL/dx = dz W^T, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dW, db)`` with dW of shape (n_in, n_out) and db of shape (n_out,);
-            ``(dW,)`` without a bias.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import Dense
-        >>> W, x = np.ones((3, 2)), np.array([[1.0, 2.0, 3.0]])
-        >>> dx, (dW,) = Dense(3, 2, bias=False).backward((W,), x, np.array([[1.0, -1.0]]))
-        >>> dx.tolist(), dW.tolist()
-        ([[0.0, 0.0, 0.0]], [[1.0, -1.0], [2.0, -2.0], [3.0, -3.0]])
-        >>> Dense(3, 2, bias=False).backward((W,), x, np.ones((1, 2)), need_dx=False)[0] is None
-        True
-        """
+        """dx = dz W^T (None without ``need_dx``), dW = x^T dz, db = sum over rows of dz."""
         x, W = cache, params[0]
         if not x.dtype == W.dtype == dz.dtype:
             x, W, dz = _promote(array_namespace(x, W, dz), x, W, dz)
@@ -170,17 +114,21 @@ class Dense(Layer):
 class GatedDense(Layer):
     """A GLU-gated dense layer: y = g(x W_a + b_a) * (x W_b + b_b), of width h.
 
-    One projection p = x W + c with W of shape (n_in, 2h); its columns [:h] give the
-    gate input a, columns [h:] the value b, and the output is g(a) * b of width h
-    (notes, GLU section: a = x W_a + b_a, b = x W_b + b_b).
+    Forward: one projection p = x W + c with W of shape (n_in, 2h); its columns [:h] give
+    the gate input a, columns [h:] the value b, and y = g(a) * b of width h (notes, GLU
+    section: a = x W_a + b_a, b = x W_b + b_b). The cache is (x, a, b).
 
-    Backward: da = dy g'(a) b, db = dy g(a), dp = [da, db], then as :class:`Dense`:
-    dW = x^T dp (so dW_a = x^T (g'(a) b dy) and dW_b = x^T (g(a) dy)).
+    Backward: the gate's two halves, then as :class:`Dense` on p::
+
+        da = dy g'(a) b,   db = dy g(a),   dp = [da, db],
+        dx = dp W^T,   dW = x^T dp,   dc = sum over rows of dp
+
+    (so dW_a = x^T (g'(a) b dy) and dW_b = x^T (g(a) dy)).
 
     Parameters
     ----------
-    n_in : int
-        Number of input features.
+    n_in : int or None
+        Number of input features; None infers it from the input when the network is built.
     n_out : int
         Output width h (the projection has 2h columns).
     gate : str or GLU object, default "swiglu"
@@ -201,11 +149,11 @@ class GatedDense(Layer):
     (GatedDense(3, 2, 'reglu'), ((3, 4), (4,)))
     >>> W, c = np.ones((3, 4)), np.array([0.0, -10.0, 1.0, 1.0])
     >>> y, cache = layer.forward((W, c), np.array([[1.0, 1.0, 1.0]]))
-    >>> y.tolist()
+    >>> y.tolist()  # relu([3, -7]) * [4, 4]
     [[12.0, 0.0]]
     >>> dx, (dW, dc) = layer.backward((W, c), cache, np.ones_like(y))
-    >>> dx.shape, dW.shape, dc.tolist()
-    ((1, 3), (3, 4), [4.0, 0.0, 3.0, 0.0])
+    >>> dx.tolist(), dW.shape, dc.tolist()  # dc = [relu'(a) b, relu(a)]
+    ([[7.0, 7.0, 7.0]], (3, 4), [4.0, 0.0, 3.0, 0.0])
     """
 
     def __init__(self, n_in: int | None, n_out: int, gate: Any = "swiglu"):
@@ -219,14 +167,7 @@ class GatedDense(Layer):
         return {"n_in": self.n_in, "n_out": self.n_out, "gate": self.gate}
 
     def parameters(self) -> tuple[Param, ...]:
-        """W = [W_a, W_b] of shape (n_in, 2 n_out) and c = [b_a, b_b] of shape (2 n_out,).
-
-        Examples
-        --------
-        >>> from backendnn.layers import GatedDense
-        >>> GatedDense(3, 2).param_shapes()
-        ((3, 4), (4,))
-        """
+        """W = [W_a, W_b] of shape (n_in, 2 n_out) and c = [b_a, b_b] of shape (2 n_out,)."""
         n_in = _built(self, self.n_in)
         return (
             weight("W", (n_in, 2 * self.n_out), (n_in, 2 * self.n_out)),
@@ -242,31 +183,7 @@ class GatedDense(Layer):
         return self if self.n_in is not None else GatedDense(shape[0], self.n_out, self.gate)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = g(a) * b with [a, b] = x W + c.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, c)`` with W of shape (n_in, 2 * n_out) and c of shape (2 * n_out,).
-        x : array of shape (n_samples, n_in)
-            The layer input.
-
-        Returns
-        -------
-        y : array of shape (n_samples, n_out)
-            g(a) * b.
-        cache : tuple of arrays
-            ``(x, a, b)``, a and b of shape (n_samples, n_out).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GatedDense
-        >>> W, c = np.ones((3, 4)), np.zeros(4)
-        >>> y, cache = GatedDense(3, 2, "reglu").forward((W, c), np.ones((5, 3)))
-        >>> y.shape, [t.shape for t in cache]
-        ((5, 2), [(5, 3), (5, 2), (5, 2)])
-        """
+        """y = g(a) * b with [a, b] = x W + c; the cache is (x, a, b)."""
         shape = tuple(x.shape)  # read once: a torch_function call per read
         _check_rows(self, shape[1:], self.n_in, ndim=len(shape))
         W, c = params
@@ -279,39 +196,7 @@ class GatedDense(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dp = [dy g'(a) b, dy g(a)], then dx = dp W^T, dW = x^T dp, dc = sum over rows of dp.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(W, c)``, as given to :meth:`forward`.
-        cache : tuple of arrays
-            ``(x, a, b)``, as returned by :meth:`forward`.
-        dy : array of shape (n_samples, n_out)
-            dL/dy, the gradient for the layer output.
-        need_dx : bool, default True
-            Whether to form dx; False skips the product dp W^T (a network's first
-            layer).
-
-        Returns
-        -------
-        dx : array of shape (n_samples, n_in) or None
-            dL/dx = dp W^T, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dW, dc)`` with dW of shape (n_in, 2 * n_out) and dc of shape
-            (2 * n_out,).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GatedDense
-        >>> layer = GatedDense(3, 2, "reglu")
-        >>> W, c = np.ones((3, 4)), np.zeros(4)
-        >>> y, cache = layer.forward((W, c), np.ones((5, 3)))
-        >>> dx, (dW, dc) = layer.backward((W, c), cache, np.ones_like(y), need_dx=False)
-        >>> dx is None, dW.shape, dc.tolist()
-        (True, (3, 4), [15.0, 15.0, 15.0, 15.0])
-        """
+        """dp = [dy g'(a) b, dy g(a)], then dx = dp W^T, dW = x^T dp, dc = sum over rows of dp."""
         W, _ = params
         x, a, b = cache
         xp = array_namespace(dy)

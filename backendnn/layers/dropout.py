@@ -29,6 +29,11 @@ class Dropout(Layer):
     p : float, default 0.5
         The probability of zeroing a value, in [0, 1].
 
+    Raises
+    ------
+    ValueError
+        If p is not in [0, 1]; in a training ``forward``, if ``ctx.key`` is None.
+
     Examples
     --------
     >>> import numpy as np
@@ -61,30 +66,7 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = x m / (1 - p) in training (m = (u >= p)), y = x in inference.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of floating dtype
-            The input, of any shape.
-        ctx : Context
-            Training or inference, and in training the random ``key``.
-
-        Returns
-        -------
-        y : array of the shape of x
-            The input with its dropped values zeroed and the others scaled.
-        cache : array or None
-            The multiplier m / (1 - p) of the shape of x (None in inference and for
-            p = 0: the identity).
-
-        Raises
-        ------
-        ValueError
-            In training without ``ctx.key``.
-        """
+        """y = x m / (1 - p) in training (m = (u >= p)), y = x in inference and for p = 0."""
         if not ctx.training or self.p == 0.0:
             return x, None
         if ctx.key is None:
@@ -101,26 +83,7 @@ class Dropout(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = dy m / (1 - p), with the forward's mask (dx = dy in inference).
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``.
-        cache : array or None
-            The multiplier, as returned by :meth:`forward`.
-        dy : array of the input's shape
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx.
-
-        Returns
-        -------
-        dx : array of the input's shape or None
-            dL/dx, or None when ``need_dx`` is False.
-        grads : tuple
-            ``()``.
-        """
+        """dx = dy m / (1 - p), with the forward's mask (dx = dy in inference)."""
         if not need_dx:
             return None, ()
         return (dy if cache is None else dy * cache), ()

@@ -130,34 +130,9 @@ class _BatchNorm(Layer):
     # ------------------------------------------------------------------ the pass
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = gamma (x - mu) / sqrt(var + eps) + beta, per channel.
-
-        In training (and in inference without running statistics, as torch) mu and var
-        are the batch's (biased variance, weighted by ``ctx.weights``); in inference the
-        running statistics ``ctx.state``.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(weight, bias)`` of shape (num_features,), or ``()`` when not affine.
-        x : array of shape (n_samples, num_features, ...)
-            The input, channels on axis 1.
-        ctx : Context
-            Training or inference, the state ``(running_mean, running_var,
-            num_batches_tracked)`` and the batch's sample weights.
-
-        Returns
-        -------
-        y : array of the shape of x
-            The normalised input.
-        cache : tuple
-            What :meth:`backward` and :meth:`next_state` need.
-
-        Raises
-        ------
-        ValueError
-            If x has the wrong rank or channel count, or if a channel of a training
-            batch has one value only (its variance is undefined).
+        """y = gamma (x - mu) / sqrt(var + eps) + beta, per channel: the batch's mu and var
+        (weighted by ``ctx.weights``) in training and without running statistics (as torch),
+        the running statistics ``ctx.state`` in inference.
         """
         xp = array_namespace(x)
         shape = tuple(x.shape)
@@ -203,26 +178,8 @@ class _BatchNorm(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = (g - a (sum g + xhat sum(g xhat))) / s with g = dy gamma (training; dx =
-        g / s with running statistics), dgamma = sum dy xhat, dbeta = sum dy.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(weight, bias)`` or ``()``, as given to :meth:`forward`.
-        cache : tuple
-            As returned by :meth:`forward`.
-        dy : array of the input's shape
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx.
-
-        Returns
-        -------
-        dx : array of the input's shape or None
-            dL/dx, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dweight, dbias)`` of shape (num_features,), or ``()`` when not affine.
+        """dx = (g - a (sum g + xhat sum(g xhat))) / s with g = dy gamma (dx = g / s with running
+        statistics), dgamma = sum dy xhat, dbeta = sum dy.
         """
         xhat, inv_std, a, _, shape = cache
         xp = array_namespace(dy)
@@ -309,7 +266,9 @@ class BatchNorm1d(_BatchNorm):
     inference. Backward, with g = dy gamma and s = sqrt(var + eps), a = 1 / (N L) (or
     w_n / (L sum w))::
 
-        dx = (g - a (sum g + xhat sum(g xhat))) / s,  dgamma = sum dy xhat,  dbeta = sum dy.
+        dx = (g - a (sum g + xhat sum(g xhat))) / s,  dgamma = sum dy xhat,  dbeta = sum dy,
+
+    and dx = g / s in inference (the running statistics are constants).
 
     After a training pass :meth:`next_state` moves the running statistics:
     running = (1 - momentum) running + momentum batch, the batch variance unbiased
@@ -334,6 +293,13 @@ class BatchNorm1d(_BatchNorm):
         Keyword only: whether the affine layer has ``bias`` (``bias=False``: weight only,
         as PyTorch's).
 
+    Raises
+    ------
+    ValueError
+        If an argument is out of range; in ``forward``, if x has the wrong rank or channel
+        count, a channel of a training batch has one value only (no variance), or an
+        inference pass with running statistics gets no state.
+
     Examples
     --------
     >>> import numpy as np
@@ -342,6 +308,8 @@ class BatchNorm1d(_BatchNorm):
     >>> layer = BatchNorm1d(2)
     >>> layer
     BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    >>> layer.output_shape((2,)), BatchNorm1d(3).output_shape((3, 7))  # (C,) or (C, L)
+    ((2,), (3, 7))
     >>> params = (np.ones(2), np.zeros(2))
     >>> state = (np.zeros(2), np.ones(2), np.zeros(()))
     >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
@@ -359,14 +327,7 @@ class BatchNorm1d(_BatchNorm):
     _layout = "(num_features,) or (num_features, L): batches (N, C) or (N, C, L)"
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The input shape, checked: (C,) or (C, L) with C = num_features.
-
-        Examples
-        --------
-        >>> from backendnn.layers import BatchNorm1d
-        >>> BatchNorm1d(3).output_shape((3, 7))
-        (3, 7)
-        """
+        """The input shape, checked: (C,) or (C, L) with C = num_features."""
         return super().output_shape(shape)
 
 
@@ -376,7 +337,7 @@ class BatchNorm2d(_BatchNorm):
     over its N H W values.
 
     Forward: y = gamma (x - mu) / sqrt(var + eps) + beta; backward, with g = dy gamma,
-    s = sqrt(var + eps) and a = 1 / (N H W)::
+    s = sqrt(var + eps) and a = 1 / (N H W) (or w_n / (H W sum w))::
 
         dx = (g - a (sum g + xhat sum(g xhat))) / s,  dgamma = sum dy xhat,  dbeta = sum dy.
 
@@ -395,18 +356,34 @@ class BatchNorm2d(_BatchNorm):
     bias : bool, default True
         Keyword only: whether the affine layer has ``bias``.
 
+    Raises
+    ------
+    ValueError
+        If an argument is out of range; in ``forward``, if x has the wrong rank or channel
+        count, a channel of a training batch has one value only (no variance), or an
+        inference pass with running statistics gets no state.
+
     Examples
     --------
     >>> import numpy as np
     >>> from backendnn.layers import BatchNorm2d
-    >>> layer = BatchNorm2d(3, affine=False)
-    >>> layer.parameters(), [b.name for b in layer.buffers()]
-    ((), ['running_mean', 'running_var', 'num_batches_tracked'])
-    >>> state = (np.zeros(3), np.ones(3), np.zeros(()))
     >>> from backendnn.layers.base import Context
-    >>> y, cache = layer.forward((), np.full((2, 3, 4, 4), 5.0), Context(state=state))
-    >>> float(y.max())
-    4.999975000187499
+    >>> layer = BatchNorm2d(1)
+    >>> [p.name for p in layer.parameters()], [b.name for b in layer.buffers()]
+    (['weight', 'bias'], ['running_mean', 'running_var', 'num_batches_tracked'])
+    >>> params, state = (np.ones(1), np.zeros(1)), (np.zeros(1), np.ones(1), np.zeros(()))
+    >>> x = np.array([[[[0.0, 2.0]]], [[[2.0, 0.0]]]])  # (N, C, H, W) = (2, 1, 1, 2)
+    >>> y, cache = layer.forward(params, x, Context(training=True, state=state))
+    >>> np.round(y, 3).ravel().tolist()  # mu = 1, var = 1
+    [-1.0, 1.0, 1.0, -1.0]
+    >>> dy = np.zeros_like(x)
+    >>> dy[0, 0, 0, 0] = 1.0
+    >>> dx, (dweight, dbias) = layer.backward(params, cache, dy)
+    >>> (np.round(dx, 3) + 0.0).ravel().tolist(), np.round(dweight, 3).tolist(), dbias.tolist()
+    ([0.5, 0.0, 0.0, -0.5], [-1.0], [1.0])
+    >>> y, cache = layer.forward(params, x, Context(state=state))  # inference: running stats
+    >>> np.round(y, 3).ravel().tolist()
+    [0.0, 2.0, 2.0, 0.0]
     """
 
     _sample_ranks = (3,)
@@ -435,19 +412,28 @@ class LayerNorm(Layer):
     bias : bool, default True
         Whether the affine layer has ``bias`` (PyTorch's ``bias=False``: weight only).
 
+    Raises
+    ------
+    ValueError
+        If an argument is out of range; in ``forward`` and ``output_shape``, if the
+        samples' trailing axes are not ``normalized_shape``.
+
     Examples
     --------
     >>> import numpy as np
     >>> from backendnn.layers import LayerNorm
-    >>> layer = LayerNorm(2)
+    >>> layer = LayerNorm(4)
     >>> layer
-    LayerNorm((2,), eps=1e-05, elementwise_affine=True, bias=True)
-    >>> y, cache = layer.forward((np.ones(2), np.zeros(2)), np.array([[1.0, 3.0]]))
-    >>> np.round(y, 3).tolist()
-    [[-1.0, 1.0]]
-    >>> dx, (dweight, dbias) = layer.backward((np.ones(2), np.zeros(2)), cache, np.ones_like(y))
-    >>> dx.tolist(), dbias.tolist()
-    ([[0.0, 0.0]], [1.0, 1.0])
+    LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)
+    >>> LayerNorm((4, 5)).output_shape((3, 4, 5))
+    (3, 4, 5)
+    >>> params = (np.ones(4), np.zeros(4))
+    >>> y, cache = layer.forward(params, np.array([[1.0, 1.0, 3.0, 3.0]]))
+    >>> np.round(y, 3).tolist()  # mu = 2, var = 1
+    [[-1.0, -1.0, 1.0, 1.0]]
+    >>> dx, (dweight, dbias) = layer.backward(params, cache, np.array([[1.0, 0.0, 0.0, 0.0]]))
+    >>> (np.round(dx, 3) + 0.0).tolist(), np.round(dweight, 3).tolist(), dbias.tolist()
+    ([[0.5, -0.5, 0.0, 0.0]], [-1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0])
     """
 
     def __init__(
@@ -489,14 +475,7 @@ class LayerNorm(Layer):
         return (w, Param("bias", self.normalized_shape, init="zeros")) if self.bias else (w,)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The input shape, checked: it must end with ``normalized_shape``.
-
-        Examples
-        --------
-        >>> from backendnn.layers import LayerNorm
-        >>> LayerNorm((4, 5)).output_shape((3, 4, 5))
-        (3, 4, 5)
-        """
+        """The input shape, checked: it must end with ``normalized_shape``."""
         shape = tuple(shape)
         k = len(self.normalized_shape)
         if len(shape) < k or shape[len(shape) - k :] != self.normalized_shape:
@@ -507,24 +486,7 @@ class LayerNorm(Layer):
         return shape
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = weight (x - mu) / sqrt(var + eps) + bias over the trailing axes.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            ``(weight, bias)`` of shape ``normalized_shape``, ``(weight,)`` or ``()``.
-        x : array of shape (n_samples, ..., *normalized_shape)
-            The input.
-        ctx : Context, optional
-            Ignored: the layer computes the same in training and inference.
-
-        Returns
-        -------
-        y : array of the shape of x
-            The normalised input.
-        cache : tuple of arrays
-            ``(xhat, 1 / s)``.
-        """
+        """y = weight (x - mu) / sqrt(var + eps) + bias over the trailing axes."""
         self.output_shape(tuple(x.shape[1:]))
         xp = array_namespace(x)
         axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))
@@ -543,26 +505,8 @@ class LayerNorm(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = (g - mean g - xhat mean(g xhat)) / s with g = dy weight; dweight =
-        sum dy xhat, dbias = sum dy over the leading axes.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            As given to :meth:`forward`.
-        cache : tuple of arrays
-            As returned by :meth:`forward`.
-        dy : array of the input's shape
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx.
-
-        Returns
-        -------
-        dx : array of the input's shape or None
-            dL/dx, or None when ``need_dx`` is False.
-        grads : tuple of arrays
-            ``(dweight, dbias)``, ``(dweight,)`` or ``()``, shaped as ``params``.
+        """dx = (g - mean g - xhat mean(g xhat)) / s with g = dy weight; dweight = sum dy xhat,
+        dbias = sum dy over the leading axes.
         """
         xhat, inv_std = cache
         xp = array_namespace(dy)

@@ -47,6 +47,7 @@ class _Pool2d(Layer):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(C, H', W'), H' = (H - kh) // sh + 1 and W' = (W - kw) // sw + 1."""
         check_shape(self, shape, None, self.kernel_size)
         return (shape[0], *output_size(shape[1:], self.kernel_size, self.stride))
 
@@ -81,7 +82,9 @@ class MaxPool2d(_Pool2d):
     Raises
     ------
     ValueError
-        If kernel_size or stride is not a positive int or a pair of them.
+        If kernel_size or stride is not a positive int or a pair of them; in ``forward``
+        and ``output_shape``, if x is not of shape (n_samples, C, H, W) or is smaller
+        than the window.
 
     Examples
     --------
@@ -94,41 +97,16 @@ class MaxPool2d(_Pool2d):
     >>> dx, grads = MaxPool2d(2).backward((), cache, np.array([[[[10.0, 20.0]]]]))
     >>> dx.tolist(), grads  # a tie: the first maximum, in row-major order, takes it all
     ([[[[0.0, 0.0, 20.0, 0.0], [10.0, 0.0, 0.0, 0.0]]]], ())
+    >>> layer = MaxPool2d(2, stride=1)  # overlapping windows
+    >>> y, cache = layer.forward((), np.array([[[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]]))
+    >>> layer.backward((), cache, np.ones_like(y))[0].tolist()  # the 1 is both windows' max
+    [[[[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]]]
+    >>> MaxPool2d(3, stride=1).output_shape((4, 5, 6))
+    (4, 3, 4)
     """
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = the maximum of each window.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of shape (n_samples, C, H, W)
-            The images, NCHW.
-
-        Returns
-        -------
-        y : array of shape (n_samples, C, H', W')
-            H' = (H - kh) // sh + 1, W' = (W - kw) // sw + 1.
-        cache : tuple
-            ``(k_star, x.shape, None)``, k_star the arg-max within each window, an integer
-            array of shape (n_samples, C, H', W'); where the library has its own max-pool
-            (torch, through ``_backend.native_max_pool2d``), ``(None, x.shape, (x,
-            indices))`` for its backward.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, C, H, W) or smaller than the window.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import MaxPool2d
-        >>> y, cache = MaxPool2d(3, stride=1).forward((), np.zeros((2, 4, 5, 6)))
-        >>> y.shape, cache[0].shape
-        ((2, 4, 3, 4), (2, 4, 3, 4))
-        """
+        """y = the maximum of each window (a running maximum, or the library's own max-pool)."""
         check_input(self, x, None, self.kernel_size)
         native = _backend.native_max_pool2d(x, self.kernel_size, self.stride)
         if native is not None:  # the library's own kernel; backward needs x and its indices
@@ -148,36 +126,7 @@ class MaxPool2d(_Pool2d):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = add_windows(dp) (col2im), dp_k = dy where k = k*, 0 elsewhere.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        cache : tuple
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, C, H', W')
-            dL/dy.
-        need_dx : bool, default True
-            Ignored: dx is the whole result, always formed.
-
-        Returns
-        -------
-        dx : array of shape (n_samples, C, H, W)
-            dL/dx.
-        grads : tuple
-            ``()``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import MaxPool2d
-        >>> layer = MaxPool2d(2, stride=1)
-        >>> y, cache = layer.forward((), np.array([[[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]]))
-        >>> dx, _ = layer.backward((), cache, np.ones_like(y))
-        >>> dx.tolist()  # the 1 is the maximum of both windows
-        [[[[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]]]
-        """
+        """dx = add_windows(dp) (col2im), dp_k = dy where k = k*, 0 elsewhere."""
         k_star, shape, native = cache
         if native is not None:
             x, indices = native
@@ -208,7 +157,9 @@ class AvgPool2d(_Pool2d):
     Raises
     ------
     ValueError
-        If kernel_size or stride is not a positive int or a pair of them.
+        If kernel_size or stride is not a positive int or a pair of them; in ``forward``
+        and ``output_shape``, if x is not of shape (n_samples, C, H, W) or is smaller
+        than the window.
 
     Examples
     --------
@@ -220,37 +171,16 @@ class AvgPool2d(_Pool2d):
     >>> dx, grads = AvgPool2d(2).backward((), cache, np.array([[[[4.0, 8.0]]]]))
     >>> dx.tolist(), grads
     ([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]], ())
+    >>> layer = AvgPool2d(2, stride=1)  # overlapping windows add up
+    >>> y, cache = layer.forward((), np.zeros((1, 1, 2, 3)))
+    >>> layer.backward((), cache, np.ones_like(y))[0].tolist()
+    [[[[0.25, 0.5, 0.25], [0.25, 0.5, 0.25]]]]
+    >>> AvgPool2d((2, 3)).output_shape((3, 4, 7))
+    (3, 2, 2)
     """
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = the mean of each window.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of shape (n_samples, C, H, W)
-            The images, NCHW.
-
-        Returns
-        -------
-        y : array of shape (n_samples, C, H', W')
-            H' = (H - kh) // sh + 1, W' = (W - kw) // sw + 1.
-        cache : tuple of int
-            ``x.shape``.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, C, H, W) or smaller than the window.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import AvgPool2d
-        >>> AvgPool2d((2, 3)).forward((), np.ones((2, 3, 4, 7)))[0].shape
-        (2, 3, 2, 2)
-        """
+        """y = the mean of each window."""
         check_input(self, x, None, self.kernel_size)
         total = _sum(windows(x, self.kernel_size, self.stride))  # no (kh kw)-fold copy
         return total / float(self.kernel_size[0] * self.kernel_size[1]), tuple(x.shape)
@@ -258,34 +188,7 @@ class AvgPool2d(_Pool2d):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = add_windows(dp) (col2im), dp_ij = dy / (kh kw) for every offset (i, j).
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        cache : tuple of int
-            The input shape, as returned by :meth:`forward`.
-        dy : array of shape (n_samples, C, H', W')
-            dL/dy.
-        need_dx : bool, default True
-            Ignored: dx is the whole result, always formed.
-
-        Returns
-        -------
-        dx : array of shape (n_samples, C, H, W)
-            dL/dx.
-        grads : tuple
-            ``()``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import AvgPool2d
-        >>> dx, _ = AvgPool2d(2, stride=1).backward((), (1, 1, 2, 3), np.ones((1, 1, 1, 2)))
-        >>> dx.tolist()
-        [[[[0.25, 0.5, 0.25], [0.25, 0.5, 0.25]]]]
-        """
+        """dx = add_windows(dp) (col2im), dp_ij = dy / (kh kw) for every offset (i, j)."""
         kh, kw = self.kernel_size
         share = dy / float(kh * kw)
         return add_windows([share] * (kh * kw), cache, self.kernel_size, self.stride), ()
@@ -295,8 +198,17 @@ class GlobalAvgPool2d(Layer):
     """The mean of each channel: (N, C, H, W) -> (N, C); backward spreads it evenly.
 
     Forward: y[n, c] = (1 / (H W)) sum_{h, w} x[n, c, h, w]. Backward:
-    dx[n, c, h, w] = dy[n, c] / (H W). The layer has no parameters and takes no
-    constructor parameters.
+    dx[n, c, h, w] = dy[n, c] / (H W).
+
+    Parameters
+    ----------
+    None
+        The layer takes no constructor arguments and has no parameters.
+
+    Raises
+    ------
+    ValueError
+        In ``forward`` and ``output_shape``, if x is not of shape (n_samples, C, H, W).
 
     Examples
     --------
@@ -311,72 +223,19 @@ class GlobalAvgPool2d(Layer):
     """
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(C,)."""
         check_shape(self, shape, None, (1, 1))
         return (shape[0],)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = the mean over each image's pixels, per channel.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of shape (n_samples, C, H, W)
-            The images, NCHW.
-
-        Returns
-        -------
-        y : array of shape (n_samples, C)
-            The channel means.
-        cache : tuple of int
-            ``x.shape``.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, C, H, W).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GlobalAvgPool2d
-        >>> GlobalAvgPool2d().forward((), np.ones((5, 3, 4, 2)))[0].shape
-        (5, 3)
-        """
+        """y = the mean over each image's pixels, per channel."""
         check_input(self, x, None, (1, 1))
         return array_namespace(x).mean(x, axis=(2, 3)), tuple(x.shape)
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx[n, c, h, w] = dy[n, c] / (H W).
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        cache : tuple of int
-            The input shape, as returned by :meth:`forward`.
-        dy : array of shape (n_samples, C)
-            dL/dy.
-        need_dx : bool, default True
-            Ignored: dx is the whole result, always formed.
-
-        Returns
-        -------
-        dx : array of shape (n_samples, C, H, W)
-            dL/dx (a new array, not a broadcast view).
-        grads : tuple
-            ``()``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GlobalAvgPool2d
-        >>> dx, _ = GlobalAvgPool2d().backward((), (1, 1, 2, 2), np.array([[1.0]]))
-        >>> dx.tolist()
-        [[[[0.25, 0.25], [0.25, 0.25]]]]
-        """
+        """dx[n, c, h, w] = dy[n, c] / (H W) (a new array, not a broadcast view)."""
         xp = array_namespace(dy)
         n, c, h, w = cache
         share = xp.reshape(dy / float(h * w), (n, c, 1, 1))
@@ -405,39 +264,13 @@ class _Pool1d(Layer):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(C, L'), L' = (L - k) // s + 1."""
         check_shape(self, shape, None, (self.kernel_size,))
         c, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
         return (c, length)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = the 2-d pool of x as (N, C, 1, L), as (N, C, L').
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of shape (n_samples, C, L)
-            The sequences, NCL.
-
-        Returns
-        -------
-        y : array of shape (n_samples, C, L')
-            L' = (L - k) // s + 1.
-        cache : tuple
-            The 2-d pool's cache.
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, C, L) or shorter than the window.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import MaxPool1d
-        >>> MaxPool1d(3, stride=2).forward((), np.zeros((2, 4, 9)))[0].shape
-        (2, 4, 4)
-        """
+        """y = the 2-d pool of x as (N, C, 1, L), as (N, C, L')."""
         check_input(self, x, None, (self.kernel_size,))
         y, cache = self._2d.forward((), _with_height(x))
         return _without_height(y), cache
@@ -445,35 +278,7 @@ class _Pool1d(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = the 2-d pool's backward of dy as (N, C, 1, L'), as (N, C, L).
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        cache : tuple
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, C, L')
-            dL/dy.
-        need_dx : bool, default True
-            Ignored: dx is the whole result, always formed.
-
-        Returns
-        -------
-        dx : array of shape (n_samples, C, L)
-            dL/dx.
-        grads : tuple
-            ``()``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import AvgPool1d
-        >>> layer = AvgPool1d(2, stride=1)
-        >>> y, cache = layer.forward((), np.zeros((1, 1, 3)))
-        >>> layer.backward((), cache, np.ones_like(y))[0].tolist()
-        [[[0.5, 1.0, 0.5]]]
-        """
+        """dx = the 2-d pool's backward of dy as (N, C, 1, L'), as (N, C, L)."""
         dx, _ = self._2d.backward((), cache, _with_height(dy))
         return _without_height(dx), ()
 
@@ -501,7 +306,9 @@ class MaxPool1d(_Pool1d):
     Raises
     ------
     ValueError
-        If kernel_size or stride is not a positive int.
+        If kernel_size or stride is not a positive int; in ``forward`` and
+        ``output_shape``, if x is not of shape (n_samples, C, L) or is shorter than the
+        window.
 
     Examples
     --------
@@ -513,6 +320,8 @@ class MaxPool1d(_Pool1d):
     >>> dx, grads = MaxPool1d(2).backward((), cache, np.array([[[10.0, 20.0]]]))
     >>> dx.tolist(), grads  # a tie: the first maximum takes it all; 9.0 is in no window
     ([[[0.0, 10.0, 20.0, 0.0, 0.0]]], ())
+    >>> MaxPool1d(3, stride=2).output_shape((4, 9))
+    (4, 4)
     """
 
     _pool2d = MaxPool2d
@@ -536,7 +345,9 @@ class AvgPool1d(_Pool1d):
     Raises
     ------
     ValueError
-        If kernel_size or stride is not a positive int.
+        If kernel_size or stride is not a positive int; in ``forward`` and
+        ``output_shape``, if x is not of shape (n_samples, C, L) or is shorter than the
+        window.
 
     Examples
     --------
@@ -548,6 +359,10 @@ class AvgPool1d(_Pool1d):
     >>> dx, grads = AvgPool1d(2).backward((), cache, np.array([[[4.0, 8.0]]]))
     >>> dx.tolist(), grads
     ([[[2.0, 2.0, 4.0, 4.0]]], ())
+    >>> layer = AvgPool1d(2, stride=1)  # overlapping windows add up
+    >>> y, cache = layer.forward((), np.zeros((1, 1, 3)))
+    >>> layer.backward((), cache, np.ones_like(y))[0].tolist()
+    [[[0.5, 1.0, 0.5]]]
     """
 
     _pool2d = AvgPool2d
@@ -558,7 +373,16 @@ class GlobalAvgPool1d(Layer):
     :class:`GlobalAvgPool2d` on (N, C, 1, L).
 
     Forward: y[n, c] = (1 / L) sum_l x[n, c, l]. Backward: dx[n, c, l] = dy[n, c] / L.
-    The layer has no parameters and takes no constructor parameters.
+
+    Parameters
+    ----------
+    None
+        The layer takes no constructor arguments and has no parameters.
+
+    Raises
+    ------
+    ValueError
+        In ``forward`` and ``output_shape``, if x is not of shape (n_samples, C, L).
 
     Examples
     --------
@@ -575,72 +399,19 @@ class GlobalAvgPool1d(Layer):
     _2d = GlobalAvgPool2d()
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(C,)."""
         check_shape(self, shape, None, (1,))
         return (shape[0],)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = the mean over each sequence, per channel.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        x : array of shape (n_samples, C, L)
-            The sequences, NCL.
-
-        Returns
-        -------
-        y : array of shape (n_samples, C)
-            The channel means.
-        cache : tuple of int
-            The shape of x as (N, C, 1, L).
-
-        Raises
-        ------
-        ValueError
-            If x is not of shape (n_samples, C, L).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GlobalAvgPool1d
-        >>> GlobalAvgPool1d().forward((), np.ones((5, 3, 4)))[0].shape
-        (5, 3)
-        """
+        """y = the mean over each sequence, per channel."""
         check_input(self, x, None, (1,))
         return self._2d.forward((), _with_height(x))
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx[n, c, l] = dy[n, c] / L.
-
-        Parameters
-        ----------
-        params : tuple
-            ``()``: the layer has no parameters.
-        cache : tuple of int
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, C)
-            dL/dy.
-        need_dx : bool, default True
-            Ignored: dx is the whole result, always formed.
-
-        Returns
-        -------
-        dx : array of shape (n_samples, C, L)
-            dL/dx.
-        grads : tuple
-            ``()``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn.layers import GlobalAvgPool1d
-        >>> dx, _ = GlobalAvgPool1d().backward((), (1, 1, 1, 4), np.array([[1.0]]))
-        >>> dx.tolist()
-        [[[0.25, 0.25, 0.25, 0.25]]]
-        """
+        """dx[n, c, l] = dy[n, c] / L."""
         dx, _ = self._2d.backward((), cache, dy)
         return _without_height(dx), ()
 

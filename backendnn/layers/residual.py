@@ -51,7 +51,8 @@ class Residual(Layer):
     TypeError
         If a sub-layer is not a :class:`~backendnn.layers.Layer`.
     ValueError
-        If ``layers`` is empty.
+        If ``layers`` is empty; in ``output_shape`` and ``build``, if a sub-layer refuses
+        its input or the two branches' output shapes differ.
 
     Examples
     --------
@@ -69,6 +70,10 @@ class Residual(Layer):
     >>> dx, grads = block.backward(params, cache, np.ones_like(y))
     >>> dx.tolist(), len(grads)  # relu'(x) + 1
     ([[2.0, 1.0, 2.0]], 4)
+    >>> from backendnn.layers import Conv2d
+    >>> proj = Residual([Conv2d(2, 4, 3, stride=2, padding=1)], [Conv2d(2, 4, 1, stride=2)])
+    >>> proj.param_names, proj.output_shape((2, 8, 8))  # a strided projection shortcut
+    (('f.0.W', 'f.0.b', 'shortcut.0.W', 'shortcut.0.b'), (4, 4, 4))
     """
 
     def __init__(self, layers: Sequence[Layer], shortcut: Sequence[Layer] | None = None):
@@ -112,13 +117,6 @@ class Residual(Layer):
     def parameters(self) -> tuple[Param, ...]:
         """The sub-layers' parameters, f's then the shortcut's, renamed ``f.{j}.{name}`` and
         ``shortcut.{j}.{name}``.
-
-        Examples
-        --------
-        >>> from backendnn.layers import Conv2d, Residual
-        >>> block = Residual([Conv2d(2, 4, 3, stride=2, padding=1)], [Conv2d(2, 4, 1, stride=2)])
-        >>> block.param_names
-        ('f.0.W', 'f.0.b', 'shortcut.0.W', 'shortcut.0.b')
         """
         return self._declarations("parameters")
 
@@ -135,13 +133,7 @@ class Residual(Layer):
         )
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """f's output shape, which must be the shortcut's.
-
-        Raises
-        ------
-        ValueError
-            If a sub-layer refuses its input, or the two branches' shapes differ.
-        """
+        """f's output shape, which must be the shortcut's."""
         return self._shapes(tuple(shape))[1]
 
     def build(self, shape: tuple[int, ...]) -> Residual:
@@ -196,25 +188,7 @@ class Residual(Layer):
         return chunks
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
-        """y = f(x) + shortcut(x), each sub-layer with its own context.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            The sub-layers' parameters, in the order of :meth:`parameters`.
-        x : array of shape (n_samples, ...)
-            The block input.
-        ctx : Context, default inference
-            The block's context; its ``state`` holds the sub-layers' buffers in the
-            order of :meth:`buffers`.
-
-        Returns
-        -------
-        y : array of shape (n_samples, ...)
-            f(x) + shortcut(x).
-        cache : pair of lists
-            Each branch's sub-layer caches.
-        """
+        """y = f(x) + shortcut(x), each sub-layer with its own context."""
         p_split = self._split(params, "parameters")
         s_split = self._split(tuple(ctx.state), "buffers") if ctx.state else None
         outs, caches = [], []
@@ -242,26 +216,7 @@ class Residual(Layer):
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
-        """dx = (df/dx)^T dy + (dshortcut/dx)^T dy, and the sub-layers' gradients.
-
-        Parameters
-        ----------
-        params : tuple of arrays
-            As given to :meth:`forward`.
-        cache : pair of lists
-            As returned by :meth:`forward`.
-        dy : array of shape (n_samples, ...)
-            dL/dy.
-        need_dx : bool, default True
-            Whether to form dx; False spares the first sub-layer of each branch its dx.
-
-        Returns
-        -------
-        dx : array of the input's shape, or None when ``need_dx`` is False
-            The sum of the two branches' input gradients.
-        grads : tuple of arrays
-            dL/dparams, in the order of :meth:`parameters`.
-        """
+        """dx = (df/dx)^T dy + (dshortcut/dx)^T dy, and the sub-layers' gradients."""
         p_split = self._split(params, "parameters")
         dxs: list[Any] = []
         grads: list[Any] = []
