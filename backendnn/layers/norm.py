@@ -326,10 +326,6 @@ class BatchNorm1d(_BatchNorm):
     _sample_ranks = (1, 2)
     _layout = "(num_features,) or (num_features, L): batches (N, C) or (N, C, L)"
 
-    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The input shape, checked: (C,) or (C, L) with C = num_features."""
-        return super().output_shape(shape)
-
 
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of image batches (N, C, H, W), per channel C (PyTorch's
