@@ -28,7 +28,7 @@ from typing import Any
 
 from .._backend import array_namespace
 from .._validation import is_real
-from .base import INFERENCE, Context, Layer, Param, positive_int
+from .base import INFERENCE, Context, Layer, Param, _add_bias, positive_int
 
 
 def _check_eps(owner: str, eps: Any) -> float:
@@ -167,12 +167,12 @@ class _BatchNorm(Layer):
             centred = x3 - xp.reshape(running_mean, (1, c, 1))
             inv_std = 1.0 / xp.sqrt(xp.reshape(running_var, (1, c, 1)) + self.eps)
             a, stats = None, None
-        xhat = centred * inv_std
+        xhat = _scale(centred, inv_std)  # centred: this pass's own array
         y = xhat
         if self.affine:
             y = xhat * xp.reshape(params[0], (1, c, 1))
             if self.bias:
-                y = y + xp.reshape(params[1], (1, c, 1))
+                y = _add_bias(y, xp.reshape(params[1], (1, c, 1)))
         return xp.reshape(y, shape), (xhat, inv_std, a, stats, shape)
 
     def backward(
@@ -207,8 +207,9 @@ class _BatchNorm(Layer):
             return xp.reshape(g * inv_std, shape), grads
         # a times the (1, C, 1) sums first: no full-size product with a (a broadcast XLA
         # would materialise)
-        dx = (g - (a * sum_g + xhat * (a * sum_gx))) * inv_std
-        return xp.reshape(dx, shape), grads
+        # in place where that is the same (arrays made here): fewer full-size temporaries
+        correction = _add_bias(xhat * (a * sum_gx), a * sum_g)
+        return xp.reshape(_scale(g - correction, inv_std), shape), grads
 
     def next_state(self, state: tuple, cache: Any, exact: bool = False) -> tuple:
         """running = (1 - f) running + f batch, with f = momentum (1 / num_batches_tracked
@@ -253,6 +254,15 @@ def _weighting(xp: Any, weights: Any, n: int, length: int, dtype: Any) -> tuple[
     safe_total = xp.where(total > 0, total, 1.0)  # all weights 0: statistics 0, no NaN
     a = xp.reshape(w, (n, 1, 1)) / (length * safe_total)
     return a, length * total
+
+
+def _scale(z: Any, s: Any) -> Any:
+    """z * s, in place when that is the same (``z`` an array made by the caller, ``s`` of a
+    dtype that does not promote z's)."""
+    if s.dtype != z.dtype:
+        return z * s
+    z *= s  # on JAX, Python rebinds z to z * s
+    return z
 
 
 def _channel_sum(xp: Any, v: Any, a: Any) -> Any:
