@@ -324,7 +324,7 @@ def native_conv2d_input_grad(
     """dx = the transposed convolution of dy by w, or ``None`` (no native path).
 
     dx[n, g C/G + c, h, v] = sum_{o in group g, i, j} dy[n, o, h', v'] w[o, c, i, j] over
-    h = sh h' + dh i - pt, v = sw v' + dw j - pl. ``torch.nn.grad.conv2d_input`` or
+    h = sh h' + dh i - pt, v = sw v' + dw j - pl. ``torch.nn.functional.conv_transpose2d`` or
     ``jax.lax.conv_general_dilated``.
     """
     if dy.dtype != w.dtype:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._backend import array_namespace
 from .._validation import is_real
-from .base import INFERENCE, Context, Layer, Param, positive_int
+from .base import INFERENCE, Context, Layer, Param, _add_bias, positive_int
 
 
 def _check_eps(owner: str, eps: Any) -> float:
@@ -150,9 +150,9 @@ class _BatchNorm(Layer):
                 )
             weights = ctx.weights if ctx.training else None
             a, count = _weighting(xp, weights, n, length, x3.dtype)
-            mean = xp.sum(x3 * a, axis=(0, 2), keepdims=True)
+            mean = _channel_sum(xp, x3, a)
             centred = x3 - mean
-            var = xp.sum(centred * centred * a, axis=(0, 2), keepdims=True)
+            var = _channel_sum(xp, centred * centred, a)
             inv_std = 1.0 / xp.sqrt(var + self.eps)
             unbiased = var * _unbiased_factor(xp, count)
             stats = (xp.reshape(mean, (c,)), xp.reshape(unbiased, (c,)))
@@ -167,12 +167,12 @@ class _BatchNorm(Layer):
             centred = x3 - xp.reshape(running_mean, (1, c, 1))
             inv_std = 1.0 / xp.sqrt(xp.reshape(running_var, (1, c, 1)) + self.eps)
             a, stats = None, None
-        xhat = centred * inv_std
+        xhat = _scale(centred, inv_std)  # centred: this pass's own array
         y = xhat
         if self.affine:
             y = xhat * xp.reshape(params[0], (1, c, 1))
             if self.bias:
-                y = y + xp.reshape(params[1], (1, c, 1))
+                y = _add_bias(y, xp.reshape(params[1], (1, c, 1)))
         return xp.reshape(y, shape), (xhat, inv_std, a, stats, shape)
 
     def backward(
@@ -185,22 +185,31 @@ class _BatchNorm(Layer):
         xp = array_namespace(dy)
         n, c = shape[0], shape[1]
         dy3 = xp.reshape(dy, (n, c, -1))
+        if not (need_dx or self.affine):
+            return None, ()
         grads: tuple = ()
         g = dy3
+        # sum dy and sum dy xhat once: the parameters' gradients, and times gamma the sums
+        # of g (gamma is constant per channel), so no pass reads g for a sum
+        sum_dy = xp.sum(dy3, axis=(0, 2), keepdims=True)
+        sum_dyx = xp.sum(dy3 * xhat, axis=(0, 2), keepdims=True)
+        sum_g, sum_gx = sum_dy, sum_dyx
         if self.affine:
-            weight = params[0]
-            grads = (xp.sum(dy3 * xhat, axis=(0, 2)),)
+            grads = (xp.reshape(sum_dyx, (c,)),)
             if self.bias:
-                grads += (xp.sum(dy3, axis=(0, 2)),)
-            g = dy3 * xp.reshape(weight, (1, c, 1))
+                grads += (xp.reshape(sum_dy, (c,)),)
+            weight = xp.reshape(params[0], (1, c, 1))
+            g = dy3 * weight
+            sum_g, sum_gx = sum_dy * weight, sum_dyx * weight
         if not need_dx:
             return None, grads
         if a is None:  # running statistics: constants
             return xp.reshape(g * inv_std, shape), grads
-        sum_g = xp.sum(g, axis=(0, 2), keepdims=True)
-        sum_gx = xp.sum(g * xhat, axis=(0, 2), keepdims=True)
-        dx = (g - a * (sum_g + xhat * sum_gx)) * inv_std
-        return xp.reshape(dx, shape), grads
+        # a times the (1, C, 1) sums first: no full-size product with a (a broadcast XLA
+        # would materialise)
+        # in place where that is the same (arrays made here): fewer full-size temporaries
+        correction = _add_bias(xhat * (a * sum_gx), a * sum_g)
+        return xp.reshape(_scale(g - correction, inv_std), shape), grads
 
     def next_state(self, state: tuple, cache: Any, exact: bool = False) -> tuple:
         """running = (1 - f) running + f batch, with f = momentum (1 / num_batches_tracked
@@ -245,6 +254,24 @@ def _weighting(xp: Any, weights: Any, n: int, length: int, dtype: Any) -> tuple[
     safe_total = xp.where(total > 0, total, 1.0)  # all weights 0: statistics 0, no NaN
     a = xp.reshape(w, (n, 1, 1)) / (length * safe_total)
     return a, length * total
+
+
+def _scale(z: Any, s: Any) -> Any:
+    """z * s, in place when that is the same (``z`` an array made by the caller, ``s`` of a
+    dtype that does not promote z's)."""
+    if s.dtype != z.dtype:
+        return z * s
+    z *= s  # on JAX, Python rebinds z to z * s
+    return z
+
+
+def _channel_sum(xp: Any, v: Any, a: Any) -> Any:
+    """sum_i a_i v_i per channel of v (N, C, L), shape (1, C, 1): a float a multiplies the
+    sum (one product per channel, not per value: under ``jit`` XLA CPU would otherwise
+    materialise its broadcast), an array a (sample weights, (N, 1, 1)) every value."""
+    if isinstance(a, float):
+        return xp.sum(v, axis=(0, 2), keepdims=True) * a
+    return xp.sum(v * a, axis=(0, 2), keepdims=True)
 
 
 def _unbiased_factor(xp: Any, m: Any) -> Any:
