@@ -214,8 +214,8 @@ class NetworkEstimator(EstimatorProtocol):
         new = {**data.fitted, **record, **self._fitted_attributes(network, data)}
         buffers = None if layers is None else layers.buffers
         new.update(self._weight_attributes(new, weight_map(network, params, buffers)))
-        if layers is not None and layers.key is not None:
-            new["_random_key"] = tuple(int(v) for v in to_numpy(layers.key))
+        key = None if layers is None else layers.key
+        new["_random_key"] = None if key is None else tuple(int(v) for v in to_numpy(key))
         new["_cache"] = {}  # networks and weights moved for prediction: rebuilt on use
         self.__dict__.update(new)  # the commit: only after training succeeded
         return self
