@@ -59,7 +59,7 @@ def build_stack(
                 f"the layers end with {last!r} and output_layer='append' appends the output "
                 f"layer Dense({out[0]}, {n_outputs}) after it: two linear layers in a row. "
                 f"If {last!r} is the output layer, pass output_layer='last'; else end the "
-                "stack with an activation"
+                "stack with an activation (Activation('identity') keeps a linear bottleneck)"
             )
         return Network([*network.layers, Dense(out[0], n_outputs)])
     if isinstance(last, Activation):
