@@ -24,7 +24,7 @@ from . import init as _init
 from . import losses as _losses
 from ._backend import array_namespace, from_numpy, host_rng, namespace
 from .layers import Activation, Dense, Flatten, GatedDense, Layer
-from .layers.base import Context
+from .layers.base import Context, build_chain
 from .params import Params
 
 
@@ -289,18 +289,7 @@ class Network:
         return Network(self._shapes(input_shape)[0])
 
     def _shapes(self, shape: tuple[int, ...]) -> tuple[list[Layer], tuple[int, ...]]:
-        built: list[Layer] = []
-        shape = tuple(int(d) for d in shape)
-        for i, layer in enumerate(self.layers):
-            try:
-                layer = layer.build(shape)
-                shape = tuple(layer.output_shape(shape))
-            except ValueError as exc:
-                raise ValueError(
-                    f"layer {i} ({layer!r}) does not accept samples of shape {shape}: {exc}"
-                ) from None
-            built.append(layer)
-        return built, shape
+        return build_chain(self.layers, shape, "layer ")
 
     def param_names(self) -> list[str]:
         """Names of every parameter array, in flattening order.

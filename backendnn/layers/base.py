@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,6 +244,26 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+def build_chain(
+    layers: Sequence[Layer], shape: tuple[int, ...], label: str
+) -> tuple[list[Layer], tuple[int, ...]]:
+    """``layers`` applied in order to samples of ``shape``: each built for its input (sizes
+    inferred) and the output shape, from the shapes alone. A ValueError names the layer
+    that refuses its input as ``{label}{index}``."""
+    built: list[Layer] = []
+    shape = tuple(int(d) for d in shape)
+    for i, layer in enumerate(layers):
+        try:
+            layer = layer.build(shape)
+            shape = tuple(layer.output_shape(shape))
+        except ValueError as exc:
+            raise ValueError(
+                f"{label}{i} ({layer!r}) does not accept samples of shape {shape}: {exc}"
+            ) from None
+        built.append(layer)
+    return built, shape
 
 
 def weight(name: str, shape: tuple[int, ...], fans: tuple[int, int]) -> Param:

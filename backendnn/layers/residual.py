@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _random
-from .base import INFERENCE, Context, Layer, Param
+from .base import INFERENCE, Context, Layer, Param, build_chain
 
 _BRANCHES = ("f", "shortcut")
 
@@ -149,17 +149,7 @@ class Residual(Layer):
     ) -> tuple[tuple[tuple[Layer, ...], tuple[Layer, ...]], tuple[int, ...]]:
         built, out = [], []
         for name, layers in zip(_BRANCHES, self._branches()):
-            s, done = shape, []
-            for j, sub in enumerate(layers):
-                try:
-                    sub = sub.build(s)
-                    s = tuple(sub.output_shape(s))
-                except ValueError as exc:
-                    raise ValueError(
-                        f"Residual: {name}.{j} ({sub!r}) does not accept samples of shape "
-                        f"{s}: {exc}"
-                    ) from None
-                done.append(sub)
+            done, s = build_chain(layers, shape, f"Residual: {name}.")
             built.append(tuple(done))
             out.append(s)
         if out[0] != out[1]:
