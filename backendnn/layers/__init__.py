@@ -24,9 +24,10 @@ product over image patches (im2col); its backward pass is written out the same w
 own convolution behind ``_backend`` where it has one.
 
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
-(the protocol), ``dense``, ``activation``, ``shape``, ``conv`` (Conv1d, Conv2d, im2col, col2im),
-``pool`` (the 1-D and 2-D max, average and global pools), ``norm`` (BatchNorm1d, BatchNorm2d,
-LayerNorm), ``dropout`` (Dropout), ``residual`` (Residual).
+(the protocol), ``dense``, ``activation``, ``shape``, ``windows`` (im2col, col2im and the
+window arithmetic), ``conv`` (Conv1d, Conv2d), ``pool`` (the 1-D and 2-D max, average and
+global pools), ``norm`` (BatchNorm1d, BatchNorm2d), ``layernorm`` (LayerNorm), ``dropout``
+(Dropout), ``residual`` (Residual).
 """
 
 from .activation import Activation
@@ -34,7 +35,8 @@ from .base import Layer
 from .conv import Conv1d, Conv2d
 from .dense import Dense, GatedDense
 from .dropout import Dropout
-from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from .layernorm import LayerNorm
+from .norm import BatchNorm1d, BatchNorm2d
 from .pool import (
     AvgPool1d,
     AvgPool2d,

@@ -31,7 +31,7 @@ A layer holds no arrays. It declares them, and every call takes them as argument
   returns its new state (nothing is written to: a JAX epoch stays one compiled
   program); in inference it uses its state (the running statistics) and no randomness.
 
-Imports :mod:`backendnn._cache`.
+Imports :mod:`backendnn._cache` and ``_validation``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._cache import freeze
+from .._validation import is_real
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,20 @@ def positive_int(owner: str, name: str, value: Any, allow_none: bool = False) ->
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def check_eps(owner: str, eps: Any) -> float:
+    """``eps`` as a float if it is a finite real >= 0, else a ValueError naming ``owner``."""
+    if not is_real(eps) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{owner}: eps must be a finite real >= 0 (e.g. 1e-5), got {eps!r}")
+    return float(eps)
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """``value`` if it is a bool, else a ValueError naming ``owner``'s argument ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
 
 
 class Layer:

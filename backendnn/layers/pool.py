@@ -3,14 +3,14 @@ kh x kw pixels, stride defaulting to the window, no padding) and :class:`GlobalA
 on NCL sequences :class:`MaxPool1d`, :class:`AvgPool1d` and :class:`GlobalAvgPool1d`, each
 the 2-d pool on (N, C, 1, L) (a reshape, not a copy of the code).
 
-A pool acts on each channel alone. Its windows are those of :mod:`backendnn.layers.conv`:
+A pool acts on each channel alone. Its windows are those of :mod:`backendnn.layers.windows`:
 for each offset (i, j) of the window, the strided slice x_ij = x[:, :, i + sh h',
-j + sw w'] (:func:`~backendnn.layers.conv.windows`), H' = (H - kh) // sh + 1 of them down
+j + sw w'] (:func:`~backendnn.layers.windows.windows`), H' = (H - kh) // sh + 1 of them down
 (PyTorch's floor rule). Its backward pass puts each offset's gradient back through the
-adjoint of that slicing (:func:`~backendnn.layers.conv.add_windows`, im2col's col2im), so
+adjoint of that slicing (:func:`~backendnn.layers.windows.add_windows`, im2col's col2im), so
 overlapping windows (a stride below the window) add up.
 
-Imports ``_backend``, :mod:`backendnn.layers.base` and :mod:`backendnn.layers.conv`.
+Imports ``_backend``, :mod:`backendnn.layers.base` and :mod:`backendnn.layers.windows`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from .. import _backend
 from .._backend import array_namespace, device
 from .base import INFERENCE, Context, Layer
-from .conv import (
+from .windows import (
     Pair,
     _ints,
     _short,

@@ -147,19 +147,20 @@ class Residual(Layer):
     def _shapes(
         self, shape: tuple[int, ...]
     ) -> tuple[tuple[tuple[Layer, ...], tuple[Layer, ...]], tuple[int, ...]]:
-        built, out = [], []
+        built, shapes = [], []
         for name, layers in zip(_BRANCHES, self._branches()):
             done, s = build_chain(layers, shape, f"Residual: {name}.")
             built.append(tuple(done))
-            out.append(s)
-        if out[0] != out[1]:
+            shapes.append(s)
+        if shapes[0] != shapes[1]:
             source = "the shortcut's" if self.shortcut is not None else "the input's (identity)"
             raise ValueError(
-                f"Residual: f's output shape {out[0]} differs from {source} {out[1]} for "
-                f"samples of shape {shape}; add a projection shortcut that maps the input to "
-                f"{out[0]} (e.g. shortcut=[Conv2d(in, out, 1, stride=s)] or [Dense(n_in, n_out)])"
+                f"Residual: f's output shape {shapes[0]} differs from {source} {shapes[1]} "
+                f"for samples of shape {shape}; add a projection shortcut that maps the input "
+                f"to {shapes[0]} (e.g. shortcut=[Conv2d(in, out, 1, stride=s)] or "
+                "[Dense(n_in, n_out)])"
             )
-        return (built[0], built[1]), out[0]
+        return (built[0], built[1]), shapes[0]
 
     # ------------------------------------------------------------------ the pass
 
