@@ -242,7 +242,7 @@ def lbfgs(
     c1: float = 1e-3,
     c2: float = 0.9,
     ftol: float = 2.220446049250313e-09,
-    callback: Callable[[int, float], Any] | None = None,
+    callback: Callable[[int, float, Any], Any] | None = None,
 ) -> LBFGSResult:
     """Minimise ``fun`` with L-BFGS, on the device where ``x0`` lives.
 
@@ -269,7 +269,9 @@ def lbfgs(
     (SciPy's ``gtol``), and ``ftol`` on the relative decrease
     (f_k - f_k+1)/max(|f_k|, |f_k+1|, 1). ``success`` is True only for the last two. As in
     SciPy, the two limits are tested before the two convergence tests after an iteration:
-    an iteration that meets a limit and converges reports the limit.
+    an iteration that meets a limit and converges reports the limit. ``callback(nit, f,
+    x)`` is called after each iteration; returning True stops the run there (``success``
+    False, message "stopped by a callback").
 
     Hand-written rather than SciPy's because it must run on every array library and device.
     """
@@ -323,8 +325,9 @@ def lbfgs(
                 s_hist.pop(0), y_hist.pop(0), rho_hist.pop(0)
         decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
         x, g, f = x_new, g_new, f_new
-        if callback is not None:
-            callback(nit, f)
+        if callback is not None and callback(nit, f, x):
+            message = "stopped by a callback"
+            break
         # SciPy's order: the limits are tested first (a search is never cut), then convergence
         if nit >= max_iter:
             break

@@ -69,12 +69,18 @@ class ConvergenceWarning(*_WARNING_BASES):  # type: ignore[misc]
 
 @dataclass
 class History:
-    """scikit-learn's training record (the estimators expose it as ``loss_curve_`` etc.)."""
+    """The training record of a run (the estimators expose it as ``loss_curve_``,
+    ``validation_loss_curve_``, ``validation_scores_`` etc.) and the early-stopping
+    counters: ``best_criterion`` is the best value of what early stopping watches (the
+    validation score, or minus the validation loss), ``best_params``/``best_buffers`` the
+    weights where it was reached; ``n_iter`` counts the epochs of the run."""
 
     loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] = field(default_factory=list)
+    validation_loss_curve: list[float] = field(default_factory=list)
     best_loss: float = math.inf
     best_validation_score: float = -math.inf
+    best_criterion: float = -math.inf
     best_params: Params | None = None
     best_buffers: list | None = None
     n_iter: int = 0
@@ -84,8 +90,25 @@ class History:
     def copy(self) -> History:
         """An independent copy (its lists copied; arrays are never mutated, so shared)."""
         return dataclasses.replace(
-            self, loss_curve=list(self.loss_curve), validation_scores=list(self.validation_scores)
+            self,
+            loss_curve=list(self.loss_curve),
+            validation_scores=list(self.validation_scores),
+            validation_loss_curve=list(self.validation_loss_curve),
         )
+
+
+class Hooks:
+    """What the loop calls around each epoch (the estimators bind their callbacks to
+    it). ``epoch_begin(record)`` gets ``{"epoch", "learning_rate"}`` and may set
+    ``record["learning_rate"]``, the rate of the epoch about to run; ``epoch_end(record)``
+    gets the epoch's record, may set ``record["learning_rate"]`` (the next epoch's) and
+    returns True to stop training. This base does nothing."""
+
+    def epoch_begin(self, record: dict) -> None:
+        return None
+
+    def epoch_end(self, record: dict) -> bool:
+        return False
 
 
 class LearningRateSchedule:
@@ -164,6 +187,41 @@ class LayerState:
     def carried(self, opt_arrays: Any) -> tuple:
         """The step's state: ``(optimiser arrays, buffers, key)``."""
         return opt_arrays, self.buffers, self.key
+
+
+@dataclass
+class Shuffling:
+    """The epoch order's source: the host generator ``rng`` and the last epoch's order of
+    the rows (None before the first; a device or host array, as the data source made it)."""
+
+    rng: Any
+    order: Any = None
+
+
+@dataclass
+class TrainingState:
+    """What continues a run exactly (``fit(..., resume=True)``, checkpoints): the last
+    epoch's parameters and layer buffers (early stopping's best ones are in
+    ``history``), the optimiser's state (None after L-BFGS, whose memory restarts, and
+    the Perceptron's online updates), the history with its counters, the generator and
+    last epoch order (``shuffling``), and the early-stopping split as host row indices
+    (train, validation)."""
+
+    params: Params
+    buffers: list | None
+    opt: OptimizerState | None
+    history: History
+    shuffling: Shuffling
+    split: tuple[Any, Any] | None = None
+
+    def copy(self) -> TrainingState:
+        """A copy a new run may advance without changing this one."""
+        return dataclasses.replace(
+            self,
+            opt=None if self.opt is None else self.opt.copy(),
+            history=self.history.copy(),
+            shuffling=Shuffling(copy.deepcopy(self.shuffling.rng), self.shuffling.order),
+        )
 
 
 def _moved(tree: Any, like: Any) -> Any:
@@ -248,43 +306,55 @@ def run_epochs(
     *,
     history: History,
     batch_size: int,
-    max_iter: int,
+    epochs: int,
     shuffle: bool,
-    rng: Any,
+    shuffling: Shuffling,
     tol: float,
     n_iter_no_change: float,
-    incremental: bool = False,
-    validation: Callable[[Params, Any], float] | None = None,
+    validation: Callable[[Params, Any], dict] | None = None,
+    early_metric: str | None = None,
     verbose: bool = False,
-    callbacks: Sequence[Callable[[dict], Any]] = (),
+    hooks: Hooks | None = None,
     layer_state: LayerState | None = None,
 ) -> tuple[Params, bool]:
-    """Train for up to ``max_iter`` epochs (one if ``incremental``) with scikit-learn's rules.
+    """Train for up to ``epochs`` epochs with scikit-learn's rules.
 
-    After each epoch: the loss joins ``history.loss_curve``; with ``validation`` (a
-    function of the params returning a score, higher is better) early stopping tracks
-    the best score and its params; otherwise the best training loss. When
-    ``n_iter_no_change`` consecutive epochs fail to improve by ``tol`` the schedule is
-    asked to adapt (``adaptive`` divides the rate by 5) or training stops.
+    After each epoch: the loss joins ``history.loss_curve``; ``validation`` (a function
+    of the params and buffers returning ``{"validation_loss": ..., "validation_score":
+    ..., ...}``, in inference mode) adds to the validation curves. ``early_metric``
+    (``"validation_score"``, ``"validation_loss"`` or another key of those dicts; None:
+    the training loss) is what the stopping rule watches; with a validation metric the
+    weights of its best epoch are kept in ``history``. When ``n_iter_no_change``
+    consecutive epochs fail to improve by ``tol`` the schedule is asked to adapt
+    (``adaptive`` divides the rate by 5) or training stops.
 
-    Each callback is called once per epoch with a record dict (epoch, loss,
-    validation_score, learning_rate, seconds, samples_per_second, params), every
-    callback every epoch; training stops after an epoch for which one returned True.
+    ``hooks`` (:class:`Hooks`) is called before each epoch and after it with the
+    record (epoch, loss, validation_loss, validation_score and the other validation
+    values, learning_rate (the next epoch's), seconds, samples_per_second, params,
+    buffers); it may change the learning rate and stop training. Epochs are numbered
+    ``history.n_iter + 1, ...``: a resumed run continues the count.
 
-    ``opt`` (and ``layer_state``, for a network with batch norm or dropout: its buffers
-    and key ride along in the step's state) is updated in place. ``validation`` is called
-    with the params and the buffers (None without). Returns (params, converged); raises
-    :class:`ConvergenceError` if the loss becomes non-finite.
+    With ``shuffle``, each epoch's order of the rows is drawn from ``shuffling.rng`` and
+    permutes ``shuffling.order``, the previous epoch's (scikit-learn reshuffles its index
+    array every epoch). ``opt``, ``shuffling`` (and ``layer_state``, for a network with
+    batch norm or dropout: its buffers and key ride along in the step's state) are updated
+    in place. Returns (params, converged); raises :class:`ConvergenceError` if the loss
+    becomes non-finite.
     """
+    hooks = hooks or Hooks()
     n = data.n_samples
     n_updates = -(-n // batch_size)
-    bar = _progress(verbose, 1 if incremental else max_iter)
+    bar = _progress(verbose, epochs)
     converged = False
-    order = None  # each epoch shuffles the last order again (scikit-learn's draws)
     try:
-        for _ in range(1 if incremental else max_iter):
+        for _ in range(epochs):
+            begin = {"epoch": history.n_iter + 1, "learning_rate": opt.schedule.lr}
+            hooks.epoch_begin(begin)
+            opt.schedule.lr = _rate(begin)
             start_params, tic = params, time.perf_counter()
-            order = data.permutation(rng, order) if shuffle else None
+            order = None
+            if shuffle:
+                order = shuffling.order = data.permutation(shuffling.rng, shuffling.order)
             state = opt.arrays if layer_state is None else layer_state.carried(opt.arrays)
             params, state, total = data.epoch(
                 step, params, state, opt.rates(n_updates), batch_size, order
@@ -297,7 +367,7 @@ def run_epochs(
             epoch_loss = float(synchronize(total)) / n  # the epoch's one host synchronisation
             seconds = time.perf_counter() - tic
             diverged = not math.isfinite(epoch_loss)
-            if diverged and (validation is None or history.best_params is None):
+            if diverged and (early_metric is None or history.best_params is None):
                 raise ConvergenceError(
                     "Solver produced non-finite parameter weights. The input data may contain "
                     f"large values and need to be preprocessed: the training loss became "
@@ -310,28 +380,26 @@ def run_epochs(
             history.loss_curve.append(epoch_loss)
             # diverged with early stopping: the best weights so far are kept (scikit-learn's
             # rule); the epoch scores NaN and counts as no improvement
-            score = _update_no_improvement(
-                history, params, buffers, epoch_loss, tol, _nan_score if diverged else validation
-            )
+            scores = _validate(history, validation, params, buffers, diverged)
+            _update_no_improvement(history, params, buffers, epoch_loss, tol, early_metric, scores)
             opt.schedule.epoch_end(history.t)
+            if history.no_improvement > n_iter_no_change:
+                converged = opt.schedule.plateau()
+                history.no_improvement = 0 if not converged else history.no_improvement
             record = {
                 "epoch": history.n_iter,
                 "loss": epoch_loss,
-                "validation_score": score,
+                **scores,
                 "learning_rate": opt.schedule.lr,
                 "seconds": seconds,
                 "samples_per_second": n / seconds if seconds > 0 else math.inf,
                 "params": params,
+                "buffers": buffers,
             }
             _report(bar, verbose, record)
-            # every callback sees every epoch, the stopping one included
-            stop = any([bool(cb(record)) for cb in callbacks])
-            if history.no_improvement > n_iter_no_change:
-                if opt.schedule.plateau():
-                    converged = True
-                    break
-                history.no_improvement = 0
-            if stop:
+            stop = hooks.epoch_end(record)
+            opt.schedule.lr = _rate(record)
+            if converged or stop:
                 break
     finally:
         if bar is not None:
@@ -339,9 +407,33 @@ def run_epochs(
     return params, converged
 
 
-def _nan_score(params: Params, buffers: Any) -> float:
-    """The validation score of non-finite weights."""
-    return math.nan
+def _rate(record: dict) -> float:
+    """The learning rate a hook left in ``record``, checked."""
+    lr = record["learning_rate"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(
+            f"a callback set the learning rate to {lr!r} at epoch {record['epoch']}: it must "
+            "be a positive number"
+        )
+    return float(lr)
+
+
+def _validate(
+    history: History, validation: Any, params: Params, buffers: Any, diverged: bool
+) -> dict[str, Any]:
+    """The epoch's validation values (None without validation data; NaN for non-finite
+    weights), appended to the validation curves."""
+    if validation is None:
+        return {"validation_loss": None, "validation_score": None}
+    if diverged:
+        scores = {"validation_loss": math.nan, "validation_score": math.nan}
+    else:
+        scores = {k: float(v) for k, v in validation(params, buffers).items()}
+    history.validation_loss_curve.append(scores["validation_loss"])
+    history.validation_scores.append(scores["validation_score"])
+    if scores["validation_score"] > history.best_validation_score:
+        history.best_validation_score = scores["validation_score"]
+    return scores
 
 
 def _update_no_improvement(
@@ -350,27 +442,28 @@ def _update_no_improvement(
     buffers: Any,
     loss: float,
     tol: float,
-    validation: Callable[[Params, Any], float] | None,
-) -> float | None:
-    """scikit-learn's ``_update_no_improvement_count``."""
-    if validation is not None:
-        score = float(validation(params, buffers))
-        history.validation_scores.append(score)
-        if not score >= history.best_validation_score + tol:  # NaN counts as no improvement
+    early_metric: str | None,
+    scores: dict[str, Any],
+) -> None:
+    """scikit-learn's ``_update_no_improvement_count``, watching the training loss or
+    (``early_metric``) a validation value: a score, or a loss (its negative is watched)."""
+    if early_metric is not None:
+        value = scores[early_metric]
+        criterion = -value if early_metric.endswith("loss") else value
+        if not criterion >= history.best_criterion + tol:  # NaN counts as no improvement
             history.no_improvement += 1
         else:
             history.no_improvement = 0
-        if score > history.best_validation_score:
-            history.best_validation_score = score
+        if criterion > history.best_criterion:
+            history.best_criterion = criterion
             history.best_params, history.best_buffers = params, buffers
-        return score
+        return
     if loss > history.best_loss - tol:
         history.no_improvement += 1
     else:
         history.no_improvement = 0
     if loss < history.best_loss:
         history.best_loss = loss
-    return None
 
 
 # ---------------------------------------------------------------------- full batch, L-BFGS
@@ -387,21 +480,24 @@ def run_lbfgs(
     max_fun: int,
     tol: float,
     verbose: bool = False,
-    callbacks: Sequence[Callable[[dict], Any]] = (),
+    hooks: Hooks | None = None,
     buffers: Any = None,
+    first: int = 1,
 ) -> tuple[Params, LBFGSResult, list[float]]:
     """Minimise the penalised loss over the whole data set with :func:`backendnn.lbfgs.lbfgs`
-    on the device. Each callback is called once per iteration with a record dict (epoch,
-    loss). Returns (params, the L-BFGS result, the loss after each iteration); raises
+    on the device. ``hooks.epoch_end`` is called once per iteration with a record
+    (epoch, counted from ``first``, loss and params) and stops the run by returning True.
+    Returns (params, the L-BFGS result, the loss after each iteration); raises
     :class:`ConvergenceError` if the loss is not finite."""
+    hooks = hooks or Hooks()
     curve: list[float] = []
 
-    def on_iter(it: int, f: float) -> None:
+    def on_iter(it: int, f: float, x: Any) -> bool:
         curve.append(f)
-        for cb in callbacks:
-            cb({"epoch": it, "loss": f})
         if verbose:
-            print(f"Iteration {it}, loss = {f:.8f}")
+            print(f"Iteration {first + it - 1}, loss = {f:.8f}")
+        record = {"epoch": first + it - 1, "loss": f, "params": unflatten_params(x, params)}
+        return bool(hooks.epoch_end(record))
 
     def objective(a: float) -> Callable:
         return make_objective(network, params, loss, a, data.xp, buffers)
@@ -445,7 +541,8 @@ def _report(bar: Any, verbose: Any, record: dict) -> None:
     extra = (
         ""
         if record["validation_score"] is None
-        else f", validation score = {record['validation_score']:.6f}"
+        else f", validation loss = {record['validation_loss']:.6f}, "
+        f"validation score = {record['validation_score']:.6f}"
     )
     if bar is not None:
         bar.set_postfix_str(

@@ -56,19 +56,17 @@ def test_early_stopping(metric):
         max_iter=200,
         random_state=0,
     )
-    clf.fit(X, y, callbacks=[lambda r: records.append((r["validation_score"], r["params"]))])
-    scores = clf.validation_scores_
-    assert len(scores) == clf.n_iter_ == len(clf.loss_curve_) == len(records) < 200
-    # exact: the same numbers recorded twice (bookkeeping, not two computations)
-    assert [s for s, _ in records] == scores
+    clf.fit(X, y, callbacks=[lambda r: records.append((r[f"validation_{metric}"], r["params"]))])
+    scores, losses = clf.validation_scores_, clf.validation_loss_curve_
+    assert len(scores) == len(losses) == clf.n_iter_ == len(clf.loss_curve_) == len(records) < 200
     assert clf.best_validation_score_ == max(scores)
     assert clf.best_loss_ is None  # scikit-learn's convention with early stopping
-    if metric == "score":
-        assert all(0.0 <= s <= 1.0 for s in scores)
-    else:
-        assert all(s < 0.0 for s in scores)  # the negated validation loss
+    assert all(0.0 <= s <= 1.0 for s in scores) and all(v > 0.0 for v in losses)
+    # exact: the same numbers recorded twice (bookkeeping, not two computations)
+    watched = scores if metric == "score" else [-v for v in losses]
+    assert [s for s, _ in records] == (scores if metric == "score" else losses)
     # stopped n_iter_no_change + 1 epochs after the last improvement ...
-    best = scores.index(max(scores))
+    best = watched.index(max(watched))
     assert clf.n_iter_ >= best + 1 + clf.n_iter_no_change
     # ... and restored the best epoch's weights (exact: the weights kept, not recomputed)
     best_params = [p for p in records[best][1] if p]

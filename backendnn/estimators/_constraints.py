@@ -71,6 +71,32 @@ class InitParam(Constraint):
         return raw
 
 
+class ScoringParam(Constraint):
+    """None (the estimator's score), a scikit-learn scorer name, or a callable
+    ``scorer(estimator, X, y)``."""
+
+    expected = "None, a scikit-learn scorer name (sklearn.metrics.get_scorer_names()) or a callable"
+
+    def ok(self, value: Any) -> bool:
+        if value is None or callable(value):
+            return True
+        if not isinstance(value, str):
+            return False
+        try:
+            from sklearn.metrics import get_scorer_names
+        except ImportError:  # pragma: no cover - scikit-learn is what scores by name
+            return False
+        return value in get_scorer_names()
+
+    def to_json(self, value: Any) -> Any:
+        if callable(value):
+            raise ValueError(
+                f"a scorer function {value!r} cannot be written to a file; use a scorer name "
+                "(sklearn.metrics.get_scorer_names()) or None"
+            )
+        return value
+
+
 class SeedParam(Constraint):
     """None, an integer, or a NumPy random generator (``RandomState`` or ``Generator``)."""
 

@@ -57,45 +57,18 @@ from .._validation import (
     SequenceOf,
 )
 from ..data.sparse import SparseRows
-from ..train import LayerState
+from ..train import LayerState, TrainingState
 from ._dask import dask_predict, is_dask
 from ._docs import FIT_DOC
 from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
-from ._inputs import FitData, Place, check_shape, fit_data, predict_input
+from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
-from ._protocol import EstimatorProtocol, check_callbacks
+from ._protocol import EstimatorProtocol
+from ._session import FitSession, held_out_set, model_view, restore, validation_set
 
 if TYPE_CHECKING:
     from ..network import Network
     from ..params import Params
-
-
-@dataclass(frozen=True)
-class FitRequest:
-    """What one call of ``fit`` or ``partial_fit`` asks for.
-
-    Attributes
-    ----------
-    X, y, sample_weight
-        The caller's data, unchecked.
-    incremental : bool
-        ``partial_fit``: one epoch from the current state.
-    classes : array-like, optional
-        Every label (``partial_fit``'s first call).
-    callbacks : sequence of callables
-        Called after every epoch with its record.
-    initial : object, optional
-        Starting weights given to this call (the Perceptron's ``coef_init`` and
-        ``intercept_init``); they win over a warm start.
-    """
-
-    X: Any
-    y: Any
-    sample_weight: Any = None
-    incremental: bool = False
-    classes: Any = None
-    callbacks: Any = ()
-    initial: Any = None
 
 
 class NetworkEstimator(EstimatorProtocol):
@@ -175,67 +148,138 @@ class NetworkEstimator(EstimatorProtocol):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = ()) -> Any:
-        return self._fit(FitRequest(X, y, sample_weight, callbacks=callbacks))
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        callbacks: Any = (),
+        validation_data: Any = None,
+        resume: bool = False,
+    ) -> Any:
+        return self._fit(
+            FitRequest(
+                X, y, sample_weight, callbacks=callbacks, validation_data=validation_data,
+                resume=resume,
+            )
+        )  # fmt: skip
 
     fit.__doc__ = "Fit the model to X and y." + FIT_DOC
 
     def _fit(self, request: FitRequest) -> Any:
         """Train as ``request`` asks and commit every fitted attribute at once, or change
-        nothing."""
+        nothing (callbacks see the model change epoch by epoch; a failure restores it)."""
         self._validate_params()
         if request.incremental:
             self._check_partial_fit(request)
-        callbacks = check_callbacks(request.callbacks)
+        session = FitSession(self, request.callbacks)
+        resumed = self._resumed(request)
         data = fit_data(self, request)
         network = self._build_network(data.sample_shape, data.n_outputs)
         # scikit-learn's generator, made anew on every fit/partial_fit call; draws in its
-        # order: the initial weights, the early-stopping split, the epoch shuffles
-        rng = check_random_state(self.random_state)
+        # order: the initial weights, the early-stopping split, the epoch shuffles. A
+        # resumed run continues its own generator.
+        rng = check_random_state(self.random_state) if resumed is None else resumed.shuffling.rng
         reuse = self._has_weights() and (request.incremental or self.warm_start)
-        if reuse and request.initial is None:
+        if resumed is not None:
+            params = _placed_tree(resumed.params, data.place)
+        elif reuse and request.initial is None:
             params = _params_of(network, self._weights(), data.place)
         else:
             params = self._init_params(network, rng, data.place, request.initial)
-        layers = self._layer_state(network, data.place, reuse)
-        params, record = run(
-            self._fit_plan(data, network),
-            network,
-            params,
-            data.source,
-            codes=data.codes,
-            rng=rng,
-            incremental=request.incremental,
-            history=self.__dict__.get("_history") if reuse else None,
-            opt=self.__dict__.get("_opt") if request.incremental else None,
-            callbacks=callbacks,
-            layers=layers,
-        )
-        new = {**data.fitted, **record, **self._fitted_attributes(network, data)}
-        buffers = None if layers is None else layers.buffers
-        new.update(self._weight_attributes(new, weight_map(network, params, buffers)))
-        key = None if layers is None else layers.key
-        new["_random_key"] = None if key is None else tuple(int(v) for v in to_numpy(key))
-        new["_cache"] = {}  # networks and weights moved for prediction: rebuilt on use
-        self.__dict__.update(new)  # the commit: only after training succeeded
+        layers = self._layer_state(network, data.place, reuse, resumed)
+        fitted = {**data.fitted, **self._fitted_attributes(network, data)}
+
+        def attributes(params: Params, buffers: Any) -> dict[str, Any]:
+            weights = weight_map(network, params, buffers)
+            return {**fitted, **self._weight_attributes(fitted, weights), "_cache": {}}
+
+        view = model_view(self, attributes)
+        validation = validation_set(self, request.validation_data, data, view)
+        previous = self.__dict__.get("_training")
+        before = dict(self.__dict__)
+
+        def show(epoch: dict[str, Any]) -> None:
+            weights = attributes(epoch.pop("params"), epoch.pop("buffers"))
+            new = {**epoch, **weights}
+            new["_random_key"] = _host_key(layers)
+            self.__dict__.update(new)
+
+        session.show = show
+        try:
+            session.fit_begin()
+            params, record = run(
+                self._fit_plan(data, network),
+                network,
+                params,
+                data.source,
+                codes=data.codes,
+                rng=rng,
+                incremental=request.incremental,
+                history=None if previous is None or not (reuse or resumed) else previous.history,
+                opt=None if previous is None or not request.incremental else previous.opt,
+                hooks=session,
+                layers=layers,
+                validation=validation,
+                held_out=lambda source, rows: held_out_set(self, source, request.y, rows, view),
+                resume=resumed,
+            )
+            buffers = None if layers is None else layers.buffers
+            show({**record, "params": params, "buffers": buffers})
+            session.fit_end()
+        except BaseException:
+            restore(self, before)
+            raise
         return self
 
-    def _layer_state(self, network: Network, place: Place, reuse: bool) -> LayerState | None:
+    def _resumed(self, request: FitRequest) -> TrainingState | None:
+        """The run a ``fit(..., resume=True)`` continues (a copy), checked; None for
+        another call."""
+        if not request.resume:
+            return None
+        if request.incremental:
+            raise ValueError("resume is an argument of fit, not of partial_fit")
+        state = self.__dict__.get("_training")
+        if state is None or not self._has_weights():
+            raise ValueError(
+                f"{type(self).__name__} has no run to resume: fit it first, or load a "
+                "checkpoint saved with backendnn.save(model, path, include_optimizer=True)"
+            )
+        if state.opt is None and getattr(self, "solver", None) != "lbfgs":
+            raise ValueError(
+                "this model's run kept no optimiser state (it was trained with solver='lbfgs' "
+                "or loaded from a file saved without include_optimizer=True): fit it anew, "
+                "or with warm_start=True to start a new optimiser from its weights"
+            )
+        if state.history.n_iter >= self.max_iter:
+            raise ValueError(
+                f"nothing to resume: the run has trained {state.history.n_iter} epochs and "
+                f"max_iter={self.max_iter} counts all of them; set_params(max_iter=...) higher"
+            )
+        return state.copy()
+
+    def _layer_state(
+        self, network: Network, place: Place, reuse: bool, resumed: TrainingState | None = None
+    ) -> LayerState | None:
         """The buffers and random key a fit of ``network`` starts from (None when it has
-        neither): a continued fit's own, else initial buffers and a key from
+        neither): a resumed or continued fit's own, else initial buffers and a key from
         ``random_state`` (its stream read, not drawn from) at step 0; a continued fit goes
         on with the key sequence, so ``partial_fit`` calls draw new masks."""
         if not (network.has_state or network.is_random):
             return None
         buffers = None
         if network.has_state:
-            if reuse:
+            if resumed is not None:
+                buffers = _placed_tree(resumed.buffers, place)
+            elif reuse:
                 buffers = _buffers_of(network, self._weights(), place)
             else:
                 buffers = network.init_state(xp=place.xp, device=place.device, dtype=place.dtype)
         key = None
         if network.is_random:
-            previous = self.__dict__.get("_random_key") if reuse else None
+            continued = reuse or resumed is not None
+            previous = self.__dict__.get("_random_key") if continued else None
             seed, step = previous if previous is not None else (seed_of(self.random_state), 0)
             key = new_key(seed, step, place.xp, place.device)
         return LayerState(buffers, key)
@@ -357,6 +401,7 @@ SOLVED_ATTRIBUTES: dict[str, Constraint] = {
     "loss_": REAL,
     "best_loss_": AnyOf(Options(None), REAL),
     "validation_scores_": AnyOf(Options(None), SequenceOf(REAL, as_list=True)),
+    "validation_loss_curve_": AnyOf(Options(None), SequenceOf(REAL, as_list=True)),
     "best_validation_score_": AnyOf(Options(None), REAL),
 }
 
@@ -437,6 +482,17 @@ def _placed(a: Any, place: Place | None) -> Any:
     if place is None:
         return a
     return from_numpy(to_numpy(a), xp=place.xp, device=place.device, dtype=place.dtype)
+
+
+def _placed_tree(tree: list | None, place: Place) -> Any:
+    """A list of tuples of arrays moved to ``place``."""
+    return None if tree is None else [tuple(_placed(a, place) for a in t) for t in tree]
+
+
+def _host_key(layers: LayerState | None) -> tuple[int, int] | None:
+    """The random key of ``layers`` as host ints (None without random layers)."""
+    key = None if layers is None else layers.key
+    return None if key is None else (int(to_numpy(key)[0]), int(to_numpy(key)[1]))
 
 
 def _params_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> Params:

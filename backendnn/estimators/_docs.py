@@ -16,15 +16,33 @@ FIT_DOC = """
         sample_weight : array-like of shape (n_samples,), optional
             Weight of each sample in the loss (its weighted mean) and in the
             early-stopping score; the L2 penalty is divided by their sum.
-        callbacks : list of callable, optional
-            Each is called after every epoch (``lbfgs``: iteration) with a dict record:
-            ``epoch`` (1-based count in this call), ``loss`` (the epoch's mean training
-            loss, penalty included), ``validation_score`` (None without early stopping),
-            ``learning_rate`` (for the next epoch), ``seconds`` (the epoch's wall time),
-            ``samples_per_second`` and ``params`` (the weights as a list of (W, b)
-            tuples); ``lbfgs`` records hold ``epoch`` and ``loss`` only. A callback
-            returning True stops training after that epoch; every callback sees every
-            epoch, that one included.
+        callbacks : list of callables or Callback objects, optional
+            A function is called after every epoch (``lbfgs``: iteration) with a dict
+            record: ``epoch`` (1-based, counting the epochs of the run: a resumed run
+            continues the count), ``loss`` (the epoch's mean training loss, penalty
+            included), ``validation_loss`` and ``validation_score`` (None without
+            validation data; with ``scoring``, the score also under the scorer's name),
+            ``learning_rate`` (for the next epoch; a callback may set it),
+            ``seconds`` (the epoch's wall time), ``samples_per_second``, ``params``
+            (the weights as a list of (W, b) tuples) and ``buffers`` (the layers'
+            state, or None); ``lbfgs`` records hold ``epoch``, ``loss`` and ``params``.
+            An object of :mod:`backendnn.callbacks` (or any object with their
+            methods) is called with the model: ``on_fit_begin(model)``,
+            ``on_epoch_begin(model, record)``, ``on_epoch_end(model, record)`` and
+            ``on_fit_end(model)``; during ``on_epoch_end`` the model's fitted
+            attributes are those of the epoch just finished. A callback returning True
+            stops training after that epoch; every callback sees every epoch, that one
+            included.
+        validation_data : tuple, optional
+            ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``, checked as X
+            and y are: after every epoch the model is evaluated on it in inference mode
+            (``validation_loss_curve_``, ``validation_scores_``); with
+            ``early_stopping=True`` it is the held-out set (nothing is split off).
+        resume : bool, default=False
+            Continue the run that stopped (at ``max_iter``, by a callback, or saved by
+            ``backendnn.save(model, path, include_optimizer=True)`` and loaded) where it
+            stopped: its weights, optimiser state, schedule, generator, epoch count and
+            early-stopping counters. ``max_iter`` counts every epoch of the run.
 
         Returns
         -------
@@ -35,7 +53,8 @@ FIT_DOC = """
         ValueError
             Bad input or hyper-parameters (the message names which).
         TypeError
-            X and y from two libraries or devices, or callbacks that are not callables.
+            X and y from two libraries or devices, or callbacks that are neither callables
+            nor callback objects.
         backendnn.ConvergenceError
             The loss became NaN or infinite; the estimator is left as it was.
 """
@@ -52,7 +71,11 @@ _CLASSIFIER_ATTRIBUTES = """
     loss_curve_ : list of float
         The loss of every epoch (``lbfgs``: every iteration).
     validation_scores_ : list of float or None
-        Held-out accuracy per epoch with early stopping.
+        The validation score (accuracy, or ``scoring``'s) per epoch with
+        ``validation_data`` or early stopping (None without).
+    validation_loss_curve_ : list of float or None
+        The validation loss (the training loss without its penalty, in inference mode)
+        per epoch with ``validation_data`` or early stopping (None without).
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     t_ : int
@@ -63,7 +86,8 @@ _CLASSIFIER_ATTRIBUTES = """
         (C, H, W) when fitted on NCHW images ((C, L) for a layer stack fitted on NCL
         signals).
     n_iter_ : int
-        Epochs (iterations) run by the last ``fit``/``partial_fit``.
+        Epochs (iterations) run by the last ``fit``/``partial_fit`` (with ``resume``:
+        by the whole run).
     n_layers_ : int
         Layers, input and output included.
     n_outputs_ : int

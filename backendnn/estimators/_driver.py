@@ -14,6 +14,8 @@ the siblings ``_online`` and ``_params``.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,9 +27,12 @@ from ..optim import SGD, Adam
 from ..train import (
     ConvergenceWarning,
     History,
+    Hooks,
     LayerState,
     LearningRateSchedule,
     OptimizerState,
+    Shuffling,
+    TrainingState,
     make_step,
     run_epochs,
     run_lbfgs,
@@ -147,6 +152,18 @@ def _batch_size(batch_size: Any, n: int) -> int:
     return min(batch_size, n)
 
 
+@dataclass
+class Validation:
+    """Validation data of one fit, checked and placed where the fit computes: a data
+    source (``X``, encoded ``Y``, weights ``W``) and, with ``scoring``, the scorer's
+    value of the model at the current weights (``scorer(params, buffers) -> float``,
+    named ``name`` in the records)."""
+
+    source: DataSource
+    scorer: Callable[[Params, Any], float] | None = None
+    name: str | None = None
+
+
 def run(
     plan: FitPlan,
     network: Network,
@@ -158,8 +175,11 @@ def run(
     incremental: bool,
     history: History | None = None,
     opt: OptimizerState | None = None,
-    callbacks: Sequence[Callable] = (),
+    hooks: Hooks | None = None,
     layers: LayerState | None = None,
+    validation: Validation | None = None,
+    held_out: Callable[[DataSource, Any], Validation] | None = None,
+    resume: TrainingState | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train ``network`` from ``params`` on ``data`` as ``plan`` says.
 
@@ -170,19 +190,26 @@ def run(
     they stratify the early-stopping split); ``rng`` is scikit-learn's generator of this
     call; ``incremental`` runs one epoch (``partial_fit``). ``history`` continues an
     earlier record (warm start, ``partial_fit``) and ``opt`` an earlier optimiser state
-    (``partial_fit``; it is moved to where ``params`` are). Returns the trained parameters
-    and the fitted attributes the training defines (``loss_``, ``loss_curve_``,
-    ``n_iter_``, ``t_``, ...). Raises :class:`backendnn.ConvergenceError` if the loss
-    stops being finite.
+    (``partial_fit``; it is moved to where ``params`` are). ``validation`` is the
+    caller's validation set (early stopping then splits nothing off); ``held_out(source,
+    rows)`` makes the early-stopping split's (the rows ``rows`` of the data); ``resume`` a
+    :class:`TrainingState` to continue exactly (its parameters are ``params``).
+    ``hooks`` are called around every epoch; their records carry ``"attributes"``, a
+    function returning the fitted attributes at that epoch (the live view callbacks get).
+
+    Returns the trained parameters and the fitted attributes the training defines
+    (``loss_``, ``loss_curve_``, ``n_iter_``, ``t_``, ``_training``, ...). Raises
+    :class:`backendnn.ConvergenceError` if the loss stops being finite.
     """
     if plan.solver == "online":
         assert plan.online is not None
         return train_online(plan.online, params, data, codes, rng, incremental, history)
     if plan.solver == "lbfgs":
-        return _fit_lbfgs(plan, network, params, data, callbacks, layers)
+        return _fit_lbfgs(plan, network, params, data, hooks, layers, validation, resume)
     return _fit_epochs(
-        plan, network, params, data, codes, rng, incremental, history, opt, callbacks, layers
-    )
+        plan, network, params, data, codes, rng, incremental, history, opt, hooks, layers,
+        validation, held_out, resume,
+    )  # fmt: skip
 
 
 def _fit_lbfgs(
@@ -190,12 +217,16 @@ def _fit_lbfgs(
     network: Network,
     params: Params,
     data: DataSource,
-    callbacks: Sequence[Callable],
+    hooks: Hooks | None,
     layers: LayerState | None,
+    validation: Validation | None,
+    resume: TrainingState | None,
 ) -> tuple[Params, dict[str, Any]]:
     """L-BFGS minimises one deterministic objective: dropout is refused, and batch norm
     normalises with the statistics of the whole training set (which become its running
-    statistics), so a source summed block by block (sparse, dask) cannot carry it."""
+    statistics), so a source summed block by block (sparse, dask) cannot carry it.
+    A resumed run continues the iteration count and the loss curve from the last
+    weights with a fresh memory (L-BFGS restarts)."""
     if network.is_random:
         raise ValueError(
             "solver='lbfgs' needs a deterministic objective, and Dropout draws a new mask at "
@@ -208,16 +239,31 @@ def _fit_lbfgs(
             "training set at once, and this X (sparse or dask) is summed block by block: use "
             "solver='adam' or 'sgd', or a dense in-memory X"
         )
+    before = History() if resume is None else resume.history
+
+    def attributes(record: dict, losses: list) -> dict[str, Any]:
+        history = History(loss_curve=[*before.loss_curve, *losses], n_iter=record["epoch"])
+        state = TrainingState(record["params"], buffers, None, history, Shuffling(None))
+        return {
+            "params": record["params"],
+            "buffers": buffers,
+            **_epoch_attributes(history, False, False),
+            "best_loss_": None,
+            "t_": 0,
+            "_training": state,
+        }
+
     params, res, curve = run_lbfgs(
         network, params, data, plan.loss, plan.alpha,
-        max_iter=plan.max_iter, max_fun=plan.max_fun, tol=plan.tol,
-        verbose=plan.verbose, callbacks=callbacks, buffers=buffers,
+        max_iter=plan.max_iter - before.n_iter, max_fun=plan.max_fun, tol=plan.tol,
+        verbose=plan.verbose, hooks=_Attributed(hooks, attributes), buffers=buffers,
+        first=before.n_iter + 1,
     )  # fmt: skip
     if layers is not None and buffers is not None:
         # the running statistics become those of the whole set at the solution
         _, caches = network.forward_train(params, data.X, buffers, None, data.W)
         layers.buffers = network.next_state(buffers, caches, exact=True)
-    if not res.success:
+    if not res.success and res.message != "stopped by a callback":
         advice = (
             "increase max_iter or max_fun"
             if res.message.startswith("maximum")
@@ -227,17 +273,32 @@ def _fit_lbfgs(
             f"L-BFGS stopped: {res.message}; {advice}",
             ConvergenceWarning,
         )
-    return params, {
+    history = History(
+        loss_curve=[*before.loss_curve, *curve],
+        best_loss=float(res.fun),
+        n_iter=before.n_iter + res.nit,
+    )
+    record = {
         "loss_": res.fun,
-        "n_iter_": res.nit,
-        "loss_curve_": curve,
+        "n_iter_": history.n_iter,
+        "loss_curve_": list(history.loss_curve),
         "best_loss_": None,
         "t_": 0,
         "validation_scores_": None,
+        "validation_loss_curve_": None,
         "best_validation_score_": None,
         # a later partial_fit continues this curve, not an earlier solver's record
-        "_history": History(loss_curve=list(curve), best_loss=float(res.fun)),
+        "_training": TrainingState(
+            params, None if layers is None else layers.buffers, None, history, Shuffling(None)
+        ),
     }
+    if validation is not None:  # scored once, at the solution
+        scores = _validation_fn(plan, network, validation)(params, record["_training"].buffers)
+        record.update(
+            validation_scores_=[scores["validation_score"]],
+            validation_loss_curve_=[scores["validation_loss"]],
+        )
+    return params, record
 
 
 def _fit_epochs(
@@ -250,37 +311,73 @@ def _fit_epochs(
     incremental: bool,
     previous: History | None,
     previous_opt: OptimizerState | None,
-    callbacks: Sequence[Callable],
+    hooks: Hooks | None,
     layers: LayerState | None,
+    validation: Validation | None,
+    held_out: Callable[[DataSource, Any], Validation] | None,
+    resume: TrainingState | None,
 ) -> tuple[Params, dict[str, Any]]:
     """Epochs of minibatches (or full batches). A binary classifier's early-stopping split
     is stratified by ``codes``, as scikit-learn's (it stratifies single-column targets)."""
     early = plan.early_stopping and not incremental
-    validation = None
-    if early:
-        # class codes with one output column: binary labels (a logistic unit), not Y's width:
-        # a streamed source would gather its Y
-        one_column = plan.loss == "binary_log_loss"
-        stratify = codes if codes is not None and one_column else None
-        train_idx, val_idx = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
-        held_out, data = data.subset(val_idx), data.subset(train_idx)
-        if held_out.W is not None and not bool(held_out.xp.any(held_out.W > 0)):
+    split = None if resume is None else resume.split
+    if early and validation is None:
+        if split is None:
+            # class codes with one output column: binary labels (a logistic unit), not Y's
+            # width: a streamed source would gather its Y
+            one_column = plan.loss == "binary_log_loss"
+            stratify = codes if codes is not None and one_column else None
+            split = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
+        train_idx, val_idx = split
+        rows, data = data.subset(val_idx), data.subset(train_idx)
+        if rows.W is not None and not bool(rows.xp.any(rows.W > 0)):
             raise ValueError(
                 "The sample weights of the early-stopping validation set are all zero: its "
                 "score is undefined. Use another random_state or validation_fraction, or "
                 "give more samples a positive weight"
             )
-        validation = _validation_fn(plan, network, held_out)
+        validation = Validation(rows) if held_out is None else held_out(rows, val_idx)
+    elif validation is not None:
+        split = None  # the caller's validation set: nothing is split off
 
-    history = previous.copy() if previous is not None else History()
-    history.n_iter = 0  # scikit-learn counts the epochs of this call only
-    if early:
-        history.best_params = None
-    if incremental and previous_opt is not None:
-        opt = previous_opt.copy(like=params)  # this call's library, device and precision
+    if resume is not None:
+        history, opt = resume.history, resume.opt
+        assert opt is not None
+        opt = opt.copy(like=params)
+        shuffling = resume.shuffling
     else:
-        assert plan.schedule is not None
-        opt = OptimizerState(plan.optimizer, plan.schedule, plan.optimizer.init(params))
+        history = previous.copy() if previous is not None else History()
+        history.n_iter = 0  # scikit-learn counts the epochs of this call only
+        if early:
+            history.best_params, history.best_criterion = None, -math.inf
+        if incremental and previous_opt is not None:
+            opt = previous_opt.copy(like=params)  # this call's library, device and precision
+        else:
+            assert plan.schedule is not None
+            opt = OptimizerState(plan.optimizer, plan.schedule, plan.optimizer.init(params))
+        shuffling = Shuffling(rng)
+    epochs = 1 if incremental else plan.max_iter - history.n_iter
+    validate = None if validation is None else _validation_fn(plan, network, validation)
+    early_metric = None
+    if early:
+        early_metric = (
+            "validation_loss"
+            if plan.validation_metric == "loss"
+            else (validation.name if validation.name else "validation_score")
+        )
+
+    def attributes(record: dict, losses: list | None = None) -> dict[str, Any]:
+        params, buffers = record["params"], None if layers is None else layers.buffers
+        state = TrainingState(params, buffers, opt, history, shuffling, split).copy()
+        if early and history.best_params is not None:
+            params, buffers = history.best_params, history.best_buffers
+        return {
+            "params": params,
+            "buffers": buffers,
+            **_epoch_attributes(history, early, validation is not None),
+            "_training": state,
+        }
+
     rules = [] if plan.stop_rule is None else [plan.stop_rule(network, data)]
     step = make_step(network, plan.loss, plan.alpha, opt.optimizer, data.xp)
     params, converged = run_epochs(
@@ -290,64 +387,90 @@ def _fit_epochs(
         data,
         history=history,
         batch_size=_batch_size(plan.batch_size, data.n_samples),
-        max_iter=plan.max_iter,
+        epochs=epochs,
         shuffle=plan.shuffle,
-        rng=rng,
+        shuffling=shuffling,
         tol=plan.tol,
         n_iter_no_change=plan.n_iter_no_change,
-        incremental=incremental,
-        validation=validation,
+        validation=validate,
+        early_metric=early_metric,
         verbose=plan.verbose,
-        callbacks=[*callbacks, *rules],
+        hooks=_Attributed(hooks, attributes, rules),
         layer_state=layers,
     )
-    if early and history.best_params is not None:
-        params = history.best_params
-        if layers is not None:
-            layers.buffers = history.best_buffers
     if not converged and not incremental and history.n_iter >= plan.max_iter:
         warn(
             f"{plan.owner}: maximum iterations ({plan.max_iter}) reached "
             "and the optimization hasn't converged yet",
             ConvergenceWarning,
         )
-    return params, {
-        "loss_": history.loss_curve[-1],
+    final = attributes({"params": params})
+    if layers is not None:
+        layers.buffers = final.pop("buffers")
+    else:
+        final.pop("buffers")
+    return final.pop("params"), final
+
+
+def _epoch_attributes(history: History, early: bool, validated: bool) -> dict[str, Any]:
+    """The fitted attributes a history defines."""
+    return {
+        "loss_": history.loss_curve[-1] if history.loss_curve else None,
         "loss_curve_": list(history.loss_curve),
         "best_loss_": None if early else history.best_loss,
         "n_iter_": history.n_iter,
         "t_": history.t,
-        "validation_scores_": list(history.validation_scores) if early else None,
-        "best_validation_score_": history.best_validation_score if early else None,
-        "_history": history,
-        "_opt": opt,
+        "validation_scores_": list(history.validation_scores) if validated else None,
+        "validation_loss_curve_": list(history.validation_loss_curve) if validated else None,
+        "best_validation_score_": history.best_validation_score if validated else None,
     }
 
 
+class _Attributed(Hooks):
+    """The caller's hooks, with each epoch's record given ``"attributes"`` (a function:
+    the fitted attributes at that epoch, built only if called, from the record and the
+    losses of this call's epochs) and the model's own stopping rules asked after them."""
+
+    def __init__(
+        self, hooks: Hooks | None, attributes: Callable, rules: Sequence[Callable] = ()
+    ):
+        self.hooks, self.attributes, self.rules = hooks or Hooks(), attributes, rules
+        self.losses: list[float] = []
+
+    def epoch_begin(self, record: dict) -> None:
+        self.hooks.epoch_begin(record)
+
+    def epoch_end(self, record: dict) -> bool:
+        self.losses.append(record["loss"])
+        record["attributes"] = functools.partial(self.attributes, record, list(self.losses))
+        stop = bool(self.hooks.epoch_end(record))
+        # every rule sees every epoch, the stopping one included
+        return any([stop, *[bool(rule(record)) for rule in self.rules]])
+
+
 def _validation_fn(
-    plan: FitPlan, network: Network, held_out: DataSource
-) -> Callable[[Params, Any], float]:
-    """The early-stopping score of parameters (and buffers) on the held-out data, in
-    inference mode (higher is better): the estimator's score, or minus the validation
-    loss."""
+    plan: FitPlan, network: Network, validation: Validation
+) -> Callable[[Params, Any], dict[str, float]]:
+    """The validation values of parameters (and buffers) in inference mode: the loss of
+    the fit without its penalty (weighted by the validation weights), the estimator's
+    score (or the scorer's, also under its name)."""
+    held_out = validation.source
     X_val, Y_val, W_val = held_out.X, held_out.Y, held_out.W
-    if plan.validation_metric == "loss":
-        loss_fn = _losses.get(plan.loss)
-
-        def negative_loss(params: Params, buffers: Any) -> float:
-            out = network.forward(params, X_val, buffers)
-            value, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
-            return -float(value)
-
-        return negative_loss
-
+    loss_fn = _losses.get(plan.loss)
     # independent logistic outputs (several columns): subset accuracy, as scikit-learn's
     multilabel = plan.loss == "binary_log_loss" and Y_val.shape[1] > 1
     score_fn = plan.score
     assert score_fn is not None
 
-    def score(params: Params, buffers: Any) -> float:
+    def values(params: Params, buffers: Any) -> dict[str, float]:
         out = network.forward(params, X_val, buffers)
-        return float(score_fn(Y_val, out, W_val, multilabel))
+        loss, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
+        if validation.scorer is None:
+            return {
+                "validation_loss": float(loss),
+                "validation_score": float(score_fn(Y_val, out, W_val, multilabel)),
+            }
+        score = float(validation.scorer(params, buffers))
+        return {"validation_loss": float(loss), "validation_score": score, validation.name: score}
 
-    return score
+    return values

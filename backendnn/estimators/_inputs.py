@@ -37,6 +37,40 @@ from ._targets import as_target, encode_targets
 
 
 @dataclass(frozen=True)
+class FitRequest:
+    """What one call of ``fit`` or ``partial_fit`` asks for.
+
+    Attributes
+    ----------
+    X, y, sample_weight
+        The caller's data, unchecked.
+    incremental : bool
+        ``partial_fit``: one epoch from the current state.
+    classes : array-like, optional
+        Every label (``partial_fit``'s first call).
+    callbacks : sequence of callables
+        Called after every epoch with its record.
+    initial : object, optional
+        Starting weights given to this call (the Perceptron's ``coef_init`` and
+        ``intercept_init``); they win over a warm start.
+    validation_data : tuple, optional
+        ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``.
+    resume : bool
+        Continue the run that stopped where it stopped.
+    """
+
+    X: Any
+    y: Any
+    sample_weight: Any = None
+    incremental: bool = False
+    classes: Any = None
+    callbacks: Any = ()
+    initial: Any = None
+    validation_data: Any = None
+    resume: bool = False
+
+
+@dataclass(frozen=True)
 class Place:
     """Where a fit computes: the namespace ``xp``, its ``device`` and the ``dtype``."""
 
@@ -82,7 +116,7 @@ def fit_data(est: Any, request: Any) -> FitData:
     warm start), moved once to where ``est`` computes, targets encoded."""
     X, y, sample_weight = request.X, request.y, request.sample_weight
     names = feature_names(X)
-    continuing = request.incremental or est.warm_start
+    continuing = request.incremental or est.warm_start or request.resume
     fitted = hasattr(est, "n_features_in_")
     if continuing and fitted:
         check_feature_names(est, X)  # the weights' columns

@@ -40,7 +40,7 @@ from .._backend import array_namespace, device, from_numpy, index_dtype, jit, sc
 from .._backend.splits import split_indices
 from .._validation import is_int
 from .._warnings import warn
-from ..train import ConvergenceError, ConvergenceWarning, History
+from ..train import ConvergenceError, ConvergenceWarning, History, Shuffling, TrainingState
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -445,9 +445,10 @@ def train_online(
         loss_curve=[*earlier.loss_curve, *curve], t=earlier.t + n_iter * n, n_iter=n_iter
     )
     W = xp.permute_dims(coef, (1, 0))
-    return [(W, intercept) if setup.fit_intercept else (W,)], {
+    params = [(W, intercept) if setup.fit_intercept else (W,)]
+    return params, {
         "n_iter_": n_iter,
         "t_": record.t,
         "loss_curve_": list(record.loss_curve),
-        "_history": record,
+        "_training": TrainingState(params, None, None, record, Shuffling(None)),
     }

@@ -28,6 +28,7 @@ from ._constraints import (
     InitParam,
     LayerSizes,
     LayerStack,
+    ScoringParam,
     SeedParam,
 )
 
@@ -154,6 +155,11 @@ SOLVER_PARAMS: dict[str, Param] = {
     "early_stopping_metric": Param("score", Options("score", "loss"), '{"score", "loss"}', """
         What early stopping watches on the held-out data: the estimator's score
         (scikit-learn's choice) or the validation loss."""),
+    "scoring": Param(None, ScoringParam(), "str, callable or None", """
+        The validation score (``validation_scores_``, early stopping): None is the
+        estimator's ``score`` (accuracy, R^2); a scikit-learn scorer name (e.g.
+        ``"neg_log_loss"``, ``"f1_macro"``) or a callable ``scorer(estimator, X, y)``
+        (higher is better), evaluated on the model at each epoch's weights."""),
 }  # fmt: skip
 
 MLP_PARAMS: dict[str, Param] = {

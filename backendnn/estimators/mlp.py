@@ -71,6 +71,7 @@ class _BaseMLP(SolverEstimator):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        scoring: Any = None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -194,7 +195,8 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
     ----------
     coefs_, intercepts_ : list of arrays
         The weights and biases, as :class:`MLPClassifier`'s.
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_ : see
+    loss_, best_loss_, loss_curve_, validation_scores_, validation_loss_curve_,
+    best_validation_score_ : see
         :class:`MLPClassifier` (validation scores are R^2).
     t_, n_features_in_, image_shape_, n_iter_, n_layers_, n_outputs_ : see
         :class:`MLPClassifier`.
@@ -250,6 +252,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        scoring: Any = None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes

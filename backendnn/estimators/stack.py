@@ -118,6 +118,7 @@ class _BaseStack(SolverEstimator):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        scoring: Any = None,
         output_layer: str = "append",
     ):
         self.layers = layers
@@ -228,7 +229,8 @@ class NeuralNetRegressor(RegressorOutputs, _BaseStack):
     ----------
     params_ : list of tuples of arrays
         The parameters of every layer, the appended output layer last.
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_ : see
+    loss_, best_loss_, loss_curve_, validation_scores_, validation_loss_curve_,
+    best_validation_score_ : see
         :class:`MLPClassifier` (validation scores are R^2).
     t_, n_features_in_, image_shape_, n_iter_, n_layers_, n_outputs_ : see
         :class:`MLPClassifier`.
