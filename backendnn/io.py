@@ -37,15 +37,15 @@ from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 
 #: 6: ``validation_loss_curve_``, ``scoring`` and, with ``include_optimizer``, the
-#: training state; 5: the layers' buffers (batch norm's running statistics) among the tensors, and the
-#: layer stacks' ``output_layer``; 4 (read too): the weights named after the network's
-#: layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's Perceptron
-#: parameters (2 lacks them)
+#: training state; 5: the layers' buffers (batch norm's running statistics) among the
+#: tensors, and the layer stacks' ``output_layer``; 4 (read too): the weights named after
+#: the network's layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's
+#: Perceptron parameters (2 lacks them)
 FORMAT_VERSION = 6
 #: parameters and fitted attributes added since a format, with the value every older
 #: file meant
-_ADDED_PARAMS = {5: {"output_layer": "append"}, 6: {"scoring": None}}
-_ADDED_ATTRIBUTES = {6: {"validation_loss_curve_": None}}
+_ADDED_PARAMS: dict[int, dict] = {5: {"output_layer": "append"}, 6: {"scoring": None}}
+_ADDED_ATTRIBUTES: dict[int, dict] = {6: {"validation_loss_curve_": None}}
 _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -176,7 +176,7 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
     fields = {}
     for section, table in cls._file_schema().items():
         values = meta.get(section)
-        additions = {"params": _ADDED_PARAMS, "attributes": _ADDED_ATTRIBUTES}.get(section, {})
+        additions = _ADDED_PARAMS if section == "params" else _ADDED_ATTRIBUTES
         if isinstance(values, dict):
             for version, added in additions.items():
                 if meta["version"] < version:

@@ -30,7 +30,6 @@ Imports :mod:`backendnn._backend`, ``_validation``, ``network`` (types), ``_comp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np

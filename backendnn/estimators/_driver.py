@@ -293,7 +293,8 @@ def _fit_lbfgs(
         ),
     }
     if validation is not None:  # scored once, at the solution
-        scores = _validation_fn(plan, network, validation)(params, record["_training"].buffers)
+        final_buffers = None if layers is None else layers.buffers
+        scores = _validation_fn(plan, network, validation)(params, final_buffers)
         record.update(
             validation_scores_=[scores["validation_score"]],
             validation_loss_curve_=[scores["validation_loss"]],
@@ -359,7 +360,7 @@ def _fit_epochs(
     epochs = 1 if incremental else plan.max_iter - history.n_iter
     validate = None if validation is None else _validation_fn(plan, network, validation)
     early_metric = None
-    if early:
+    if early and validation is not None:
         early_metric = (
             "validation_loss"
             if plan.validation_metric == "loss"
@@ -471,6 +472,7 @@ def _validation_fn(
                 "validation_score": float(score_fn(Y_val, out, W_val, multilabel)),
             }
         score = float(validation.scorer(params, buffers))
-        return {"validation_loss": float(loss), "validation_score": score, validation.name: score}
+        name = validation.name or "score"
+        return {"validation_loss": float(loss), "validation_score": score, name: score}
 
     return values
