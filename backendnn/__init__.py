@@ -1,7 +1,7 @@
 """backendnn: neural networks with hand-written backpropagation, written once against
 the Python Array API standard, running on NumPy, CuPy, JAX, PyTorch and array-api-strict."""
 
-from . import activations, init, layers, losses, tensors
+from . import activations, callbacks, init, layers, losses, tensors
 from ._backend import (
     BACKENDS,
     array_namespace,
@@ -41,6 +41,7 @@ __all__ = [
     "BACKENDS",
     "Network",
     "activations",
+    "callbacks",
     "check_gradients",
     "flatten_params",
     "init",

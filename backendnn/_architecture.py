@@ -10,6 +10,7 @@ package's own ``__init__`` (``"backendnn"``) is the facade users import. Imports
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench",),  # the benchmark CLI
     ("backendnn",),  # the public facade
+    ("callbacks",),  # objects called around every epoch (checkpoints write model files)
     ("io",),  # the model-file format
     ("estimators",),  # scikit-learn's protocol, the fit driver, the models
     ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes

@@ -35,6 +35,7 @@ from safetensors.numpy import save as _st_save
 
 from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
+from .estimators._checkpoint import read_training, training_fields
 
 #: 6: ``validation_loss_curve_``, ``scoring`` and, with ``include_optimizer``, the
 #: training state; 5: the layers' buffers (batch norm's running statistics) among the
@@ -50,15 +51,23 @@ _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
 
-def save(model: Any, path: str | os.PathLike) -> None:
+def save(model: Any, path: str | os.PathLike, *, include_optimizer: bool = False) -> None:
     """Write a fitted backendnn estimator to ``path`` (a safetensors file).
 
     Parameters
     ----------
-    model : MLPClassifier, MLPRegressor or Perceptron
+    model : MLPClassifier, MLPRegressor, NeuralNetClassifier, NeuralNetRegressor or Perceptron
         A fitted estimator, on any backend.
     path : str or os.PathLike
         The file to write; an existing file is replaced atomically.
+    include_optimizer : bool, default=False
+        Also write the training state, so that ``fit(X, y, resume=True)`` on the loaded
+        model continues the run exactly: the last epoch's weights, the optimiser's
+        arrays and update count, the learning-rate schedule, the host generator's state,
+        the last epoch order, the dropout key, the epoch count, the curves and the
+        early-stopping counters, best weights and split. Without it a loaded model
+        predicts, scores and can be trained further with ``warm_start`` or
+        ``partial_fit`` (a fresh optimiser), but not resumed.
 
     Raises
     ------
@@ -88,6 +97,9 @@ def save(model: Any, path: str | os.PathLike) -> None:
     meta.update(fields)
     # .copy() gives C-contiguous bytes: a weight may be a transposed view
     tensors = {k: to_numpy(v).copy() for k, v in model._weights().items()}
+    if include_optimizer:
+        meta["training"], training_tensors = training_fields(model)
+        tensors.update(training_tensors)
     data = _st_save(tensors, metadata={"backendnn": json.dumps(meta, allow_nan=True)})
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -187,6 +199,9 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
     except ValueError as exc:
         raise ValueError(f"{path!r}: {exc}") from None
     schema = cls._weight_schema(fields["attributes"])
+    training = {k: tensors.pop(k) for k in list(tensors) if k.startswith("training.")}
+    if ("training" in meta) != bool(training):
+        raise ValueError(f"{path!r}: the training state's metadata and tensors do not match")
     if meta["version"] == 3:
         tensors = _renamed_from_format_3(path, tensors, schema)
     if set(tensors) != set(schema):
@@ -210,7 +225,16 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
             )
         dtype = getattr(xp, dtype_name if has_64bit(xp) else "float32")
         weights[key] = from_numpy(host, xp=xp, device=dev, dtype=dtype)
-    return cls._from_fields(fields, weights)
+    model = cls._from_fields(fields, weights)
+    if training:
+        try:
+            state, key = read_training(
+                cls, fields["attributes"], meta["training"], training, xp, dev
+            )
+        except ValueError as exc:
+            raise ValueError(f"{path!r}: {exc}") from None
+        model._training, model._random_key = state, key
+    return model
 
 
 def _check_section(path: str, section: str, values: Any, table: dict) -> dict[str, Any]:

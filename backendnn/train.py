@@ -410,10 +410,10 @@ def run_epochs(
 def _rate(record: dict) -> float:
     """The learning rate a hook left in ``record``, checked."""
     lr = record["learning_rate"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
         raise ValueError(
             f"a callback set the learning rate to {lr!r} at epoch {record['epoch']}: it must "
-            "be a positive number"
+            "be a finite number >= 0"
         )
     return float(lr)
 

@@ -24,6 +24,7 @@ from .._backend import (
     scan,
     step_scalar,
     step_scalars,
+    to_namespace_of,
 )
 from .._cache import CompiledCache
 from ..params import Params
@@ -63,7 +64,8 @@ class ArrayData:
         scikit-learn reshuffles its index array every epoch (the same draws)."""
         xp = self.xp
         perm = from_numpy(rng.permutation(self.n_samples), xp=xp, device=device(self.X))
-        return perm if previous is None else xp.take(previous, perm, axis=0)
+        # an order from elsewhere (a resumed run's, from a file) moves here first
+        return perm if previous is None else xp.take(to_namespace_of(previous, perm), perm, axis=0)
 
     def epoch(
         self,

@@ -300,6 +300,30 @@ class NetworkEstimator(EstimatorProtocol):
         model._cache = {}
         return model
 
+    def get_weights(self) -> dict[str, Any]:
+        """The fitted parameters and layer state by name, ``"layers.{i}.{name}"`` (what
+        a model file holds), as arrays of the compute library. During a callback's
+        ``on_epoch_end``, the weights of the epoch just finished."""
+        self._check_fitted()
+        return dict(self._weights())
+
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        """Replace the fitted weights by ``weights`` (as :meth:`get_weights` names them;
+        every name, with the same shapes). ``ValueError`` otherwise, changing nothing."""
+        self._check_fitted()
+        expected = {k: shape for k, (shape, _) in self._weight_schema(self.__dict__).items()}
+        if not isinstance(weights, dict) or set(weights) != set(expected):
+            got = sorted(weights) if isinstance(weights, dict) else type(weights).__name__
+            raise ValueError(f"set_weights needs the weights {sorted(expected)}; got {got}")
+        for name, a in weights.items():
+            if not is_array(a) or tuple(a.shape) != tuple(expected[name]):
+                raise ValueError(
+                    f"set_weights: {name!r} must be an array of shape {expected[name]}; got "
+                    f"{getattr(a, 'shape', type(a).__name__)}"
+                )
+        self.__dict__.update(self._weight_attributes(self.__dict__, dict(weights)))
+        self._cache = {}
+
     def _has_weights(self) -> bool:
         try:
             self._weights()

@@ -342,10 +342,8 @@ def _fit_epochs(
         split = None  # the caller's validation set: nothing is split off
 
     if resume is not None:
-        history, opt = resume.history, resume.opt
-        assert opt is not None
-        opt = opt.copy(like=params)
-        shuffling = resume.shuffling
+        history, shuffling = resume.history, resume.shuffling
+        opt = _resumed_optimizer(plan, resume, params)
     else:
         history = previous.copy() if previous is not None else History()
         history.n_iter = 0  # scikit-learn counts the epochs of this call only
@@ -413,6 +411,36 @@ def _fit_epochs(
     return final.pop("params"), final
 
 
+def _resumed_optimizer(plan: FitPlan, resume: TrainingState, params: Params) -> OptimizerState:
+    """The optimiser state a resumed run continues, moved to where ``params`` are:
+    ``ValueError`` unless it is the state of this plan's optimiser (a file stores the
+    arrays, not the object: their structure and shapes are checked instead)."""
+    saved = resume.opt
+    assert saved is not None
+    fresh = plan.optimizer.init(params)
+    if saved.optimizer is not None and saved.optimizer != plan.optimizer:
+        raise ValueError(
+            f"resume continues the run's optimiser {saved.optimizer!r}, and the "
+            f"hyper-parameters now make {plan.optimizer!r}: set them back, or fit anew "
+            "(warm_start=True starts a new optimiser from the weights)"
+        )
+    if _shapes(saved.arrays) != _shapes(fresh):
+        raise ValueError(
+            f"the saved optimiser state does not fit solver={plan.solver!r} ({plan.optimizer!r}) "
+            "on this network: resume with the solver and hyper-parameters it was saved with"
+        )
+    opt = saved.copy(like=params)
+    opt.optimizer = plan.optimizer
+    return opt
+
+
+def _shapes(tree: Any) -> Any:
+    """The nesting and shapes of a state of lists and tuples of arrays."""
+    if isinstance(tree, (list, tuple)):
+        return (type(tree).__name__, tuple(_shapes(t) for t in tree))
+    return tuple(tree.shape)
+
+
 def _epoch_attributes(history: History, early: bool, validated: bool) -> dict[str, Any]:
     """The fitted attributes a history defines."""
     return {
@@ -432,9 +460,7 @@ class _Attributed(Hooks):
     the fitted attributes at that epoch, built only if called, from the record and the
     losses of this call's epochs) and the model's own stopping rules asked after them."""
 
-    def __init__(
-        self, hooks: Hooks | None, attributes: Callable, rules: Sequence[Callable] = ()
-    ):
+    def __init__(self, hooks: Hooks | None, attributes: Callable, rules: Sequence[Callable] = ()):
         self.hooks, self.attributes, self.rules = hooks or Hooks(), attributes, rules
         self.losses: list[float] = []
 
