@@ -271,9 +271,9 @@ class CosineAnnealing(Callback):
         lr(e) = lr0 e / warmup                                   for e <= warmup,
         lr(e) = eta_min + (lr0 - eta_min) (1 + cos(pi k / t_max)) / 2  otherwise,
 
-    with k = min(e - 1 - warmup, t_max), for epoch e (1-based): after the warm-up the rate starts at lr0 and reaches
-    ``eta_min`` after ``t_max`` more epochs, where it stays (PyTorch's
-    ``CosineAnnealingLR`` over its first ``t_max`` epochs).
+    with k = min(e - 1 - warmup, t_max), for epoch e (1-based): after the warm-up the
+    rate starts at lr0 and reaches ``eta_min`` after ``t_max`` more epochs, where it
+    stays (PyTorch's ``CosineAnnealingLR`` over its first ``t_max`` epochs).
 
     Parameters
     ----------

@@ -365,10 +365,12 @@ def _fit_epochs(
             else (validation.name if validation.name else "validation_score")
         )
 
-    def attributes(record: dict, losses: list | None = None) -> dict[str, Any]:
+    def attributes(record: dict, losses: list | None = None, final: bool = False) -> dict:
+        """The fitted attributes after an epoch: its weights (``final``: early
+        stopping's best ones) and the training state to continue from it."""
         params, buffers = record["params"], None if layers is None else layers.buffers
         state = TrainingState(params, buffers, opt, history, shuffling, split).copy()
-        if early and history.best_params is not None:
+        if final and early and history.best_params is not None:
             params, buffers = history.best_params, history.best_buffers
         return {
             "params": params,
@@ -403,7 +405,7 @@ def _fit_epochs(
             "and the optimization hasn't converged yet",
             ConvergenceWarning,
         )
-    final = attributes({"params": params})
+    final = attributes({"params": params}, final=True)
     if layers is not None:
         layers.buffers = final.pop("buffers")
     else:

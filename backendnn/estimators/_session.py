@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._backend import namespace_name, to_numpy
+from .._backend import namespace_name, to_backend, to_numpy
+from .._validation import resolve_array
+from ..data.sparse import is_sparse
 from ..train import Hooks
+from ._dask import is_dask
 from ._driver import Validation
 from ._inputs import FitData, FitRequest, fit_data
 
@@ -134,6 +137,9 @@ def validation_set(
             f"sample_weight_val); got {type(given).__name__}"
         )
     X_val, y_val, w_val = (*given, None)[:3]
+    if not (is_sparse(X_val) or is_dask(X_val)):  # onto the training device, as it is
+        host = resolve_array(X_val, None, "X_val")[2]
+        X_val = to_backend(host, namespace_name(data.place.xp), data.place.device)
     classes = data.fitted.get("classes_")
     multilabel = data.fitted.get("_multilabel", False)
     request = FitRequest(
@@ -179,7 +185,10 @@ def with_scorer(
 
     scorer = check_scoring(est, scoring=scoring)
     name = scoring if isinstance(scoring, str) else getattr(scoring, "__name__", "score")
-    kwargs = {} if w is None else {"sample_weight": w}
+    kwargs = {} if w is None else {"sample_weight": to_numpy(w)}
+    # scikit-learn's metrics read NumPy: the scorer's model predicts on the host
+    X = X if is_sparse(X) or is_dask(X) else to_numpy(resolve_array(X, None, "X_val")[2])
+    y = to_numpy(y)
 
     def score(params: Params, buffers: Any) -> float:
         return float(scorer(view(params, buffers), X, y, **kwargs))
