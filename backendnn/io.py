@@ -36,13 +36,21 @@ from safetensors.numpy import save as _st_save
 from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 
-#: 5: the layers' buffers (batch norm's running statistics) among the tensors, and the
+#: 6: the layer stacks' ``loss`` and the classifiers' ``label_smoothing``; 5 (read too):
+#: the layers' buffers (batch norm's running statistics) among the tensors, and the
 #: layer stacks' ``output_layer``; 4 (read too): the weights named after the network's
 #: layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's Perceptron
 #: parameters (2 lacks them)
-FORMAT_VERSION = 5
-#: parameters added since a format, with the value every older file meant
-_ADDED_PARAMS = {5: {"output_layer": "append"}}
+FORMAT_VERSION = 6
+#: parameters added since a format, with the value every older file meant (a dict: by
+#: estimator, for those that lacked it)
+_ADDED_PARAMS: dict[int, dict[str, Any]] = {
+    5: {"output_layer": "append"},
+    6: {
+        "label_smoothing": 0.0,
+        "loss": {"NeuralNetClassifier": "log_loss", "NeuralNetRegressor": "squared_error"},
+    },
+}
 _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -176,7 +184,8 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         if section == "params" and isinstance(values, dict):
             for version, added in _ADDED_PARAMS.items():
                 if meta["version"] < version:
-                    values = {**{k: v for k, v in added.items() if k in table}, **values}
+                    meant = _meant(added, meta["estimator"], table)
+                    values = {**meant, **values}
         fields[section] = _check_section(path, section, values, table)
     try:
         cls._check_attributes(fields["attributes"])
@@ -207,6 +216,16 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         dtype = getattr(xp, dtype_name if has_64bit(xp) else "float32")
         weights[key] = from_numpy(host, xp=xp, device=dev, dtype=dtype)
     return cls._from_fields(fields, weights)
+
+
+def _meant(added: dict[str, Any], estimator: str, table: dict) -> dict[str, Any]:
+    """What an older file of ``estimator`` meant by the parameters of its ``table`` that
+    were ``added`` (a dict value: by estimator, for those it names)."""
+    return {
+        k: v[estimator] if isinstance(v, dict) else v
+        for k, v in added.items()
+        if k in table and (not isinstance(v, dict) or estimator in v)
+    }
 
 
 def _check_section(path: str, section: str, values: Any, table: dict) -> dict[str, Any]:
