@@ -350,6 +350,8 @@ def get(loss: Any, **params: Any) -> Any:
     if isinstance(loss, str) and loss in _LOSSES and not params:
         return _LOSSES[loss]
     if not isinstance(loss, str) or loss not in _REGISTRY:
+        if loss in _LOSSES:
+            raise TypeError(f"loss {loss!r} does not take parameters {params}")
         raise ValueError(f"unknown loss {loss!r}; valid names are: {', '.join(names())}")
     try:
         return _REGISTRY[loss](**params)
