@@ -310,3 +310,21 @@ def test_a_classification_loss_must_fit_the_targets_outputs():
     smoothed = bn.NeuralNetClassifier(_stack(), loss=UserSoftmaxCE(), label_smoothing=0.1, **FIT)
     with pytest.raises(ValueError, match="smooths the built-in loss only"):
         smoothed.fit(X, LABELS)
+
+
+def test_the_readme_loss_example_runs(loss_registry):
+    """The README's "Losses" block as written, then its model fitted and saved."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text[text.index("## Losses\n") : text.index("\n## ", text.index("## Losses\n"))]
+    (block,) = section.split("```python\n")[1:]
+    namespace: dict = {}
+    exec(block.split("```")[0], namespace)  # noqa: S102 - the README's own code
+    reg = namespace["reg"].set_params(random_state=0).fit(X, Y_REAL)
+    assert reg.score(X, Y_REAL) > 0.5
+    d = np.linspace(-30, 30, 7)[:, None]
+    value, grad = namespace["LogCosh"]()(np.zeros_like(d), d)
+    expected = np.log(np.cosh(d)).mean()
+    assert float(value) == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(grad, np.tanh(d) / 7, rtol=1e-12)
