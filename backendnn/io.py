@@ -37,16 +37,24 @@ from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 from .estimators._checkpoint import read_training, training_fields
 
-#: 6: ``validation_loss_curve_``, ``scoring`` and, with ``include_optimizer``, the
-#: training state; 5: the layers' buffers (batch norm's running statistics) among the
-#: tensors, and the layer stacks' ``output_layer``; 4 (read too): the weights named after
-#: the network's layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's
+#: 6: ``validation_loss_curve_``, ``scoring``, the layer stacks' ``loss``, the
+#: classifiers' ``label_smoothing`` and, with ``include_optimizer``, the training state;
+#: 5 (read too): the layers' buffers (batch norm's running statistics) among the tensors,
+#: and the layer stacks' ``output_layer``; 4 (read too): the weights named after the
+#: network's layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's
 #: Perceptron parameters (2 lacks them)
 FORMAT_VERSION = 6
-#: parameters and fitted attributes added since a format, with the value every older
-#: file meant
-_ADDED_PARAMS: dict[int, dict] = {5: {"output_layer": "append"}, 6: {"scoring": None}}
-_ADDED_ATTRIBUTES: dict[int, dict] = {6: {"validation_loss_curve_": None}}
+#: parameters and fitted attributes added since a format, with the value every older file
+#: meant (a dict: by estimator, for those that lacked it)
+_ADDED_PARAMS: dict[int, dict[str, Any]] = {
+    5: {"output_layer": "append"},
+    6: {
+        "scoring": None,
+        "label_smoothing": 0.0,
+        "loss": {"NeuralNetClassifier": "log_loss", "NeuralNetRegressor": "squared_error"},
+    },
+}
+_ADDED_ATTRIBUTES: dict[int, dict[str, Any]] = {6: {"validation_loss_curve_": None}}
 _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -192,7 +200,8 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
         if isinstance(values, dict):
             for version, added in additions.items():
                 if meta["version"] < version:
-                    values = {**{k: v for k, v in added.items() if k in table}, **values}
+                    meant = _meant(added, meta["estimator"], table)
+                    values = {**meant, **values}
         fields[section] = _check_section(path, section, values, table)
     try:
         cls._check_attributes(fields["attributes"])
@@ -235,6 +244,16 @@ def load(path: str | os.PathLike, backend: str | None = None) -> Any:
             raise ValueError(f"{path!r}: {exc}") from None
         model._training, model._random_key = state, key
     return model
+
+
+def _meant(added: dict[str, Any], estimator: str, table: dict) -> dict[str, Any]:
+    """What an older file of ``estimator`` meant by the parameters of its ``table`` that
+    were ``added`` (a dict value: by estimator, for those it names)."""
+    return {
+        k: v[estimator] if isinstance(v, dict) else v
+        for k, v in added.items()
+        if k in table and (not isinstance(v, dict) or estimator in v)
+    }
 
 
 def _check_section(path: str, section: str, values: Any, table: dict) -> dict[str, Any]:

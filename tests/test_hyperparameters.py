@@ -13,10 +13,10 @@ import backendnn as bn
 from backendnn.estimators import _params
 
 TABLES = {
-    bn.MLPClassifier: _params.MLP_PARAMS,
+    bn.MLPClassifier: _params.MLP_CLASSIFIER_PARAMS,
     bn.MLPRegressor: _params.MLP_REGRESSOR_PARAMS,
-    bn.NeuralNetClassifier: _params.STACK_PARAMS,
-    bn.NeuralNetRegressor: _params.STACK_PARAMS,
+    bn.NeuralNetClassifier: _params.STACK_CLASSIFIER_PARAMS,
+    bn.NeuralNetRegressor: _params.STACK_REGRESSOR_PARAMS,
     bn.Perceptron: _params.PERCEPTRON_PARAMS,
 }
 

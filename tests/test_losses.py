@@ -276,6 +276,7 @@ def test_names_and_unknown_loss():
         "binary_log_loss",
         "perceptron",
         "poisson",
+        "huber",
     ]
     for name in losses.names():
         assert callable(losses.get(name))
@@ -313,6 +314,7 @@ def test_loss_value_is_a_0d_array_of_the_backend(request, backend, name, dtype):
         "binary_log_loss": np.array([[1.0, 0.0], [0.0, 1.0]]),
         "perceptron": np.array([[1.0, -1.0], [-1.0, 1.0]]),
         "poisson": np.array([[1.0, 0.0], [3.0, 2.0]]),
+        "huber": np.array([[1.0, 0.0], [0.0, 3.0]]),
     }[name]
     yb = backend.asarray(y) if y.dtype.kind == "i" else backend.asarray(y, dtype=dtype)
     value, _ = losses.get(name)(yb, backend.asarray(h, dtype=dtype))

@@ -1,12 +1,13 @@
-"""Constraints of the estimators' own kinds of parameter (activations, initialisers,
-seeds, dtypes, backends, layer sizes and stacks, class labels), for their parameter tables.
+"""Constraints of the estimators' own kinds of parameter (activations, losses,
+initialisers, seeds, dtypes, backends, layer sizes and stacks, class labels), for their
+parameter tables.
 
 Each says what it accepts, how a model file writes it and how a file's value is checked
 and rebuilt; a value no file can hold (a seeded generator, a custom initialiser function)
 is refused at save with a message that says what to pass instead.
 
-Imports :mod:`backendnn.activations`, ``layers``, ``init``, ``_backend``, ``_cache`` and
-``_validation``.
+Imports :mod:`backendnn.activations`, ``losses``, ``layers``, ``init``, ``_backend``,
+``_cache`` and ``_validation``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from .. import activations as _act
 from .. import init as _init
 from .. import layers as _layers
+from .. import losses as _losses
 from .._backend import BACKENDS, to_numpy
 from .._cache import freeze
 from .._validation import Constraint, dtype_name, is_int, is_real
@@ -47,6 +49,30 @@ class ActivationParam(Constraint):
     def from_json(self, raw: Any) -> Any:
         act = _act.from_description(raw)
         return str(raw) if isinstance(raw, str) else act
+
+
+class LossParam(Constraint):
+    """One of the estimator's loss ``names``, or a :class:`backendnn.losses.Loss` whose
+    ``output`` is one of ``outputs`` (saved by description: its class registered)."""
+
+    def __init__(self, names: tuple[str, ...], outputs: tuple[str, ...]):
+        self.names, self.outputs = names, outputs
+        self.expected = (
+            f"one of {', '.join(map(repr, names))} or a backendnn.losses.Loss object with "
+            f"output {' or '.join(map(repr, outputs))}"
+        )
+
+    def ok(self, value: Any) -> bool:
+        if isinstance(value, _losses.Loss):
+            return value.output in self.outputs
+        return isinstance(value, str) and value in self.names
+
+    def to_json(self, value: Any) -> Any:
+        return str(value) if isinstance(value, str) else _losses.describe(value)
+
+    def from_json(self, raw: Any) -> Any:
+        value = _losses.from_description(raw) if isinstance(raw, dict) else raw
+        return super().from_json(value)
 
 
 class InitParam(Constraint):

@@ -62,8 +62,8 @@ class FitPlan:
     solver : {"sgd", "adam", "gd", "lbfgs", "online"}
         Epochs of minibatches (sgd, adam) or of full batches (gd), L-BFGS, or the
         Perceptron's online updates (``online`` holds their setup).
-    loss : str
-        A name of :mod:`backendnn.losses`.
+    loss : str or Loss
+        A name or a loss object of :mod:`backendnn.losses` (see :func:`fit_loss`).
     alpha : float
         The L2 penalty alpha/(2 n) sum ||W||^2.
     batch_size : int, "auto" or None
@@ -87,7 +87,7 @@ class FitPlan:
     """
 
     solver: str
-    loss: str
+    loss: Any
     alpha: float = 0.0
     batch_size: Any = "auto"
     optimizer: Any = None
@@ -119,7 +119,7 @@ def solver_plan(p: dict[str, Any], out_activation: str, score: Callable, owner: 
         schedule = LearningRateSchedule(p["learning_rate"], p["learning_rate_init"], p["power_t"])
     return FitPlan(
         solver=p["solver"],
-        loss=LOSS_OF_OUTPUT[out_activation],
+        loss=fit_loss(p, out_activation, owner),
         alpha=float(p["alpha"]),
         batch_size=None if p["solver"] == "gd" else p["batch_size"],
         optimizer=optimizer,
@@ -136,6 +136,37 @@ def solver_plan(p: dict[str, Any], out_activation: str, score: Callable, owner: 
         verbose=p["verbose"],
         owner=owner,
     )
+
+
+def fit_loss(p: dict[str, Any], out_activation: str, owner: str) -> Any:
+    """The loss a fit with parameters ``p`` minimises: the ``loss`` object given, or a name
+    whose loss the output activation does not decide (``"huber"``), else the loss fused
+    with ``out_activation``, label-smoothed by ``p["label_smoothing"]`` where set.
+
+    Raises
+    ------
+    ValueError
+        For a loss object whose output activation is not the one the targets take, or
+        one given with label smoothing (which only ``"log_loss"`` applies).
+    """
+    loss, eps = p.get("loss"), p.get("label_smoothing") or 0.0
+    if isinstance(loss, _losses.Loss):
+        if eps:
+            raise ValueError(
+                f"{owner}: label_smoothing={eps} smooths the built-in loss only; write the "
+                f"smoothing into {loss!r} or set label_smoothing=0"
+            )
+        if loss.output != out_activation:
+            raise ValueError(
+                f"{owner}: loss {loss!r} has output {loss.output!r}, but these targets take "
+                f"{out_activation!r} outputs (one logistic unit for two classes or per "
+                "label, softmax over more classes): give a loss for those outputs"
+            )
+        return loss
+    if loss == "huber":
+        return loss
+    name = LOSS_OF_OUTPUT[out_activation]
+    return _losses.get(name, label_smoothing=float(eps)) if eps else name
 
 
 def _batch_size(batch_size: Any, n: int) -> int:
@@ -326,7 +357,7 @@ def _fit_epochs(
         if split is None:
             # class codes with one output column: binary labels (a logistic unit), not Y's
             # width: a streamed source would gather its Y
-            one_column = plan.loss == "binary_log_loss"
+            one_column = _losses.output_of(plan.loss) == "logistic"
             stratify = codes if codes is not None and one_column else None
             split = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
         train_idx, val_idx = split
@@ -487,7 +518,7 @@ def _validation_fn(
     X_val, Y_val, W_val = held_out.X, held_out.Y, held_out.W
     loss_fn = _losses.get(plan.loss)
     # independent logistic outputs (several columns): subset accuracy, as scikit-learn's
-    multilabel = plan.loss == "binary_log_loss" and Y_val.shape[1] > 1
+    multilabel = _losses.output_of(plan.loss) == "logistic" and Y_val.shape[1] > 1
     score_fn = plan.score
     assert score_fn is not None
 

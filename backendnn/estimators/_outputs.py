@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from .. import activations as _act
 from .._backend import array_namespace, device, index_dtype
 from .._validation import Boolean, Constraint
-from ..losses import log_softmax, log_softmax_and_softmax
+from ..losses import log_softmax, log_softmax_and_softmax, output_of
 from ._constraints import ClassLabels
 from ._core import FitRequest, NetworkEstimator
 from ._protocol import available_if
@@ -130,8 +130,9 @@ class ClassifierOutputs(NetworkEstimator):
 
 class RegressorOutputs(NetworkEstimator):
     """Real values as outputs (a base placed before the model's own class): identity
-    outputs and the squared error, or (``loss="poisson"``) the Poisson deviance with the
-    log link, predicting exp of the network output; R^2 as the score."""
+    outputs (squared error, Huber, a loss of your own), or (``loss="poisson"``, a loss
+    with output ``"exp"``) the log link, predicting exp of the network output; R^2 as the
+    score."""
 
     _estimator_type = "regressor"
     _target_kind = "real"
@@ -153,8 +154,9 @@ class RegressorOutputs(NetworkEstimator):
     def _score_device(self, Y: Any, out: Any, W: Any = None, multilabel: bool = False) -> Any:
         """R^2 (averaged over outputs) on the device, weighted by ``W`` if given, of the
         predictions the network output ``out`` gives."""
-        poisson = getattr(self, "loss", "squared_error") == "poisson"  # training: the parameter
-        return r2_device(Y, array_namespace(out).exp(out) if poisson else out, W)
+        # during training: the output activation of the loss parameter
+        exp = output_of(getattr(self, "loss", "squared_error")) == "exp"
+        return r2_device(Y, array_namespace(out).exp(out) if exp else out, W)
 
     @available_if(lambda self: self._partial_fit_available())
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:

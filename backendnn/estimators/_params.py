@@ -28,6 +28,7 @@ from ._constraints import (
     InitParam,
     LayerSizes,
     LayerStack,
+    LossParam,
     ScoringParam,
     SeedParam,
 )
@@ -187,6 +188,20 @@ MLP_REGRESSOR_PARAMS: dict[str, Param] = {
     **MLP_PARAMS,
 }  # fmt: skip
 
+LABEL_SMOOTHING = Param(
+    0.0,
+    Interval(0, 1, closed="left"),
+    "float",
+    """
+    Label smoothing eps in [0, 1): the log-loss is taken against targets (1 - eps) y +
+    eps/K for K classes (softmax outputs; PyTorch's ``cross_entropy(label_smoothing=)``)
+    and (1 - eps) y + eps/2 per label (one logistic output, multi-label). ``loss_curve_``
+    and ``loss_`` then report the smoothed loss; ``predict_proba`` is unchanged.""",
+)
+
+#: the classifiers' parameters: the MLP's and label smoothing
+MLP_CLASSIFIER_PARAMS: dict[str, Param] = {**MLP_PARAMS, "label_smoothing": LABEL_SMOOTHING}
+
 _LAYER_NAMES = ", ".join(
     f":class:`~backendnn.layers.{name}`" for name in _layers.__all__ if name != "Layer"
 )
@@ -206,6 +221,37 @@ STACK_PARAMS: dict[str, Param] = {
         end with the output layer, before the output activation the loss applies
         (softmax, logistic); its width must be the number of classes (1 for two classes,
         as scikit-learn's), of labels, or of targets."""),
+}  # fmt: skip
+
+_CUSTOM_LOSS = """
+        Or a :class:`backendnn.losses.Loss` object of your own, its value and gradient
+        with respect to the network output h written out (``__call__(y, h,
+        sample_weight=None) -> (value, dL/dh)``); register its class with
+        ``backendnn.losses.register`` to save the model."""
+
+STACK_CLASSIFIER_PARAMS: dict[str, Param] = {
+    **STACK_PARAMS,
+    "loss": Param("log_loss", LossParam(("log_loss",), ("logistic", "softmax")),
+                  '"log_loss" or Loss object', """
+        ``"log_loss"``: cross-entropy, with softmax over K > 2 classes and a logistic unit
+        for two classes or per label (multi-label).""" + _CUSTOM_LOSS + """ Its ``output``
+        (``"softmax"`` or ``"logistic"``) says how probabilities come from h, and must be
+        the one the targets take (``"logistic"`` for two classes or multi-label targets,
+        ``"softmax"`` for more classes); y reaches it as 0/1 columns or one-hot rows."""),
+    "label_smoothing": LABEL_SMOOTHING,
+}  # fmt: skip
+
+STACK_REGRESSOR_PARAMS: dict[str, Param] = {
+    **STACK_PARAMS,
+    "loss": Param("squared_error",
+                  LossParam(("squared_error", "poisson", "huber"), ("identity", "exp")),
+                  '{"squared_error", "poisson", "huber"} or Loss object', """
+        ``"squared_error"``: half the mean squared error. ``"poisson"``: half the Poisson
+        deviance of counts y >= 0 with mean exp(h) (predictions are exp(h)), as
+        :class:`MLPRegressor`'s. ``"huber"``: the Huber loss with delta 1 (PyTorch's
+        ``huber_loss``; ``backendnn.losses.Huber(delta)`` for another delta).""" + _CUSTOM_LOSS
+        + """ Its ``output`` is ``"identity"`` (predictions are h) or ``"exp"``
+        (predictions exp(h))."""),
 }  # fmt: skip
 
 PERCEPTRON_PARAMS: dict[str, Param] = {

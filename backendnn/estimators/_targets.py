@@ -6,7 +6,7 @@ Labels live on the host (NumPy; any label type there, strings included) and are 
 once; the encoded targets are moved to the compute device once per fit. Predicted class
 indices are mapped back to labels in the caller's own library.
 
-Imports :mod:`backendnn._backend` and :mod:`backendnn._validation`; NumPy for the labels
+Imports :mod:`backendnn._backend`, :mod:`backendnn._validation` and ``losses``; NumPy for the labels
 on the host.
 """
 
@@ -33,6 +33,7 @@ from .._validation import (
     column_or_1d,
     host_array,
 )
+from ..losses import output_of
 
 
 def encode_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any, dict]:
@@ -114,18 +115,18 @@ def _sign_targets(est: Any, y: Any, place: Any, request: Any) -> tuple[Any, Any,
 
 
 def _real_targets(est: Any, y: Any, place: Any) -> tuple[Any, Any, dict]:
-    """Real targets as (n, n_outputs) (identity outputs), or with ``loss="poisson"``
-    counts y >= 0 (the log link: outputs exp)."""
+    """Real targets as (n, n_outputs), the output activation the estimator's ``loss``
+    fuses (identity; ``loss="poisson"``: counts y >= 0 and the log link, outputs exp)."""
     xp = place.xp
     y = regression_targets(y, xp, place.device, place.dtype)
-    poisson = getattr(est, "loss", "squared_error") == "poisson"
-    if poisson and bool(xp.any(y < 0)):
+    loss = getattr(est, "loss", "squared_error")
+    if isinstance(loss, str) and loss == "poisson" and bool(xp.any(y < 0)):
         raise ValueError(
             "Some value(s) of y are negative which is not allowed for Poisson regression: "
             "loss='poisson' models counts or rates y >= 0"
         )
     Y = xp.reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
-    output = "exp" if poisson else "identity"
+    output = output_of(loss)
     return Y, None, {"out_activation_": output, "_y_1d": y.ndim == 1}
 
 

@@ -24,7 +24,12 @@ from ._core import SOLVED_ATTRIBUTES, SolverEstimator
 from ._docs import CLASSIFIER_ATTRIBUTES_DOC
 from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
-from ._params import MLP_PARAMS, MLP_REGRESSOR_PARAMS, constraints, parameters_doc
+from ._params import (
+    MLP_CLASSIFIER_PARAMS,
+    MLP_REGRESSOR_PARAMS,
+    constraints,
+    parameters_doc,
+)
 
 
 class _BaseMLP(SolverEstimator):
@@ -33,49 +38,12 @@ class _BaseMLP(SolverEstimator):
     _fitted_hidden: tuple
     _fitted_activation: Any
 
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(MLP_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **SOLVED_ATTRIBUTES,
         "n_layers_": Interval(2, None, integer=True),
         "_fitted_hidden": SequenceOf(POSITIVE_INT),
         "_fitted_activation": ActivationParam(),
     }
-
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (100,),
-        activation: Any = "relu",
-        *,
-        solver: str = "adam",
-        alpha: float = 0.0001,
-        batch_size: Any = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 0.001,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool | int | str = False,
-        warm_start: bool = False,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        n_iter_no_change: int = 10,
-        max_fun: int = 15000,
-        backend: str | None = None,
-        dtype: Any = None,
-        init: Any = None,
-        early_stopping_metric: str = "score",
-        scoring: Any = None,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self._set_solver_params(locals())
 
     # ------------------------------------------------------------------ the network
 
@@ -161,7 +129,7 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
     softmax and cross-entropy; 2-D 0/1 targets are multi-label (logistic outputs).
     Results come back in the library and on the device of the input.
 """
-        + parameters_doc(MLP_PARAMS)
+        + parameters_doc(MLP_CLASSIFIER_PARAMS)
         + CLASSIFIER_ATTRIBUTES_DOC
         + """
     Examples
@@ -176,10 +144,49 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
     """
     )
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(MLP_CLASSIFIER_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseMLP._fitted_constraints,
         **ClassifierOutputs.OUTPUT_ATTRIBUTES,
     }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: Any = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int | str = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        backend: str | None = None,
+        dtype: Any = None,
+        init: Any = None,
+        early_stopping_metric: str = "score",
+        scoring: Any = None,
+        label_smoothing: float = 0.0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.label_smoothing = label_smoothing
+        self._set_solver_params(locals())
 
 
 class MLPRegressor(RegressorOutputs, _BaseMLP):

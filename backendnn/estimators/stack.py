@@ -27,7 +27,12 @@ from ._core import SOLVED_ATTRIBUTES, SolverEstimator, _buffers_of, _params_of, 
 from ._docs import STACK_CLASSIFIER_ATTRIBUTES_DOC
 from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
-from ._params import STACK_PARAMS, constraints, parameters_doc
+from ._params import (
+    STACK_CLASSIFIER_PARAMS,
+    STACK_REGRESSOR_PARAMS,
+    constraints,
+    parameters_doc,
+)
 
 OUTPUT_LAYERS = ("append", "last")
 
@@ -82,48 +87,11 @@ class _BaseStack(SolverEstimator):
     _fitted_layers: list
 
     _flatten_input = False
-    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(STACK_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **SOLVED_ATTRIBUTES,
         "n_layers_": Interval(1, None, integer=True),
         "_fitted_layers": LayerStack(),
     }
-
-    def __init__(
-        self,
-        layers: Any = (),
-        *,
-        solver: str = "adam",
-        alpha: float = 0.0001,
-        batch_size: Any = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 0.001,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool | int | str = False,
-        warm_start: bool = False,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        n_iter_no_change: int = 10,
-        max_fun: int = 15000,
-        backend: str | None = None,
-        dtype: Any = None,
-        init: Any = None,
-        early_stopping_metric: str = "score",
-        scoring: Any = None,
-        output_layer: str = "append",
-    ):
-        self.layers = layers
-        self.output_layer = output_layer
-        self._set_solver_params(locals())
 
     # ------------------------------------------------------------------ the network
 
@@ -192,7 +160,7 @@ class NeuralNetClassifier(ClassifierOutputs, _BaseStack):
     over k classes) and trains the whole as :class:`MLPClassifier` does; NCHW image
     batches reach the first layer as they are.
 """
-        + parameters_doc(STACK_PARAMS)
+        + parameters_doc(STACK_CLASSIFIER_PARAMS)
         + STACK_CLASSIFIER_ATTRIBUTES_DOC
         + """
     Examples
@@ -210,20 +178,61 @@ class NeuralNetClassifier(ClassifierOutputs, _BaseStack):
     """
     )
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(STACK_CLASSIFIER_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseStack._fitted_constraints,
         **ClassifierOutputs.OUTPUT_ATTRIBUTES,
     }
 
+    def __init__(
+        self,
+        layers: Any = (),
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int | str = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        backend: str | None = None,
+        dtype: Any = None,
+        init: Any = None,
+        early_stopping_metric: str = "score",
+        scoring: Any = None,
+        output_layer: str = "append",
+        loss: Any = "log_loss",
+        label_smoothing: float = 0.0,
+    ):
+        self.layers = layers
+        self.output_layer = output_layer
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+        self._set_solver_params(locals())
+
 
 class NeuralNetRegressor(RegressorOutputs, _BaseStack):
     __doc__ = (
-        """A regressor made of any stack of layers (identity output, squared error).
+        """A regressor made of any stack of layers (squared error by default; ``loss``).
 
     The estimator appends the output layer ``Dense(width, n_outputs)``; otherwise as
     :class:`NeuralNetClassifier`.
 """
-        + parameters_doc(STACK_PARAMS)
+        + parameters_doc(STACK_REGRESSOR_PARAMS)
         + """
     Attributes
     ----------
@@ -248,7 +257,46 @@ class NeuralNetRegressor(RegressorOutputs, _BaseStack):
     """
     )
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = constraints(STACK_REGRESSOR_PARAMS)
     _fitted_constraints: ClassVar[dict[str, Constraint]] = {
         **_BaseStack._fitted_constraints,
         **RegressorOutputs.OUTPUT_ATTRIBUTES,
     }
+
+    def __init__(
+        self,
+        layers: Any = (),
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int | str = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        backend: str | None = None,
+        dtype: Any = None,
+        init: Any = None,
+        early_stopping_metric: str = "score",
+        scoring: Any = None,
+        output_layer: str = "append",
+        loss: Any = "squared_error",
+    ):
+        self.layers = layers
+        self.output_layer = output_layer
+        self.loss = loss
+        self._set_solver_params(locals())
