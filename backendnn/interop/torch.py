@@ -525,7 +525,7 @@ def _load(torch: Any, m: Any, weights: dict[str, Any]) -> Any:
 def _torch_activation(nn: Any, layer: Any, where: str) -> Any:
     act = layer.activation
     name = "silu" if act == _act.get("swish") else act.name  # Swish(beta=1) is SiLU
-    if name not in _TORCH_ACTIVATIONS or act != _act.get(name):
+    if name not in _TORCH_ACTIVATIONS or act not in (_act.get(name), _act.get("swish")):
         raise TypeError(
             f"to_torch: {where} ({layer!r}): torch has no module for this activation; "
             f"supported: {', '.join(_TORCH_ACTIVATIONS)} (and swish with beta=1)"
