@@ -349,3 +349,22 @@ def test_estimator_fine_tunes_a_converted_network(backend):
     for key, expected in module.state_dict().items():
         np.testing.assert_allclose(tuned[key].numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
     assert _backend.namespace_name(_backend.array_namespace(clf.params_[0][0])) == backend.name
+
+
+def test_readme_recipe_runs_as_written():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    section = text.split("## PyTorch modules both ways\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bn.ConvergenceWarning)
+        exec(code, namespace)
+    tuned, clf, X = namespace["tuned"], namespace["clf"], namespace["X"]
+    score = clf.score(X, namespace["y"])
+    assert clf.n_iter_ == 50 and score > 0.9, score
+    with torch.no_grad():
+        logits = tuned(torch.from_numpy(X)).numpy()
+    np.testing.assert_array_equal(clf.classes_[logits.argmax(axis=1)], clf.predict(X))
