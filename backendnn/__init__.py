@@ -22,6 +22,7 @@ from .estimators import (
     Perceptron,
 )
 from .gradcheck import check_gradients
+from .interop.torch import from_torch, to_torch
 from .io import load, save
 from .network import Network
 from .params import flatten_params, unflatten_params
@@ -44,12 +45,14 @@ __all__ = [
     "callbacks",
     "check_gradients",
     "flatten_params",
+    "from_torch",
     "init",
     "layers",
     "load",
     "losses",
     "save",
     "tensors",
+    "to_torch",
     "unflatten_params",
     "array_namespace",
     "get_backend",

@@ -11,7 +11,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench",),  # the benchmark CLI
     ("backendnn",),  # the public facade
     ("callbacks",),  # objects called around every epoch (checkpoints write model files)
-    ("io",),  # the model-file format
+    ("io", "interop"),  # the model-file format; conversions to and from other frameworks
     ("estimators",),  # scikit-learn's protocol, the fit driver, the models
     ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes
     ("train", "gradcheck"),  # the epoch loop and compiled steps; central differences

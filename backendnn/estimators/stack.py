@@ -116,8 +116,9 @@ class _BaseStack(SolverEstimator):
     # ------------------------------------------------------------------ the weight map
 
     def _weights(self) -> dict[str, Any]:
-        params = self.params_  # AttributeError before fit
-        network = self._network_of(self.__dict__)
+        params = self.params_  # AttributeError before fit and assignment
+        # fitted layers, or (params_ assigned to an unfitted model) the layers as given
+        network = Network(self.__dict__.get("_fitted_layers", self.layers))
         if len(params) != len(network.layers):
             raise ValueError(
                 f"params_ holds {len(self.params_)} tuples; the network has "

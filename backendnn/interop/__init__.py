@@ -1,0 +1,1 @@
+"""Leaving the library: conversions between backendnn networks and other frameworks' models."""
