@@ -130,6 +130,8 @@ def from_numpy(
     nothing changes afterwards.
     """
     a = np.asarray(a)
+    if not a.dtype.isnative:  # torch and JAX take native byte order only
+        a = a.astype(a.dtype.newbyteorder("="))
     lib = library_for(xp)
     if dtype is None:
         name = a.dtype.name

@@ -9,11 +9,11 @@ layout or ownership was the obstacle) or answers None: the caller copies through
 host.
 
 JAX: a ``jax.Array`` is immutable, and compiled code may rely on it. Sharing a torch
-tensor, a writable NumPy array or a CuPy array into JAX would let their owner change it
-behind JAX's back, and sharing a JAX array into torch, CuPy (or a writable NumPy array)
-would let them write into it: such moves copy, unless the caller passes ``copy=False``
-and so promises that nothing writes into the shared memory. NumPy imports a JAX array
-read-only, so ``to_numpy`` of a JAX array on the CPU shares.
+tensor, a NumPy array (a read-only one too: the array it views may be writable) or a CuPy
+array into JAX would let its owner change the JAX array behind JAX's back, and sharing a
+JAX array into torch or CuPy would let them write into it: such moves copy, unless the
+caller passes ``copy=False`` and so promises that nothing writes into the shared memory.
+NumPy imports a JAX array read-only, so ``to_numpy`` of a JAX array on the CPU shares.
 
 Imports :mod:`backendnn._backend.library` and :mod:`backendnn._backend.registry`.
 """
@@ -57,11 +57,8 @@ def refusal(
     if not src.writable(x) and not dst.honours_read_only and not (promise and src.immutable):
         what = "immutable" if src.immutable else "read-only"
         return OWNER, f"it is {what} and {dst.name} could write into it"
-    if dst.immutable and src.writable(x) and not promise:
-        return (
-            OWNER,
-            f"{src.name} could still write into it, changing an immutable {dst.name} array",
-        )
+    if dst.immutable and not src.immutable and not promise:  # a read-only view's base may not be
+        return OWNER, f"{src.name} could still change it: {dst.name} arrays are immutable"
     return None
 
 
@@ -80,18 +77,21 @@ def move(x: Any, dst: ArrayLibrary, device: Any, copy: bool | None) -> Any:
     """
     src = library_of(x)
     refused = refusal(x, src, dst, device, promise=copy is False)
-    if copy is False:
-        if refused is not None:
+    try:
+        if refused is None and not copy:
+            return dst.dlpack_import(src.dlpack_export(x), device)
+        if copy is False:
+            raise BufferError(refused[1] if refused else "")
+        if refused and refused[0] == LAYOUT:  # a fresh copy nothing else references shares
+            return dst.dlpack_import(src.dlpack_export(src.contiguous_copy(x)), device)
+        if not refused or refused[0] == OWNER:
+            out = dst.copy(dst.dlpack_import(src.dlpack_export(x), device))
+            dst.synchronize(out)  # read before the source's owner writes again (JAX is async)
+            return out
+    except BufferError as exc:  # the standard's error of an export a library refuses
+        if copy is False:
             raise ValueError(
-                f"cannot share this {src.name} array's memory with {dst.name}: "
-                f"{refused[1]}; pass copy=None to copy it where sharing is not possible"
-            )
-        return dst.dlpack_import(src.dlpack_export(x), device)
-    kind = refused[0] if refused else None
-    if kind == HOST:
-        return None
-    if kind == LAYOUT:  # a fresh copy nothing else references shares safely
-        return dst.dlpack_import(src.dlpack_export(src.contiguous_copy(x)), device)
-    if kind == OWNER or copy:
-        return dst.copy(dst.dlpack_import(src.dlpack_export(x), device))
-    return dst.dlpack_import(src.dlpack_export(x), device)
+                f"cannot share this {src.name} array's memory with {dst.name}: {exc}; "
+                "pass copy=None to copy it where sharing is not possible"
+            ) from None
+    return None
