@@ -63,6 +63,29 @@ start tests-cupy $LIMIT env BACKENDNN_BACKENDS=cupy $PYTEST tests
 start tests-jax-gpu $LIMIT env BACKENDNN_BACKENDS=jax $PYTEST tests
 start tests-torch-cuda $LIMIT env BACKENDNN_BACKENDS=torch $PYTEST tests
 start no-sync 120 python3 scripts/check_no_sync.py
+# zero-copy moves on the GPU: CuPy <-> torch share, CuPy <-> JAX copy unless copy=False
+DLPACK_CHECK=$(cat <<'PY'
+import cupy, jax, numpy as np, torch
+from backendnn import _backend
+ptr = {cupy.ndarray: lambda a: a.data.ptr, torch.Tensor: lambda t: t.data_ptr()}
+def pointer(a):
+    return ptr[type(a)](a) if type(a) in ptr else a.unsafe_buffer_pointer()
+c = cupy.arange(6.0)
+t = _backend.to_backend(c, "torch", torch.device("cuda"))
+assert pointer(t) == pointer(c), "cupy -> torch should share"
+assert pointer(_backend.to_backend(t, "cupy", cupy.cuda.Device())) == pointer(c), "torch -> cupy"
+x = _backend.to_backend(c, "jax", jax.devices("gpu")[0])
+assert pointer(x) != pointer(c), "cupy -> jax should copy"
+shared = _backend.to_backend(c, "jax", jax.devices("gpu")[0], copy=False)
+assert pointer(shared) == pointer(c), "cupy -> jax with copy=False should share"
+back = _backend.to_backend(x, "cupy", cupy.cuda.Device())
+assert pointer(back) != pointer(x), "jax -> cupy should copy"
+for a in (t, x, shared, back):
+    np.testing.assert_array_equal(_backend.to_numpy(a), np.arange(6.0))
+print("dlpack-gpu: passed")
+PY
+)
+start dlpack-gpu 120 python3 -c "$DLPACK_CHECK"
 # every example on CuPy (issue 6), one after another beside the tests: each takes seconds
 start examples-cupy 300 bash -c 'rc=0; for ex in train_digits train_digits_cnn xor activations gradient_check gpu_training; do
     echo "=== examples/$ex.py --backend cupy"; python3 "examples/$ex.py" --backend cupy --out "$1" || rc=1

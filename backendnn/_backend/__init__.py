@@ -17,6 +17,7 @@ The modules, ground floor first (each imports only those above it in this list):
   library (``NumpyLib``, ...), overriding what it does otherwise;
 - ``registry``: the objects by backend name, array type and namespace, and
   :func:`array_namespace`;
+- ``moves``: whether a move between libraries shares memory (DLPack) or copies;
 - this module: the public functions.
 
 Imports array libraries (by name, lazily) and nothing from the rest of backendnn.
@@ -32,6 +33,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import moves
 from . import sharding as sharding
 from .library import ArrayLibrary as ArrayLibrary
 from .library import Sides
@@ -103,12 +105,18 @@ def use_backend(name: str) -> Iterator[Any]:
 
 def to_numpy(x: Any) -> np.ndarray:
     """Any supported array (or a nested list) as a NumPy array on the host; a NumPy
-    array is returned as is, and a CPU torch tensor's result shares its memory."""
+    array is returned as is.
+
+    A host array shares its memory (DLPack) where :func:`to_backend` would: a CPU torch
+    tensor's result is writable and shares, a JAX array's on the CPU shares read-only
+    (the README's table "Which moves share memory"). Elsewhere a copy.
+    """
     if isinstance(x, np.ndarray):
         return x
     if not is_array(x):
         return np.asarray(x)
-    return library_of(x).to_numpy(x)
+    shared = moves.move(x, library("numpy"), "cpu", None)
+    return library_of(x).to_numpy(x) if shared is None else shared
 
 
 def from_numpy(
@@ -122,6 +130,8 @@ def from_numpy(
     nothing changes afterwards.
     """
     a = np.asarray(a)
+    if not a.dtype.isnative:  # torch and JAX take native byte order only
+        a = a.astype(a.dtype.newbyteorder("="))
     lib = library_for(xp)
     if dtype is None:
         name = a.dtype.name
@@ -141,19 +151,43 @@ def index_dtype(xp: Any) -> Any:
     return library_for(xp).index_dtype(xp)
 
 
-def to_backend(x: Any, name: str | None = None, device: Any = None) -> Any:
-    """Move array ``x`` to backend ``name`` (default: the current one) and ``device``.
+def to_backend(
+    x: Any, name: str | None = None, device: Any = None, *, copy: bool | None = None
+) -> Any:
+    """Move array ``x`` to backend ``name`` (default: the current one) and ``device``
+    (default: the backend's default device).
 
-    A no-op if it is already there. Between libraries the data goes through the host.
+    ``copy=None``: ``x`` itself if it is already there; between libraries on one device
+    the result shares ``x``'s memory through DLPack where that is safe (NumPy and torch
+    on the CPU, CuPy and torch on a GPU), and is a copy where not: another device or
+    dtype (JAX without x64 stores float64 as float32), strides the target cannot take
+    (a negatively strided NumPy array into torch), a read-only NumPy array into torch or
+    CuPy (they could write into it), and any move into or out of JAX but JAX to NumPy
+    (read-only): a ``jax.Array`` is immutable, and sharing would let torch, CuPy or
+    NumPy change it, or its source change behind JAX's back. The README's table "Which
+    moves share memory" lists the pairs.
+
+    ``copy=True``: always a copy. ``copy=False``: share or raise ``ValueError`` saying
+    why not; it also shares into and out of JAX, on the caller's promise that nothing
+    writes into the shared memory (XLA still copies a CPU buffer that is not 64-byte
+    aligned).
     """
     lib = library(name or get_backend())
     xp = lib.namespace()
     if is_array(x) and library_of(x) is lib:
         if device is None or _device(x) == device:
-            return x
+            return lib.copy(x) if copy else x
+        if copy is False:
+            raise ValueError(f"moving to device {device} copies: pass copy=None")
         return array_api_compat.to_device(x, device)
     if device is None:
         device = lib.default_device()
+    if is_array(x):
+        moved = moves.move(x, lib, device, copy)
+        if moved is not None:
+            return moved
+    if copy is False:
+        raise ValueError(f"{type(x).__name__} cannot share memory with {lib.name}: pass copy=None")
     return from_numpy(to_numpy(x), xp=xp, device=device)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .library import ArrayLibrary
+from .library import ArrayLibrary, element_strides
 
 
 class CupyLib(ArrayLibrary):
@@ -23,6 +23,7 @@ class CupyLib(ArrayLibrary):
     a fast path."""
 
     install_hint = 'pip install ".[cuda12]" (or ".[cuda13]") on a machine with an NVIDIA GPU'
+    dlpack = True
 
     def __init__(self) -> None:
         super().__init__("cupy")
@@ -44,6 +45,12 @@ class CupyLib(ArrayLibrary):
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return x.get()
+
+    def strides(self, x: Any) -> tuple[int, ...] | None:
+        return element_strides(x)
+
+    def contiguous_copy(self, x: Any) -> Any:
+        return importlib.import_module("cupy").array(x, order="C", copy=True)
 
     def synchronize(self, x: Any) -> None:
         importlib.import_module("cupy").cuda.get_current_stream().synchronize()

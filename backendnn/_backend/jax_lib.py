@@ -14,7 +14,7 @@ import array_api_compat
 import numpy as np
 
 from . import sharding
-from .library import ArrayLibrary, Sides
+from .library import ArrayLibrary, Sides, c_strides
 
 _NCHW = ("NCHW", "OIHW", "NCHW")
 
@@ -33,6 +33,9 @@ class JaxLib(ArrayLibrary):
     """
 
     install_hint = 'pip install ".[jax]" (for a GPU: pip install "jax[cuda12]")'
+    dlpack = True
+    immutable = True
+    honours_read_only = True
 
     def __init__(self) -> None:
         super().__init__("jax")
@@ -71,6 +74,19 @@ class JaxLib(ArrayLibrary):
         if hasattr(device, "device_set"):
             return jax.device_put(np.asarray(a, dtype=np.dtype(dtype)), device)
         return jax.device_put(xp.asarray(a, dtype=dtype), device)
+
+    def writable(self, x: Any) -> bool:
+        return False
+
+    def takes_strides(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+        """The C order only (XLA refuses other strides but for transpositions; axes of
+        length 1 have any)."""
+        return all(n == 1 or s == c for n, s, c in zip(shape, strides, c_strides(shape)))
+
+    def dlpack_import(self, obj: Any, device: Any) -> Any:
+        """``jnp.from_dlpack`` onto ``device``: XLA copies a buffer it cannot alias (another
+        CPU device than the first, or, measured with JAX 0.10, memory not 64-byte aligned)."""
+        return importlib.import_module("jax.numpy").from_dlpack(obj, device=device)
 
     def has_64bit(self) -> bool:
         return bool(importlib.import_module("jax").config.jax_enable_x64)

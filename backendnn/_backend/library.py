@@ -100,6 +100,69 @@ class ArrayLibrary:
         host = np.ascontiguousarray(a).reshape(np.shape(a))  # a 0-d array stays 0-d
         return xp.asarray(host, dtype=dtype, device=device, copy=copy)
 
+    # ------------------------------------------------------------------ sharing memory (DLPack)
+    # The facts :mod:`backendnn._backend.moves` decides from whether a move may share memory.
+
+    #: whether moves may share memory with the library through DLPack (the known libraries
+    #: that can say so; an unknown one is copied)
+    dlpack = False
+    #: whether its arrays are immutable by contract (JAX): another library must not write
+    #: into them, nor may their buffer be one another library writes into
+    immutable = False
+    #: whether an import of a read-only buffer comes back read-only (or is never written)
+    honours_read_only = False
+
+    def writable(self, x: Any) -> bool:
+        """Whether the memory of ``x`` may be written (a read-only NumPy array may not)."""
+        return True
+
+    def strides(self, x: Any) -> tuple[int, ...] | None:
+        """The strides of ``x`` in elements (None where one is no whole number of them):
+        here those of the C order, for a library whose arrays have no other (JAX)."""
+        return c_strides(tuple(x.shape))
+
+    def takes_strides(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+        """Whether :meth:`dlpack_import` takes a buffer of these strides (in elements)
+        without copying or failing: non-negative ones here (torch aborts the process on a
+        negative one, ``torch.from_dlpack`` of ``a[::-1]``: measured with torch 2.13)."""
+        return all(s >= 0 for s in strides)
+
+    def exported_device(self, x: Any) -> tuple[int, int] | None:
+        """The DLPack ``(device type, id)`` of ``x``, or None where it cannot be exported."""
+        try:
+            kind, index = x.__dlpack_device__()
+        except (AttributeError, BufferError, TypeError, ValueError, RuntimeError):
+            return None
+        return int(kind), int(index)
+
+    def dlpack_device(self, device: Any) -> tuple[int, int] | None:
+        """The DLPack ``(device type, id)`` of this library's ``device``, or None."""
+        try:
+            return self.exported_device(self.namespace().empty((0,), device=device))
+        except (TypeError, ValueError, RuntimeError):
+            return None
+
+    def dtype_name(self, x: Any) -> str | None:
+        """The standard's name of the dtype of ``x`` (None for another dtype)."""
+        dtypes = self.namespace().__array_namespace_info__().dtypes()
+        return next((name for name, dtype in dtypes.items() if dtype == x.dtype), None)
+
+    def dlpack_export(self, x: Any) -> Any:
+        """What ``from_dlpack`` takes of ``x``: ``x`` itself in most libraries."""
+        return x
+
+    def dlpack_import(self, obj: Any, device: Any) -> Any:
+        """An array of this library sharing ``obj``'s memory (``obj`` is on ``device``)."""
+        return self.namespace().from_dlpack(obj)
+
+    def contiguous_copy(self, x: Any) -> Any:
+        """A C-ordered copy of ``x`` on its device, which nothing else references."""
+        return self.namespace().asarray(x, copy=True)
+
+    def copy(self, x: Any) -> Any:
+        """A copy of ``x`` (an array of this library) on its device."""
+        return self.namespace().asarray(x, copy=True)
+
     def has_64bit(self) -> bool:
         """Whether the library stores 64-bit types."""
         return True
@@ -179,3 +242,15 @@ class ArrayLibrary:
             f"{self.name} has no native max-pool: its backward needs the indices of "
             "native_max_pool2d's result"
         )
+
+
+def c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides (in elements) of the C order of ``shape``."""
+    return tuple(int(np.prod(shape[i + 1 :])) for i in range(len(shape)))
+
+
+def element_strides(x: Any) -> tuple[int, ...] | None:
+    """The byte strides of a NumPy or CuPy array ``x`` in elements (None if one is no
+    whole number of elements)."""
+    size = x.itemsize
+    return None if any(s % size for s in x.strides) else tuple(s // size for s in x.strides)

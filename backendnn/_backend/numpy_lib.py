@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
-from .library import ArrayLibrary
+from .library import ArrayLibrary, element_strides
 
 
 class NumpyLib(ArrayLibrary):
@@ -24,6 +25,8 @@ class NumpyLib(ArrayLibrary):
 
     install_hint = "pip install numpy"
     ndtr_fast_dtypes = ("float32",)
+    dlpack = True
+    honours_read_only = True  # np.from_dlpack of a read-only buffer is read-only
 
     def __init__(self) -> None:
         super().__init__("numpy")
@@ -36,6 +39,18 @@ class NumpyLib(ArrayLibrary):
 
     def load(self) -> Any:
         return importlib.import_module("array_api_compat.numpy")
+
+    def writable(self, x: Any) -> bool:
+        return bool(x.flags.writeable)
+
+    def strides(self, x: Any) -> tuple[int, ...] | None:
+        return element_strides(x)
+
+    def takes_strides(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+        return True  # any, negative ones included
+
+    def contiguous_copy(self, x: Any) -> Any:
+        return np.array(x, order="C", copy=True)
 
     def ndtr(self) -> Callable[[Any], Any] | None:
         try:

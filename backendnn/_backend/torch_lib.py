@@ -28,6 +28,7 @@ class TorchLib(ArrayLibrary):
     """
 
     install_hint = 'pip install torch (or ".[torch]")'
+    dlpack = True
 
     def __init__(self) -> None:
         super().__init__("torch")
@@ -48,6 +49,17 @@ class TorchLib(ArrayLibrary):
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
+
+    def strides(self, x: Any) -> tuple[int, ...] | None:
+        return tuple(x.stride())
+
+    def dlpack_export(self, x: Any) -> Any:
+        """``x`` detached, its conjugate and negative bits applied (DLPack refuses them)."""
+        return x.detach().resolve_conj().resolve_neg()
+
+    def contiguous_copy(self, x: Any) -> Any:
+        torch = importlib.import_module("torch")
+        return x.detach().clone(memory_format=torch.contiguous_format)
 
     def synchronize(self, x: Any) -> None:
         if x.device.type == "cuda":
