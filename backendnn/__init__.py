@@ -22,6 +22,7 @@ from .estimators import (
     Perceptron,
 )
 from .gradcheck import check_gradients
+from .interop.onnx import export_onnx
 from .io import load, save
 from .network import Network
 from .params import flatten_params, unflatten_params
@@ -42,6 +43,7 @@ __all__ = [
     "Network",
     "activations",
     "check_gradients",
+    "export_onnx",
     "flatten_params",
     "init",
     "layers",

@@ -10,7 +10,7 @@ package's own ``__init__`` (``"backendnn"``) is the facade users import. Imports
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench",),  # the benchmark CLI
     ("backendnn",),  # the public facade
-    ("io",),  # the model-file format
+    ("io", "interop"),  # the model-file format; ONNX export
     ("estimators",),  # scikit-learn's protocol, the fit driver, the models
     ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes
     ("train", "gradcheck"),  # the epoch loop and compiled steps; central differences

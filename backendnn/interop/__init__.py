@@ -1,0 +1,1 @@
+"""Leaving the library: exporting fitted models to other runtimes and frameworks."""
