@@ -224,6 +224,18 @@ def test_mlp_classifiers(dtype, tmp_path):
     assert labels.dtype == np.int64 and labels.shape == (5, 3)  # multi-label indicator
     est = _fit(bn.MLPClassifier((5,), activation="swiglu", max_iter=20), X, binary)
     assert _run(_export(est, tmp_path), X[:3])[1].tolist() == est.predict(X[:3]).tolist()
+    single = _fit(bn.MLPClassifier((3,), max_iter=5), X, np.full(len(X), 7))
+    proba, labels = _run(_export(single, tmp_path), X[:4])
+    assert proba.tolist() == [[1.0]] * 4 and labels.tolist() == [7] * 4
+
+
+def test_mlp_fitted_on_images_takes_rows(tmp_path):
+    X, y = _images(30, (2, 3, 3))
+    est = _fit(bn.MLPClassifier((4,), max_iter=10), X, y)
+    model = _export(est, tmp_path)
+    assert [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == [0, 18]
+    proba, _ = _run(model, X.reshape(30, 18))
+    _close(proba, est.predict_proba(X), "float64")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

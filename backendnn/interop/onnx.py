@@ -96,16 +96,13 @@ def export_onnx(
     from onnx import helper
 
     from .onnx_graph import Graph
-    from .onnx_layers import UnsupportedError, emit_layers
+    from .onnx_layers import emit_layers
 
     opset = _check_opset(opset)
     source = _source(model, input_shape, dtype)
     g = Graph(source.dtype, opset)
     x = g.sym("X")
-    try:
-        h = emit_layers(g, source.layers, source.params, source.states, x, source.sample_shape)
-    except UnsupportedError as exc:
-        raise ValueError(str(exc)) from None
+    h = emit_layers(g, source.layers, source.params, source.states, x, source.sample_shape)
     outputs = source.head(g, h)
     elem = helper.np_dtype_to_tensor_dtype
     graph = helper.make_graph(

@@ -39,7 +39,7 @@ _GELU_C = 0.044715
 
 
 class UnsupportedError(ValueError):
-    """A layer or activation that has no ONNX form here."""
+    """A layer or activation that has no ONNX form here (a custom one)."""
 
 
 # --------------------------------------------------------------------------- activations
