@@ -29,7 +29,8 @@ def _test(session: nox.Session, backend: str, *extra: str, env: dict | None = No
 
 @nox.session
 def numpy(session: nox.Session) -> None:
-    _test(session, "numpy", TORCH)
+    # with the onnx extra: tests/test_onnx.py and examples/export_onnx.py run here
+    _test(session, "numpy", TORCH, "onnx>=1.15", "onnxruntime>=1.17")
 
 
 @nox.session

@@ -22,6 +22,7 @@ from .estimators import (
     Perceptron,
 )
 from .gradcheck import check_gradients
+from .interop.onnx import export_onnx
 from .interop.torch import from_torch, to_torch
 from .io import load, save
 from .network import Network
@@ -44,6 +45,7 @@ __all__ = [
     "activations",
     "callbacks",
     "check_gradients",
+    "export_onnx",
     "flatten_params",
     "from_torch",
     "init",

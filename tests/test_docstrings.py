@@ -16,7 +16,7 @@ DOCUMENTED = [
     bn.layers.Conv2d, bn.layers.MaxPool1d, bn.layers.MaxPool2d, bn.layers.AvgPool1d,
     bn.layers.AvgPool2d, bn.layers.GlobalAvgPool1d, bn.layers.GlobalAvgPool2d,
     bn.layers.BatchNorm1d, bn.layers.BatchNorm2d, bn.layers.LayerNorm, bn.layers.Dropout,
-    bn.layers.Residual, bn.check_gradients, bn.save, bn.load,
+    bn.layers.Residual, bn.check_gradients, bn.save, bn.load, bn.export_onnx,
 ]  # fmt: skip
 
 

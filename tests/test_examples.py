@@ -310,3 +310,24 @@ def test_distributed_two_processes_quietly_leave_nothing_behind(tmp_path):
     assert len(sums) == 4 and sums[0] == sums[1] == sums[2], proc.stdout
     assert sums[3] == pytest.approx(sums[0], rel=1e-5), proc.stdout  # float32, to rounding
     assert not list(tmp.iterdir()) and not list(cwd.iterdir())
+
+
+# ---------------------------------------------------------------------- export_onnx.py
+
+
+def test_export_onnx_runs_the_cnn_in_onnx_runtime(tmp_path):
+    """The digits CNN exported and run in ONNX Runtime: both accuracies printed, equal but
+    for at most one digit whose two largest probabilities tie to float32 rounding."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    script = str(EXAMPLES / "export_onnx.py")
+    proc = _run([sys.executable, script, "--epochs", "2", "--out", str(tmp_path)], tmp_path, _env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = [
+        re.search(rf"{name} test accuracy: (0\.\d{{4}})", proc.stdout)
+        for name in ("backendnn", "ONNX Runtime")
+    ]
+    assert all(found), proc.stdout
+    ours, theirs = (float(m.group(1)) for m in found)
+    assert ours > 0.5 and abs(ours - theirs) <= 1 / 450 + 1e-9, proc.stdout
+    assert (tmp_path / "digits_cnn.onnx").is_file()

@@ -118,7 +118,8 @@ class _BaseStack(SolverEstimator):
     def _weights(self) -> dict[str, Any]:
         params = self.params_  # AttributeError before fit and assignment
         # fitted layers, or (params_ assigned to an unfitted model) the layers as given
-        network = Network(self.__dict__.get("_fitted_layers", self.layers))
+        layers: Any = self.__dict__.get("_fitted_layers", self.layers)
+        network = Network(layers)
         if len(params) != len(network.layers):
             raise ValueError(
                 f"params_ holds {len(self.params_)} tuples; the network has "
