@@ -158,7 +158,7 @@ def test_perceptron_coef_init_is_an_argument_of_the_call():
 #: each older format's files and what they predicted when saved (``make.py`` beside them)
 EXPECTED = {
     version: json.loads((DATA / f"format{version}" / "expected.json").read_text())
-    for version in (3, 4)
+    for version in (3, 4, 5)
 }
 
 
@@ -175,8 +175,8 @@ def _output(model, X):
     [(version, name) for version in EXPECTED for name in sorted(EXPECTED[version]["predictions"])],
 )
 def test_older_format_files_load_with_the_same_predictions(version, name, tmp_path):
-    """Files saved by the last code to write format 3 (b677f2f) and format 4 (af563d1),
-    by ``tests/data/format{3,4}/make.py``, load with the predictions they were saved with,
+    """Files saved by the last code to write format 3 (b677f2f), format 4 (af563d1) and
+    format 5 (c56bb14), by ``tests/data/format{3,4,5}/make.py``, load with the predictions they were saved with,
     and save again in today's format and load back equal."""
     expected = EXPECTED[version]["predictions"][name]
     X = np.array(EXPECTED[version]["images" if name.startswith("cnn") else "X"])
