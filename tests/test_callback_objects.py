@@ -108,8 +108,9 @@ def test_early_stopping_restores_the_best_epochs_weights(backend):
     X, y, Xv, yv = _data(backend)
     rec = Recorder()
     stop = EarlyStopping(monitor="validation_loss", patience=3, min_delta=0.0)
-    clf = bn.MLPClassifier((6,), max_iter=300, random_state=0, learning_rate_init=0.5,
-                           solver="sgd", momentum=0.0)  # fmt: skip
+    clf = bn.MLPClassifier(
+        (6,), max_iter=300, random_state=0, learning_rate_init=0.5, solver="sgd", momentum=0.0
+    )
     clf.fit(X, y, validation_data=(Xv, yv), callbacks=[rec, stop])
     losses = clf.validation_loss_curve_
     best = int(np.argmin(losses))
@@ -121,7 +122,9 @@ def test_early_stopping_restores_the_best_epochs_weights(backend):
     # and the model predicts with them: its validation loss is the best epoch's
     from sklearn.metrics import log_loss
 
-    assert log_loss(yv, bn.to_numpy(clf.predict_proba(Xv))) == pytest.approx(losses[best], rel=1e-10)
+    assert log_loss(yv, bn.to_numpy(clf.predict_proba(Xv))) == pytest.approx(
+        losses[best], rel=1e-10
+    )
 
 
 def test_model_checkpoint_writes_the_best_epoch(tmp_path):
@@ -147,8 +150,12 @@ def test_learning_rate_scheduler_sets_each_epochs_rate():
     X, y = blobs3()
     rec = Recorder()
     sched = LearningRateScheduler(lambda epoch, lr: 0.01 * epoch)
-    bn.MLPClassifier((5,), max_iter=5, random_state=0, solver="sgd").fit(X, y, callbacks=[sched, rec])
-    assert [r["learning_rate"] for r in rec.begins] == pytest.approx([0.01 * e for e in range(1, 6)])
+    bn.MLPClassifier((5,), max_iter=5, random_state=0, solver="sgd").fit(
+        X, y, callbacks=[sched, rec]
+    )
+    assert [r["learning_rate"] for r in rec.begins] == pytest.approx(
+        [0.01 * e for e in range(1, 6)]
+    )
 
 
 def test_a_schedule_moves_the_sgd_steps_as_torch_would(backend):
@@ -157,14 +164,27 @@ def test_a_schedule_moves_the_sgd_steps_as_torch_would(backend):
     torch = pytest.importorskip("torch")
     X, y = blobs3()
     rates = [0.3, 0.1, 0.05, 0.2]
-    clf = bn.MLPRegressor(hidden_layer_sizes=(4,), solver="gd", momentum=0.0, alpha=0.0,
-                          max_iter=4, random_state=0, shuffle=False)  # fmt: skip
-    start = bn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=0, solver="gd",
-                            learning_rate_init=1e-300).fit(X, y.astype(float))  # fmt: skip
-    clf.fit(backend.asarray(X, "float64"), y.astype(float),
-            callbacks=[LearningRateScheduler(lambda e, lr: rates[e - 1])])  # fmt: skip
-    W1, b1, W2, b2 = (torch.tensor(bn.to_numpy(a), requires_grad=True) for a in
-                      (start.coefs_[0], start.intercepts_[0], start.coefs_[1], start.intercepts_[1]))  # fmt: skip
+    clf = bn.MLPRegressor(
+        hidden_layer_sizes=(4,),
+        solver="gd",
+        momentum=0.0,
+        alpha=0.0,
+        max_iter=4,
+        random_state=0,
+        shuffle=False,
+    )
+    start = bn.MLPRegressor(
+        hidden_layer_sizes=(4,), max_iter=1, random_state=0, solver="gd", learning_rate_init=1e-300
+    ).fit(X, y.astype(float))
+    clf.fit(
+        backend.asarray(X, "float64"),
+        y.astype(float),
+        callbacks=[LearningRateScheduler(lambda e, lr: rates[e - 1])],
+    )
+    W1, b1, W2, b2 = (
+        torch.tensor(bn.to_numpy(a), requires_grad=True)
+        for a in (start.coefs_[0], start.intercepts_[0], start.coefs_[1], start.intercepts_[1])
+    )
     Xt, yt = torch.tensor(X), torch.tensor(y.astype(float))[:, None]
     for lr in rates:
         h = torch.relu(Xt @ W1 + b1) @ W2 + b2
@@ -173,8 +193,12 @@ def test_a_schedule_moves_the_sgd_steps_as_torch_would(backend):
         with torch.no_grad():
             for p, g in zip((W1, b1, W2, b2), grads):
                 p -= lr * g
-    np.testing.assert_allclose(bn.to_numpy(clf.coefs_[0]), W1.detach().numpy(), rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(bn.to_numpy(clf.coefs_[1]), W2.detach().numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(
+        bn.to_numpy(clf.coefs_[0]), W1.detach().numpy(), rtol=1e-10, atol=1e-13
+    )
+    np.testing.assert_allclose(
+        bn.to_numpy(clf.coefs_[1]), W2.detach().numpy(), rtol=1e-10, atol=1e-13
+    )
 
 
 def test_cosine_annealing_equals_torch():
@@ -200,7 +224,15 @@ def test_cosine_warmup_is_linear_then_cosine():
     c = CosineAnnealing(t_max=4, warmup=2)
     c.base = 1.0
     assert [c.rate(e) for e in range(1, 8)] == pytest.approx(
-        [0.5, 1.0, 1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2, 0.0]
+        [
+            0.5,
+            1.0,
+            1.0,
+            (1 + math.cos(math.pi / 4)) / 2,
+            0.5,
+            (1 + math.cos(3 * math.pi / 4)) / 2,
+            0.0,
+        ]
     )
 
 
@@ -212,8 +244,9 @@ def test_reduce_on_plateau_equals_torch():
     ours.on_fit_begin(None)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     # Keras's patience p: reduce after p epochs without improvement; torch's after p + 1
-    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2,
-                                                        threshold=0.0, threshold_mode="abs")  # fmt: skip
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=2, threshold=0.0, threshold_mode="abs"
+    )
     lr = 1.0
     for epoch, v in enumerate(losses, 1):
         record = {"epoch": epoch, "validation_loss": v, "learning_rate": lr}
@@ -228,8 +261,14 @@ def test_reduce_on_plateau_in_a_fit_and_its_relation_to_adaptive():
     rec = Recorder()
     # a huge min_delta: no epoch improves, so the rate drops every `patience` epochs
     cb = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_delta=1e9)
-    bn.MLPClassifier((5,), max_iter=7, random_state=0, learning_rate_init=0.1, solver="sgd",
-                     learning_rate="constant").fit(X, y, callbacks=[cb, rec])  # fmt: skip
+    bn.MLPClassifier(
+        (5,),
+        max_iter=7,
+        random_state=0,
+        learning_rate_init=0.1,
+        solver="sgd",
+        learning_rate="constant",
+    ).fit(X, y, callbacks=[cb, rec])
     assert [r["learning_rate"] for r in rec.begins] == pytest.approx(
         [0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
     )
@@ -279,8 +318,9 @@ def test_a_schedule_does_not_recompile_the_jax_epoch(caplog):
             if record["epoch"] <= 2:  # the second epoch compiles the reshuffle's gather once
                 caplog.clear()
             else:
-                compiled_after_first.extend(r.getMessage() for r in caplog.records
-                                            if "Compiling" in r.getMessage())  # fmt: skip
+                compiled_after_first.extend(
+                    r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()
+                )
                 caplog.clear()
 
     jax.config.update("jax_log_compiles", True)

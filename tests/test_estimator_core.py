@@ -176,8 +176,8 @@ def _output(model, X):
 )
 def test_older_format_files_load_with_the_same_predictions(version, name, tmp_path):
     """Files saved by the last code to write format 3 (b677f2f), format 4 (af563d1) and
-    format 5 (c56bb14), by ``tests/data/format{3,4,5}/make.py``, load with the predictions they were saved with,
-    and save again in today's format and load back equal."""
+    format 5 (c56bb14), by ``tests/data/format{3,4,5}/make.py``, load with the predictions
+    they were saved with, and save again in today's format and load back equal."""
     expected = EXPECTED[version]["predictions"][name]
     X = np.array(EXPECTED[version]["images" if name.startswith("cnn") else "X"])
     model = bn.load(DATA / f"format{version}" / f"{name}.safetensors")

@@ -79,9 +79,14 @@ def test_early_stopping_uses_the_given_set_and_scoring(backend):
     Xt, yt, Xv, yv = _split(X, y, 30)
     seen = Predictions(backend.asarray(Xv, "float64"), "predict")
     clf = bn.MLPClassifier(
-        (6,), max_iter=40, random_state=0, early_stopping=True, n_iter_no_change=3,
-        learning_rate_init=0.05, scoring="f1_macro",
-    )  # fmt: skip
+        (6,),
+        max_iter=40,
+        random_state=0,
+        early_stopping=True,
+        n_iter_no_change=3,
+        learning_rate_init=0.05,
+        scoring="f1_macro",
+    )
     clf.fit(backend.asarray(Xt, "float64"), yt, validation_data=(Xv, yv), callbacks=[seen])
     f1 = [f1_score(yv, p, average="macro") for p in seen.outputs]
     np.testing.assert_allclose(clf.validation_scores_, f1, rtol=1e-12)
@@ -95,20 +100,31 @@ def test_early_stopping_uses_the_given_set_and_scoring(backend):
 
 def test_early_stopping_split_with_a_scorer():
     X, y = blobs3()
-    clf = bn.MLPClassifier((6,), max_iter=6, random_state=0, early_stopping=True,
-                           scoring="neg_log_loss", n_iter_no_change=100)  # fmt: skip
+    clf = bn.MLPClassifier(
+        (6,),
+        max_iter=6,
+        random_state=0,
+        early_stopping=True,
+        scoring="neg_log_loss",
+        n_iter_no_change=100,
+    )
     clf.fit(X, y)
     assert len(clf.validation_scores_) == 6
     # minus the log loss: the validation loss curve, computed the other way round
-    np.testing.assert_allclose(clf.validation_scores_, [-v for v in clf.validation_loss_curve_],
-                               rtol=1e-10)  # fmt: skip
+    np.testing.assert_allclose(
+        clf.validation_scores_, [-v for v in clf.validation_loss_curve_], rtol=1e-10
+    )
 
 
 def test_layer_stack_validation_in_inference_mode(backend):
     X, y = blobs3()
     Xt, yt, Xv, yv = _split(X, y, 30)
-    layers = [bn.layers.Dense(8), bn.layers.BatchNorm1d(8), bn.layers.Activation("relu"),
-              bn.layers.Dropout(0.5)]  # fmt: skip
+    layers = [
+        bn.layers.Dense(8),
+        bn.layers.BatchNorm1d(8),
+        bn.layers.Activation("relu"),
+        bn.layers.Dropout(0.5),
+    ]
     seen = Predictions(backend.asarray(Xv, "float64"), "predict_proba")
     clf = bn.NeuralNetClassifier(layers, max_iter=3, random_state=0)
     clf.fit(backend.asarray(Xt, "float64"), yt, validation_data=(Xv, yv), callbacks=[seen])
