@@ -95,7 +95,7 @@ def training_fields(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "rng": _rng_fields(state.shuffling.rng),
         "random_key": model.__dict__.get("_random_key"),
     }
-    return fields, {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    return fields, {k: np.array(v, order="C", copy=True) for k, v in tensors.items()}
 
 
 def _number(v: float) -> Any:
@@ -304,7 +304,7 @@ def _rng(raw: Any) -> Any:
             bit = getattr(np.random, state["bit_generator"])()
             bit.state = state
             return np.random.Generator(bit)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise ValueError(f"field training.rng holds no valid generator state ({exc})") from None
     raise ValueError(
         f"field training.rng.kind must be RandomState or Generator; got {raw['kind']!r}"

@@ -374,14 +374,15 @@ def _fit_epochs(
 
     if resume is not None:
         history, shuffling = resume.history, resume.shuffling
-        opt = _resumed_optimizer(plan, resume, params)
+        assert resume.opt is not None
+        opt = _continued_optimizer(plan, resume.opt, params, same=True)
     else:
         history = previous.copy() if previous is not None else History()
         history.n_iter = 0  # scikit-learn counts the epochs of this call only
         if early:
             history.best_params, history.best_criterion = None, -math.inf
         if incremental and previous_opt is not None:
-            opt = previous_opt.copy(like=params)  # this call's library, device and precision
+            opt = _continued_optimizer(plan, previous_opt, params)
         else:
             assert plan.schedule is not None
             opt = OptimizerState(plan.optimizer, plan.schedule, plan.optimizer.init(params))
@@ -444,14 +445,16 @@ def _fit_epochs(
     return final.pop("params"), final
 
 
-def _resumed_optimizer(plan: FitPlan, resume: TrainingState, params: Params) -> OptimizerState:
-    """The optimiser state a resumed run continues, moved to where ``params`` are:
-    ``ValueError`` unless it is the state of this plan's optimiser (a file stores the
-    arrays, not the object: their structure and shapes are checked instead)."""
-    saved = resume.opt
-    assert saved is not None
+def _continued_optimizer(
+    plan: FitPlan, saved: OptimizerState, params: Params, same: bool = False
+) -> OptimizerState:
+    """The optimiser state a resumed run (``same``: ``ValueError`` unless it is the
+    plan's optimiser) or a ``partial_fit`` (scikit-learn's: the optimiser of the first
+    call goes on) continues, moved to this call's library, device and precision (where
+    ``params`` are). A file stores the arrays, not the object: their structure and shapes
+    are checked against the plan's optimiser, which then runs them."""
     fresh = plan.optimizer.init(params)
-    if saved.optimizer is not None and saved.optimizer != plan.optimizer:
+    if same and saved.optimizer is not None and saved.optimizer != plan.optimizer:
         raise ValueError(
             f"resume continues the run's optimiser {saved.optimizer!r}, and the "
             f"hyper-parameters now make {plan.optimizer!r}: set them back, or fit anew "
@@ -463,7 +466,8 @@ def _resumed_optimizer(plan: FitPlan, resume: TrainingState, params: Params) -> 
             "on this network: resume with the solver and hyper-parameters it was saved with"
         )
     opt = saved.copy(like=params)
-    opt.optimizer = plan.optimizer
+    if opt.optimizer is None:
+        opt.optimizer = plan.optimizer
     return opt
 
 

@@ -307,6 +307,10 @@ class Perceptron(NetworkEstimator):
         coef_init: Any = None,
         intercept_init: Any = None,
         sample_weight: Any = None,
+        *,
+        callbacks: Any = (),
+        validation_data: Any = None,
+        resume: bool = False,
     ) -> Perceptron:
         """Fit on X and class labels y.
 
@@ -324,6 +328,9 @@ class Perceptron(NetworkEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Weight of each sample, multiplying its update (``"online"``) or its term of
             J (``"gd"``) and, for ``class_weight``, its class's weight.
+        callbacks, validation_data, resume :
+            As for :meth:`backendnn.MLPClassifier.fit`, with ``solver="gd"`` (the online
+            updates run their epochs in one compiled loop: a ``ValueError`` there).
 
         Returns
         -------
@@ -337,7 +344,17 @@ class Perceptron(NetworkEstimator):
         given = (
             None if coef_init is None and intercept_init is None else (coef_init, intercept_init)
         )
-        return self._fit(FitRequest(X, y, sample_weight, initial=given))
+        if self.solver == "online" and (resume or validation_data is not None or callbacks):
+            raise ValueError(
+                "callbacks, validation_data and resume need solver='gd': the online updates "
+                "run every epoch in one compiled loop"
+            )
+        return self._fit(
+            FitRequest(
+                X, y, sample_weight, initial=given, callbacks=callbacks,
+                validation_data=validation_data, resume=resume,
+            )
+        )  # fmt: skip
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
