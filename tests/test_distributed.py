@@ -261,3 +261,24 @@ def test_sharded_batch_norm_and_dropout_equal_one_device(batch_size):
         for a, b in zip(p, q):
             _close(a, b, 1e-10)
     _close(one.predict_proba(jnp.asarray(X)), sharded.predict_proba(_rows(X)), 1e-9)
+
+
+@pytest.mark.parametrize("placed", ["sharded", "host"])
+def test_validation_data_and_resume_on_a_mesh(placed, tmp_path):
+    """Validation rows sharded like X (or given on the host) score as on one device, and a
+    run saved on the mesh resumes there exactly."""
+    X, y, _ = _problem()
+    Xt, yt, Xv, yv = X[40:], y[40:], X[:40], y[:40]
+    kw = dict(solver="adam", batch_size=24, max_iter=6, random_state=0)
+    one = bn.MLPClassifier((8,), **kw).fit(jnp.asarray(Xt), yt, validation_data=(Xv, yv))
+    given = (_rows(Xv), _rows(yv)) if placed == "sharded" else (Xv, yv)
+    sharded = bn.MLPClassifier((8,), **kw).fit(_rows(Xt), _rows(yt), validation_data=given)
+    _same_fit(one, sharded, 1e-10)
+    _close(one.validation_loss_curve_, sharded.validation_loss_curve_, 1e-10)
+    assert one.validation_scores_ == sharded.validation_scores_
+    part = bn.MLPClassifier((8,), **dict(kw, max_iter=2)).fit(_rows(Xt), _rows(yt))
+    bn.save(part, tmp_path / "p.safetensors", include_optimizer=True)
+    resumed = bn.load(tmp_path / "p.safetensors", backend="jax").set_params(max_iter=6)
+    resumed.fit(_rows(Xt), _rows(yt), resume=True)
+    full = bn.MLPClassifier((8,), **kw).fit(_rows(Xt), _rows(yt))
+    _same_fit(full, resumed, 1e-12)
