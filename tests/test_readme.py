@@ -95,3 +95,18 @@ def test_choosing_a_backend_snippet_runs_as_written():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bn.ConvergenceWarning)
         exec(code, {"X_numpy": X_numpy[:300] / 16.0, "y": y[:300]})
+
+
+def test_training_section_runs_as_written(tmp_path, monkeypatch):
+    """The python block of "Training: validation data, callbacks, checkpoints"."""
+    (code,) = re.findall(
+        r"```python\n(.*?)```", _section("Training: validation data, callbacks, checkpoints"), re.S
+    )
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    inputs = {"X_train": X[:300], "y_train": y[:300], "X_val": X[300:400], "y_val": y[300:400]}
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bn.ConvergenceWarning)
+        exec(code, dict(inputs))
+    assert (tmp_path / "best.safetensors").exists() and (tmp_path / "log.csv").exists()
