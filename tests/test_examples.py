@@ -31,6 +31,10 @@ CASES = {
     "train_digits.py": (["--epochs", "3"], "digits.png"),
     "train_digits_cnn.py": (["--epochs", "2"], "digits_cnn.png"),
     "train_resnet.py": (["--quick"], "resnet.png"),
+    "callbacks_and_checkpoints.py": (
+        ["--epochs", "6", "--more", "2", "--patience", "2"],
+        "callbacks_and_checkpoints.png",
+    ),
     "xor.py": ([], "xor.png"),
     "activations.py": ([], "activations.png"),
     "gradient_check.py": (["--max-checks", "2"], "gradient_check.png"),
