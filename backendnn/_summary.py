@@ -65,11 +65,11 @@ class Summary:
 
     @property
     def trainable(self) -> int:
-        return sum(r.params for r in self.rows if "." not in r.index)
+        return sum(r.params for r in _top(self.rows))
 
     @property
     def non_trainable(self) -> int:
-        return sum(r.buffers for r in self.rows if "." not in r.index)
+        return sum(r.buffers for r in _top(self.rows))
 
     @property
     def total(self) -> int:
@@ -105,6 +105,15 @@ class Summary:
 
     __repr__ = __str__
 
+    def with_output(self, activation: str) -> Summary:
+        """This summary with a last row for an output ``activation`` (an estimator's
+        ``out_activation_``; none for ``"identity"``)."""
+        if activation == "identity":
+            return self
+        top = _top(self.rows)
+        row = SummaryRow(str(len(top)), f"output: {activation}", top[-1].output_shape, 0, 0)
+        return Summary((*self.rows, row), self.input_shape)
+
 
 def summarize(layers: Sequence[Layer], input_shape: tuple[int, ...]) -> Summary:
     """The :class:`Summary` of ``layers`` for input samples of ``input_shape`` (no batch
@@ -128,6 +137,10 @@ def _rows(layers: Sequence[Layer], shape: tuple[int, ...], prefix: str, label: s
                 rows += _rows(branch, shape, f"{index}.{name}.", f"Residual: {name}.")
         shape = out
     return rows
+
+
+def _top(rows: Sequence[SummaryRow]) -> list[SummaryRow]:
+    return [r for r in rows if "." not in r.index]
 
 
 def _shape(shape: tuple) -> str:
