@@ -329,7 +329,8 @@ class Network(TrainingObjective):
     def _one_pass(self, params: Params, X: Any, state: list | None = None) -> Any:
         """:meth:`forward` of all of X at once (what the JAX backend compiles)."""
         for layer, p, s in zip(self.layers, params, self._states(state)):
-            X, _ = layer.forward(p, X, Context(state=s)) if layer.uses_mode else layer.forward(p, X)
+            ctx = (Context(state=s),) if layer.uses_mode else ()
+            X = layer.forward(p, X, *ctx)[0]  # the cache dropped now: it may hold the input
         return X
 
     def block_rows(
