@@ -83,5 +83,6 @@ def map_rows(fn: Callable[[Any], Any], X: Any, rows: int) -> Any:
     n = X.shape[0]
     if n <= rows:
         return fn(X)
-    outs = [fn(X[start : start + rows, ...]) for start in range(0, n, rows)]
+    # the stop clamped: the standard leaves out-of-bounds stops unspecified
+    outs = [fn(X[start : min(start + rows, n), ...]) for start in range(0, n, rows)]
     return array_namespace(outs[0]).concat(outs, axis=0)
