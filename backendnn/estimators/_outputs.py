@@ -207,6 +207,7 @@ class RegressorOutputs(NetworkEstimator):
         -------
         y : array of shape (n_samples,) or (n_samples, n_outputs)
         """
+        self._check_fitted()
         post = _exp if self.out_activation_ == "exp" else None  # the Poisson loss's log link
         xp, outputs = self._decision(X, post, batch_size)
         return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
