@@ -13,6 +13,7 @@ from ._backend import (
     to_numpy,
     use_backend,
 )
+from ._memory import get_memory_budget, memory_budget, set_memory_budget
 from ._validation import NotFittedError
 from .estimators import (
     MLPClassifier,
@@ -59,8 +60,11 @@ __all__ = [
     "array_namespace",
     "get_backend",
     "get_matmul_precision",
+    "get_memory_budget",
+    "memory_budget",
     "set_backend",
     "set_matmul_precision",
+    "set_memory_budget",
     "to_backend",
     "to_numpy",
     "use_backend",

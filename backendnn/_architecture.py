@@ -15,11 +15,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("estimators",),  # scikit-learn's protocol, the fit driver, the models
     ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes
     ("train", "gradcheck"),  # the epoch loop and compiled steps; central differences
-    ("network",),  # a sequence of layers, forward and backward
+    # a sequence of layers, forward and backward; its training objective; prediction in
+    # blocks; summaries
+    ("network", "_objective", "_blocks", "_summary"),
     ("layers",),  # one file per layer family
     # each function with its derivative; optimisers; L-BFGS; layouts; erf; argument checks
     ("activations", "losses", "optim", "lbfgs", "tensors", "special", "_validation"),
     # initialisers, parameters, random masks, caches
-    ("init", "params", "_random", "_cache", "_compiled", "_warnings", "_architecture"),
+    ("init", "params", "_random", "_cache", "_compiled", "_warnings", "_memory", "_architecture"),
     ("_backend",),  # the only package that names array libraries
 )

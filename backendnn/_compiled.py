@@ -29,5 +29,6 @@ def cached_jit(key: tuple, fn: Callable, xp: Any) -> Callable:
 
 
 def compiled_forward(network: Any, xp: Any) -> Callable:
-    """``network.forward`` compiled on JAX (and reused for an equal network)."""
-    return cached_jit(("forward", freeze(network)), network.forward, xp)
+    """``network``'s inference pass over all of its input at once (``Network.forward``
+    runs it on each block of rows), compiled on JAX and reused for an equal network."""
+    return cached_jit(("forward", freeze(network)), network._one_pass, xp)

@@ -12,13 +12,19 @@ O kh kw, weight (O, C, kh, kw)) is given ``shape=(C kh kw, O)`` too: W is drawn 
 shape with the scale of the fans, b of length shape[1], and ``Network.init`` transposes
 and reshapes W. A custom initialiser used on such layers accepts ``shape``.
 
-Imports nothing from backendnn.
+:func:`network_params` and :func:`network_state` make a network's arrays from its layers'
+declarations (``Network.init`` and ``Network.init_state`` call them).
+
+Imports :mod:`backendnn._backend`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+from ._backend import from_numpy, host_rng
 
 
 def normal(
@@ -98,3 +104,42 @@ def draw_weight(
     shape = (math.prod(w_shape[1:]), units)
     W, b = draw(rng, fan_in, fan_out, activation=act_name, shape=shape)
     return W.T.reshape(w_shape), b
+
+
+def network_params(
+    layers: Sequence[Any], seed: Any, scheme: Any, act_name: Any, xp: Any, device: Any, dtype: Any
+) -> list:
+    """The parameters of ``layers`` (one tuple per layer, in each one's ``parameters()``
+    order) drawn on the host from ``seed`` by initialiser ``scheme`` (Glorot factor of
+    activation ``act_name``), cast to ``dtype`` on the host and moved to ``xp`` on
+    ``device``; a bias the initialiser leaves out, and every constant, made on ``xp``."""
+    host_dtype = "float32" if dtype == xp.float32 else "float64"
+    rng, draw = host_rng(seed), get(scheme)
+    params: list = []
+    for layer in layers:
+        arrays, drawn_bias = [], None
+        for p in layer.parameters():
+            if p.init == "weight":
+                assert p.fans is not None
+                W, drawn_bias = draw_weight(p.shape, p.fans, draw, rng, act_name)
+                arrays.append(from_numpy(W.astype(host_dtype), xp=xp, device=device, dtype=dtype))
+            elif p.init == "bias" and drawn_bias is not None:
+                b = drawn_bias.astype(host_dtype)
+                arrays.append(from_numpy(b, xp=xp, device=device, dtype=dtype))
+            else:
+                value = 1.0 if p.init == "ones" else 0.0
+                arrays.append(xp.full(p.shape, value, dtype=dtype, device=device))
+        params.append(tuple(arrays))
+    return params
+
+
+def network_state(layers: Sequence[Any], xp: Any, device: Any, dtype: Any) -> list:
+    """The initial buffers of ``layers`` (one tuple per layer, in each one's ``buffers()``
+    order): their constants (``"ones"`` or zeros) on ``xp`` and ``device``."""
+    return [
+        tuple(
+            xp.full(b.shape, 1.0 if b.init == "ones" else 0.0, dtype=dtype, device=device)
+            for b in layer.buffers()
+        )
+        for layer in layers
+    ]

@@ -7,10 +7,11 @@ without parameters)::
     params = net.init(seed=0, xp=xp, dtype=xp.float64)
     loss, grads = net.loss_and_grad(params, X, y, "softmax_cross_entropy", alpha=1e-4)
 
-``loss_and_grad`` is a pure function of its arrays, so ``jax.jit`` compiles it.
+``loss_and_grad`` (from the mixin :mod:`._objective`) is a pure function of its arrays,
+so ``jax.jit`` compiles it. Inference runs in blocks of rows (:mod:`._blocks`).
 
-Imports :mod:`backendnn.activations`, ``init``, ``losses``, ``layers``, ``params`` and
-``_backend``.
+Imports :mod:`backendnn.activations`, ``init``, ``layers``, ``params``, ``_backend``,
+``_compiled`` and the siblings ``_objective``, ``_blocks`` and ``_summary``.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import _random
+from . import _blocks, _random
 from . import activations as _act
 from . import init as _init
-from . import losses as _losses
-from ._backend import array_namespace, from_numpy, host_rng, namespace
+from ._backend import array_namespace, namespace
+from ._compiled import compiled_forward
+from ._objective import TrainingObjective
+from ._summary import Summary, summarize
 from .layers import Activation, Dense, Flatten, GatedDense, Layer
 from .layers.base import Context, build_chain
 from .params import Params
 
 
-class Network:
+class Network(TrainingObjective):
     """A feed-forward network of :mod:`backendnn.layers`.
 
     The layers are applied in order, h_{W,b}(X) = layer_L(... layer_1(X)) (notes,
@@ -70,13 +73,9 @@ class Network:
 
     @classmethod
     def mlp(
-        cls,
-        n_in: int,
-        hidden: Sequence[int],
-        n_out: int,
-        activation: Any = "relu",
+        cls, n_in: int, hidden: Sequence[int], n_out: int, activation: Any = "relu",
         flatten: bool = False,
-    ) -> Network:
+    ) -> Network:  # fmt: skip
         """A multi-layer perceptron: dense layers n_in -> hidden... -> n_out.
 
         ``activation`` is applied after each hidden layer and the output is linear
@@ -128,8 +127,6 @@ class Network:
             width = h
         layers.append(Dense(width, n_out))
         return cls(layers)
-
-    # ------------------------------------------------------------------ parameters
 
     def init(
         self,
@@ -198,29 +195,8 @@ class Network:
         """
         xp = xp if xp is not None else namespace()
         dtype = dtype if dtype is not None else xp.float32
-        host_dtype = "float32" if dtype == xp.float32 else "float64"
-        rng, draw = host_rng(seed), _init.get(scheme)
         act_name = getattr(_act.get(activation), "name", activation)
-
-        def constant(value: float, shape: tuple[int, ...]) -> Any:
-            return xp.full(shape, value, dtype=dtype, device=device)
-
-        params: Params = []
-        for layer in self.layers:
-            arrays, drawn_bias = [], None
-            for p in layer.parameters():
-                if p.init == "weight":
-                    assert p.fans is not None
-                    W, drawn_bias = _init.draw_weight(p.shape, p.fans, draw, rng, act_name)
-                    W = W.astype(host_dtype)
-                    arrays.append(from_numpy(W, xp=xp, device=device, dtype=dtype))
-                elif p.init == "bias" and drawn_bias is not None:
-                    b = drawn_bias.astype(host_dtype)
-                    arrays.append(from_numpy(b, xp=xp, device=device, dtype=dtype))
-                else:
-                    arrays.append(constant(1.0 if p.init == "ones" else 0.0, p.shape))
-            params.append(tuple(arrays))
-        return params
+        return _init.network_params(self.layers, seed, scheme, act_name, xp, device, dtype)
 
     def init_state(self, *, xp: Any = None, device: Any = None, dtype: Any = None) -> list:
         """The initial state (buffers) of every layer: one tuple per layer, in the order
@@ -238,13 +214,7 @@ class Network:
         """
         xp = xp if xp is not None else namespace()
         dtype = dtype if dtype is not None else xp.float32
-        return [
-            tuple(
-                xp.full(b.shape, 1.0 if b.init == "ones" else 0.0, dtype=dtype, device=device)
-                for b in layer.buffers()
-            )
-            for layer in self.layers
-        ]
+        return _init.network_state(self.layers, xp, device, dtype)
 
     @property
     def has_state(self) -> bool:
@@ -310,12 +280,16 @@ class Network:
             f"layers[{i}].{n}" for i, layer in enumerate(self.layers) for n in layer.param_names
         ]
 
-    # ------------------------------------------------------------------ propagation
-
-    def forward(self, params: Params, X: Any, state: list | None = None) -> Any:
+    def forward(
+        self, params: Params, X: Any, state: list | None = None, *, batch_size: Any = None
+    ) -> Any:
         """The network output h_{W,b}(X) (eqs. 14-20) in inference mode, nothing kept for
         backward: batch norm uses its running statistics ``state``, dropout is the
         identity.
+
+        X runs in blocks of :meth:`block_rows` rows (that fit in the memory budget,
+        :func:`backendnn.set_memory_budget`), the outputs concatenated: one pass's
+        result, to rounding. On JAX a block's pass is compiled once per block size.
 
         Parameters
         ----------
@@ -327,6 +301,8 @@ class Network:
         state : list of tuple of arrays, optional
             The layers' state (:meth:`init_state`, or a fitted model's); needed where a
             layer has state.
+        batch_size : int, optional
+            Rows per block; default: as many as fit in the memory budget.
 
         Returns
         -------
@@ -343,9 +319,69 @@ class Network:
         >>> net.forward(params, np.ones((5, 4))).shape
         (5, 2)
         """
+        self._states(state)  # checked before any block runs
+        xp = array_namespace(X)
+        ref = [a for p in params for a in p][:1]
+        rows = self.block_rows(X.shape[1:], _blocks.itemsize(xp, X, *ref), batch_size)
+        one_pass = compiled_forward(self, xp)
+        return _blocks.map_rows(lambda block: one_pass(params, block, state), X, rows)
+
+    def _one_pass(self, params: Params, X: Any, state: list | None = None) -> Any:
+        """:meth:`forward` of all of X at once (what the JAX backend compiles)."""
         for layer, p, s in zip(self.layers, params, self._states(state)):
-            X, _ = layer.forward(p, X, Context(state=s)) if layer.uses_mode else layer.forward(p, X)
+            ctx = (Context(state=s),) if layer.uses_mode else ()
+            X = layer.forward(p, X, *ctx)[0]  # the cache dropped now: it may hold the input
         return X
+
+    def block_rows(
+        self, input_shape: tuple[int, ...], itemsize: int = 8, batch_size: Any = None,
+        extra: int = 0,
+    ) -> int:  # fmt: skip
+        """The rows of :meth:`forward`'s blocks for samples of ``input_shape``:
+        ``batch_size`` if given, else max(1, budget // (s * itemsize)), s the elements a
+        sample's pass holds at once (its input; a layer's input, output and workspace:
+        im2col patches, an activation's temporaries...) plus ``extra``. A ValueError
+        for a bad batch_size.
+
+        Examples
+        --------
+        >>> import backendnn as bn
+        >>> net = bn.Network.mlp(100, (1000,), 10)  # s = 100 + (1000 + 1000 + 0): the ReLU
+        >>> net.block_rows((100,), itemsize=8), 256 * 2**20 // (2100 * 8)
+        (15978, 15978)
+        """
+        return _blocks.block_rows(self.layers, tuple(input_shape), itemsize, batch_size, extra)
+
+    def summary(self, input_shape: tuple[int, ...]) -> Summary:
+        """A table of each layer's output shape and parameter count, with the totals, as
+        Keras prints one (batch norm's running statistics count as non-trainable).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            One sample's shape, without the batch axis.
+
+        Returns
+        -------
+        summary : Summary
+            Prints as the table; ``rows``, ``total``, ``trainable``, ``non_trainable``.
+
+        Examples
+        --------
+        >>> from backendnn import Network
+        >>> print(Network.mlp(4, (3,), 2, activation="tanh").summary((4,)))
+        Input shape: (None, 4)
+        #  Layer               Output shape  Param #
+        -  ------------------  ------------  -------
+        0  Dense(4, 3)         (None, 3)          15
+        1  Activation(Tanh())  (None, 3)           0
+        2  Dense(3, 2)         (None, 2)           8
+        ============================================
+        Total params: 23
+        Trainable params: 23
+        Non-trainable params: 0
+        """
+        return summarize(self.layers, input_shape)
 
     def _states(self, state: list | None) -> list:
         if state is not None:
@@ -459,187 +495,5 @@ class Network:
             dout, grads[i] = self.layers[i].backward(params[i], caches[i], dout, need_dx=i > 0)
         return grads
 
-    def penalty(
-        self, params: Params, alpha: float, n_samples: Any, grad_scale: Any = 1.0
-    ) -> tuple[Any, Params]:
-        """L2 penalty alpha/(2 n) sum ||W||_F^2 over weight matrices (not biases), and its
-        gradient.
-
-        The gradient (alpha/n) W is multiplied by ``grad_scale``: scikit-learn's
-        convention. It is the notes' eq. 36 term (lambda/2) sum ||W||^2 with
-        lambda = alpha / n_samples.
-
-        Parameters
-        ----------
-        params : list of tuple of arrays
-            The parameters, as returned by :meth:`init`.
-        alpha : float
-            L2 penalty strength (>= 0), scikit-learn's ``alpha``.
-        n_samples : int or 0-d array
-            The n in alpha / n: the number of samples of the batch (the sum of their
-            weights when weighted).
-        grad_scale : float or 0-d array, default 1.0
-            Factor applied to the gradient (not to the value).
-
-        Returns
-        -------
-        penalty : 0-d array or float
-            alpha/(2 n) sum ||W||_F^2 (the float 0.0 when no array is penalised).
-        grads : list of tuple
-            Per layer, ``grad_scale * (alpha/n) * W`` for each penalised array and
-            ``None`` for the others (biases), in the structure of ``params``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn import Network
-        >>> from backendnn.layers import Dense
-        >>> net = Network([Dense(2, 1)])
-        >>> params = [(np.array([[1.0], [2.0]]), np.array([5.0]))]
-        >>> value, grads = net.penalty(params, alpha=0.5, n_samples=5)
-        >>> round(float(value), 6)
-        0.25
-        >>> grads[0][0].ravel().tolist(), grads[0][1]
-        ([0.1, 0.2], None)
-        """
-        penalty, grads = 0.0, []
-        scale = alpha / n_samples
-        for layer, p in zip(self.layers, params):
-            g = []
-            for arr, pen in zip(p, layer.penalized):
-                if pen:
-                    xp = array_namespace(arr)
-                    flat = xp.reshape(arr, (-1,))
-                    penalty = penalty + xp.vecdot(flat, flat)
-                    g.append((scale * grad_scale) * arr)
-                else:
-                    g.append(None)
-            grads.append(tuple(g))
-        return 0.5 * scale * penalty, grads
-
-    def loss_and_grad(
-        self,
-        params: Params,
-        X: Any,
-        y: Any,
-        loss: Any = "squared_error",
-        alpha: float = 0.0,
-        grad_scale: Any = 1.0,
-        sample_weight: Any = None,
-        *,
-        state: list | None = None,
-        key: Any = None,
-    ) -> tuple[Any, Params]:
-        """Penalised loss J_lambda (eq. 36) of the batch (X, y) and its gradient, in
-        training mode (batch statistics, dropout masks from ``key``).
-
-        With ``sample_weight`` s the loss is the s-weighted mean over samples and the
-        penalty's n is sum_i s_i (scikit-learn's convention).
-
-        The gradient for every parameter is multiplied by ``grad_scale`` (the value is
-        not scaled). ``loss`` is a name or function of :mod:`backendnn.losses`.
-
-        Backpropagation is linear in dJ/dh, so c grad J costs one multiply of dJ/dh
-        (n_samples x n_outputs) by c: SGD folds its learning rate in this way and then
-        updates with one subtraction per parameter.
-
-        Parameters
-        ----------
-        params : list of tuple of arrays
-            The parameters, as returned by :meth:`init`.
-        X : array of shape (n_samples, n_features)
-            The inputs, (n_samples, ...) when the first layer is a
-            :class:`~backendnn.layers.Flatten`.
-        y : array of shape (n_samples,) or (n_samples, n_outputs)
-            The targets, in the form ``loss`` expects (integer labels or one-hot rows
-            for ``"softmax_cross_entropy"``, values for ``"squared_error"``).
-        loss : str or callable, default "squared_error"
-            A name of :mod:`backendnn.losses` or a function ``value, dh = loss(y, h)``.
-        alpha : float, default 0.0
-            L2 penalty strength, see :meth:`penalty`.
-        grad_scale : float or 0-d array, default 1.0
-            Factor applied to every gradient (not to the value).
-        sample_weight : array of shape (n_samples,), optional
-            Non-negative weight of each sample (same library and device as ``X``).
-        state : list of tuple of arrays, optional
-            The layers' state (see :meth:`forward_train`).
-        key : int32 array of shape (2,), optional
-            The random key of the dropout masks (see :meth:`forward_train`).
-
-        Returns
-        -------
-        value : 0-d array
-            J_lambda, left on the device (read it with ``float``).
-        grads : list of tuple of arrays
-            ``grad_scale`` times dJ_lambda/dparams, with the structure and shapes of
-            ``params``.
-
-        Raises
-        ------
-        ValueError
-            If ``loss`` is not a known loss name, or ``y``'s shape does not match the
-            network output.
-        TypeError
-            If the loss rejects ``y`` (float labels of shape (n_samples,) for
-            ``"softmax_cross_entropy"``), or the arrays come from two libraries or
-            devices.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from backendnn import Network
-        >>> net = Network.mlp(4, (3,), 2)
-        >>> params = net.init(seed=0, xp=np, dtype=np.float64)
-        >>> X, y = np.ones((5, 4)), np.array([0, 1, 1, 0, 1])
-        >>> value, grads = net.loss_and_grad(params, X, y, "softmax_cross_entropy", alpha=1e-4)
-        >>> value.shape, [[g.shape for g in p] for p in grads]
-        ((), [[(4, 3), (3,)], [], [(3, 2), (2,)]])
-        """
-        value, grads, _ = self.loss_grad_state(
-            params, X, y, loss, alpha, grad_scale, sample_weight, state=state, key=key
-        )
-        return value, grads
-
-    def loss_grad_state(
-        self,
-        params: Params,
-        X: Any,
-        y: Any,
-        loss: Any = "squared_error",
-        alpha: float = 0.0,
-        grad_scale: Any = 1.0,
-        sample_weight: Any = None,
-        *,
-        state: list | None = None,
-        key: Any = None,
-    ) -> tuple[Any, Params, list | None]:
-        """:meth:`loss_and_grad`, and the layers' state after this training pass (None
-        when ``state`` is None): one training step's pure function."""
-        out, caches = self.forward_train(params, X, state, key, sample_weight)
-        new_state = None if state is None else self.next_state(state, caches)
-        loss_fn = _losses.get(loss)
-        if sample_weight is None:
-            value, dout = loss_fn(y, out)
-            n: Any = X.shape[0]
-        else:
-            value, dout = loss_fn(y, out, sample_weight)
-            n = _losses.weight_total(sample_weight, array_namespace(sample_weight))
-        if not _is(grad_scale, 1):
-            dout = dout * grad_scale
-        grads = self.backward(params, caches, dout)
-        if not _is(alpha, 0):
-            pen, pgrads = self.penalty(params, alpha, n, grad_scale)
-            value = value + pen
-            grads = [
-                tuple(g if pg is None else g + pg for g, pg in zip(gs, pgs))
-                for gs, pgs in zip(grads, pgrads)
-            ]
-        return value, grads, new_state
-
     def __repr__(self) -> str:
         return "Network([" + ", ".join(map(repr, self.layers)) + "])"
-
-
-def _is(value: Any, number: float) -> bool:
-    """``value`` is the host number ``number`` (an array, perhaps traced by jit, is not)."""
-    return isinstance(value, (int, float)) and value == number

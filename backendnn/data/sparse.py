@@ -116,14 +116,16 @@ class SparseRows:
         itemsize = self.csr.dtype.itemsize
         return max(1, BLOCK_BYTES // (self.shape[1] * itemsize))
 
-    def blocks(self) -> Iterator[slice]:
-        n, size = self.shape[0], self.block_rows()
+    def blocks(self, rows: int | None = None) -> Iterator[slice]:
+        """Slices of at most ``rows`` rows (fewer if :meth:`block_rows` is fewer)."""
+        n, size = self.shape[0], min(self.block_rows(), rows or self.block_rows())
         return (slice(i, min(i + size, n)) for i in range(0, n, size))
 
-    def map_blocks(self, fn: Callable[[Any], Any]) -> Any:
-        """``fn`` (dense rows -> array of one row per sample) applied to one block of rows
-        at a time, the results concatenated: the whole matrix is never dense at once."""
-        outs = [fn(self.dense(rows)) for rows in self.blocks()]
+    def map_blocks(self, fn: Callable[[Any], Any], rows: int | None = None) -> Any:
+        """``fn`` (dense rows -> array of one row per sample) applied to one block of (at
+        most ``rows``) rows at a time, the results concatenated: the whole matrix is never
+        dense at once."""
+        outs = [fn(self.dense(block)) for block in self.blocks(rows)]
         return outs[0] if len(outs) == 1 else array_namespace(outs[0]).concat(outs, axis=0)
 
 

@@ -23,8 +23,8 @@ methods and nothing else:
 - ``_check_attributes(attributes)``: what fitted attributes must agree on.
 
 Imports :mod:`backendnn._backend`, ``_validation``, ``network`` (types), ``_compiled``,
-``data.sparse`` and the siblings ``_protocol``, ``_inputs``, ``_dask``, ``_docs`` and
-``_driver``.
+``_blocks``, ``_summary``, ``data.sparse`` and the siblings ``_protocol``, ``_inputs``,
+``_dask``, ``_docs`` and ``_driver``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .._backend import (
     to_namespace_of,
     to_numpy,
 )
+from .._blocks import check_batch_size, itemsize, map_rows
 from .._compiled import compiled_forward
 from .._random import new_key, seed_of
 from .._validation import (
@@ -392,19 +393,38 @@ class NetworkEstimator(EstimatorProtocol):
             cache[key] = entry = (snapshot, moved)
         return entry[1][:n], (None if buffers is None else entry[1][n:])
 
-    def _forward(self, X: Any) -> Any:
-        """The network's output for ``X`` (as the network takes it), computed where X lives."""
-        if isinstance(X, SparseRows):  # one block of rows densified at a time
-            return X.map_blocks(self._forward)
+    def _forward(self, X: Any, post: Any = None, batch_size: Any = None) -> Any:
+        """``post`` (if given) of the network's output for ``X`` (as the network takes it)
+        where X lives, in blocks of rows that fit in the memory budget (or batch_size)."""
+        network = self._network()
+        sparse = isinstance(X, SparseRows)
+        xp = X.xp if sparse else array_namespace(X)
+        # post (softmax, sigmoid...) holds a few arrays of the output's size
+        extra = _POST_TEMPORARIES * math.prod(network.output_shape(X.shape[1:])) if post else 0
+        rows = network.block_rows(X.shape[1:], itemsize(xp, X), batch_size, extra)
+        if sparse:  # one block of rows densified at a time
+            return X.map_blocks(lambda block: self._forward(block, post, rows), rows)
         params, buffers = self._params_on(X)
-        return compiled_forward(self._network(), array_namespace(X))(params, X, buffers)
+        one_pass, post = compiled_forward(network, xp), post or (lambda h: h)
+        return map_rows(lambda block: post(one_pass(params, block, buffers)), X, rows)
 
-    def _decision(self, X: Any) -> tuple[Any, Any]:
-        """(xp, the network's output for X) in the library and on the device of X."""
+    def _decision(self, X: Any, post: Any = None, batch_size: Any = None) -> tuple[Any, Any]:
+        """(xp, ``post`` of the network's output for X) in the library and on the device
+        of X, in blocks of rows (see :meth:`_forward`)."""
+        check_batch_size(batch_size)
         if is_dask(X):  # a lazy dask array of outputs, block by block
-            return dask_predict(self, X)
+            xp, out = dask_predict(self, X, batch_size)
+            return xp, (out if post is None else post(out))
         xp, X2 = predict_input(self, X)
-        return xp, self._forward(X2)
+        return xp, self._forward(X2, post, batch_size)
+
+    def summary(self) -> Any:
+        """The fitted network's :meth:`Network.summary` (output shapes and parameter
+        counts, as Keras prints them), its output activation last."""
+        image = getattr(self, "image_shape_", None)
+        shape = (self.n_features_in_,) if image is None or self._flatten_input else image
+        table = self._network().summary(tuple(shape))
+        return table.with_output(getattr(self, "out_activation_", "identity"))
 
     def _check_shape(self, X: Any) -> None:
         check_shape(self, X)
@@ -416,6 +436,7 @@ class NetworkEstimator(EstimatorProtocol):
 
 
 REAL = Interval(None, None)
+_POST_TEMPORARIES = 4  # arrays of the output's size a prediction's post-processing holds
 
 #: the fitted attributes a solver's training defines
 SOLVED_ATTRIBUTES: dict[str, Constraint] = {

@@ -7,7 +7,7 @@ moved to the compute library once per worker, each block's outputs a NumPy array
 ``score`` computes it. dask is optional: it is imported only when a dask array comes in
 (recognised by its module).
 
-Imports :mod:`backendnn._backend`, ``_validation``, ``_compiled``, ``params`` (types)
+Imports :mod:`backendnn._backend`, ``_validation``, ``params`` (types)
 and, on first use, :mod:`backendnn.data.dask`.
 """
 
@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .._backend import array_namespace, default_device, from_numpy, has_64bit, namespace, to_numpy
-from .._compiled import compiled_forward
 from .._validation import check_X, float_dtype
 from ..params import Params
 
@@ -114,9 +113,11 @@ class _BlockForward:
     library; the host weights are moved there once per process (and not pickled)."""
 
     def __init__(
-        self, network: Any, params: Params, buffers: list | None, backend: str, dtype: str
-    ):
+        self, network: Any, params: Params, buffers: list | None, backend: str, dtype: str,
+        batch_size: int | None = None,
+    ):  # fmt: skip
         self.network, self.backend, self.dtype = network, backend, dtype
+        self.batch_size = batch_size
         self.arrays, self.n_params = [*params, *(buffers or [])], len(params)
         self._moved: Params | None = None
 
@@ -134,14 +135,15 @@ class _BlockForward:
             ]
         n = self.n_params
         buffers = self._moved[n:] if self.network.has_state else None
-        out = compiled_forward(self.network, xp)(self._moved[:n], X, buffers)
+        out = self.network.forward(self._moved[:n], X, buffers, batch_size=self.batch_size)
         return np.asarray(to_numpy(out))
 
 
-def dask_predict(est: Any, X: Any) -> tuple[Any, Any]:
+def dask_predict(est: Any, X: Any, batch_size: Any = None) -> tuple[Any, Any]:
     """(the dask namespace, the network's outputs as a lazy dask array, one block per row
-    chunk) for a dask array ``X``. The weights are those of the call (later changes to the
-    model do not reach it)."""
+    chunk) for a dask array ``X``, each chunk run in blocks of ``batch_size`` rows (None:
+    that fit in the memory budget). The weights are those of the call (later changes to
+    the model do not reach it)."""
     est._check_fitted()
     X = _by_rows(X)
     est._check_shape(X)
@@ -152,7 +154,7 @@ def dask_predict(est: Any, X: Any) -> tuple[Any, Any]:
     params = [tuple(to_numpy(a) for a in p) for p in est._params]
     buffers = est._buffers
     buffers = None if buffers is None else [tuple(to_numpy(a) for a in s) for s in buffers]
-    forward = _BlockForward(est._network(), params, buffers, backend, name)
+    forward = _BlockForward(est._network(), params, buffers, backend, name, batch_size)
     n_out = forward(np.zeros((1, *X.shape[1:]), dtype=name)).shape[1]
     chunks = (X.chunks[0], (n_out,))
     meta = np.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it

@@ -79,9 +79,24 @@ class ClassifierOutputs(NetworkEstimator):
         request = FitRequest(X, y, sample_weight, incremental=True, classes=classes)
         return self._fit(request)
 
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities, shape (n_samples, n_classes), in the library of X."""
-        xp, logits = self._decision(X)
+    def predict_proba(self, X: Any, *, batch_size: Any = None) -> Any:
+        """Class probabilities, in the library of X.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or (N, C, H, W)
+        batch_size : int, optional
+            Rows per block; default: as many as fit in the memory budget
+            (:func:`backendnn.set_memory_budget`).
+
+        Returns
+        -------
+        proba : array of shape (n_samples, n_classes)
+        """
+        return self._decision(X, self._proba, batch_size)[1]
+
+    def _proba(self, logits: Any) -> Any:
+        xp = array_namespace(logits)
         if self.out_activation_ == "softmax":
             return log_softmax_and_softmax(logits, xp)[1]
         sigmoid = _act.get("sigmoid")
@@ -91,10 +106,13 @@ class ClassifierOutputs(NetworkEstimator):
             return xp.ones_like(logits)
         return xp.concat([sigmoid.forward(-logits), sigmoid.forward(logits)], axis=1)
 
-    def predict_log_proba(self, X: Any) -> Any:
+    def predict_log_proba(self, X: Any, *, batch_size: Any = None) -> Any:
         """Log of :meth:`predict_proba`, computed stably from the logits (multi-label:
-        the log of the probabilities, as scikit-learn's)."""
-        xp, logits = self._decision(X)
+        the log of the probabilities, as scikit-learn's); ``batch_size`` as there."""
+        return self._decision(X, self._log_proba, batch_size)[1]
+
+    def _log_proba(self, logits: Any) -> Any:
+        xp = array_namespace(logits)
         if self.out_activation_ == "softmax":
             return log_softmax(logits, xp)
         sp = _act.get("softplus")
@@ -106,26 +124,28 @@ class ClassifierOutputs(NetworkEstimator):
             return xp.zeros_like(logits)
         return xp.concat([-sp.forward(logits), -sp.forward(-logits)], axis=1)
 
-    def predict(self, X: Any) -> Any:
+    def predict(self, X: Any, *, batch_size: Any = None) -> Any:
         """Predicted labels, in the library and on the device of X (NumPy input: any
-        label type; other libraries: numeric labels)."""
-        xp, logits = self._decision(X)
+        label type; other libraries: numeric labels); ``batch_size`` as in
+        :meth:`predict_proba`."""
+        _, idx = self._decision(X, self._label_index, batch_size)
+        return idx if self._multilabel else labels_of(self.classes_, idx)
+
+    def _label_index(self, logits: Any) -> Any:
+        """Each sample's class index (multi-label: its 0/1 row)."""
+        xp = array_namespace(logits)
         if self._multilabel:
             return xp.astype(logits > 0, index_dtype(xp))
         if len(self.classes_) == 1:
-            zeros = xp.zeros(logits.shape[0], dtype=index_dtype(xp), device=device(logits))
-            return labels_of(self.classes_, zeros)
-        idx = (
-            xp.argmax(logits, axis=1)
-            if logits.shape[1] > 1
-            else xp.astype(logits[:, 0] > 0, index_dtype(xp))
-        )
-        return labels_of(self.classes_, idx)
+            return xp.zeros(logits.shape[0], dtype=index_dtype(xp), device=device(logits))
+        if logits.shape[1] > 1:
+            return xp.argmax(logits, axis=1)
+        return xp.astype(logits[:, 0] > 0, index_dtype(xp))
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None, *, batch_size: Any = None) -> float:
         """Mean accuracy on (X, y) (weighted by ``sample_weight``; subset accuracy for
-        multi-label targets)."""
-        return host_accuracy(self.predict(X), y, sample_weight)
+        multi-label targets); ``batch_size`` as in :meth:`predict_proba`."""
+        return host_accuracy(self.predict(X, batch_size=batch_size), y, sample_weight)
 
 
 class RegressorOutputs(NetworkEstimator):
@@ -175,14 +195,30 @@ class RegressorOutputs(NetworkEstimator):
         """
         return self._fit(FitRequest(X, y, sample_weight, incremental=True))
 
-    def predict(self, X: Any) -> Any:
-        """Predictions (n_samples,) or (n_samples, n_outputs) in the library of X."""
-        xp, outputs = self._decision(X)
-        if self.out_activation_ == "exp":  # the Poisson loss's log link
-            outputs = xp.exp(outputs)
+    def predict(self, X: Any, *, batch_size: Any = None) -> Any:
+        """Predictions, in the library of X.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features) or (N, C, H, W)
+        batch_size : int, optional
+            Rows per block; default: as many as fit in the memory budget
+            (:func:`backendnn.set_memory_budget`).
+
+        Returns
+        -------
+        y : array of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        self._check_fitted()
+        post = _exp if self.out_activation_ == "exp" else None  # the Poisson loss's log link
+        xp, outputs = self._decision(X, post, batch_size)
         return xp.reshape(outputs, (outputs.shape[0],)) if self._y_1d else outputs
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None, *, batch_size: Any = None) -> float:
         """Coefficient of determination R^2 (averaged over outputs; weighted by
-        ``sample_weight``)."""
-        return r2_host(self.predict(X), y, sample_weight)
+        ``sample_weight``); ``batch_size`` as in :meth:`predict`."""
+        return r2_host(self.predict(X, batch_size=batch_size), y, sample_weight)
+
+
+def _exp(h: Any) -> Any:
+    return array_namespace(h).exp(h)

@@ -377,24 +377,27 @@ class Perceptron(NetworkEstimator):
         request = FitRequest(X, y, sample_weight, incremental=True, classes=classes)
         return self._fit(request)
 
-    def decision_function(self, X: Any) -> Any:
+    def decision_function(self, X: Any, *, batch_size: Any = None) -> Any:
         """w.x + b per sample (n_samples,) for two classes, else (n_samples, n_classes),
-        in the library of X."""
-        xp, scores = self._decision(X)
+        in the library of X, in blocks of ``batch_size`` rows (default: as many as fit in
+        the memory budget, :func:`backendnn.set_memory_budget`)."""
+        xp, scores = self._decision(X, batch_size=batch_size)
         return xp.reshape(scores, (scores.shape[0],)) if scores.shape[1] == 1 else scores
 
-    def predict(self, X: Any) -> Any:
-        """Predicted labels in the library of X."""
-        scores = self.decision_function(X)
+    def predict(self, X: Any, *, batch_size: Any = None) -> Any:
+        """Predicted labels in the library of X; ``batch_size`` as in
+        :meth:`decision_function`."""
+        scores = self.decision_function(X, batch_size=batch_size)
         xp = array_namespace(scores)
         idx = (
             xp.argmax(scores, axis=1) if scores.ndim > 1 else xp.astype(scores > 0, index_dtype(xp))
         )
         return labels_of(self.classes_, idx)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on (X, y), weighted by ``sample_weight`` if given."""
-        return host_accuracy(self.predict(X), y, sample_weight)
+    def score(self, X: Any, y: Any, sample_weight: Any = None, *, batch_size: Any = None) -> float:
+        """Mean accuracy on (X, y), weighted by ``sample_weight`` if given; ``batch_size``
+        as in :meth:`decision_function`."""
+        return host_accuracy(self.predict(X, batch_size=batch_size), y, sample_weight)
 
 
 def _transpose(W: Any) -> Any:

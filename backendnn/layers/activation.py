@@ -8,7 +8,21 @@ from __future__ import annotations
 from typing import Any
 
 from .. import activations as _act
-from .base import INFERENCE, Context, Layer
+from .base import INFERENCE, Context, Layer, size
+
+# the temporaries of each built-in activation's forward as arrays of its input's size,
+# besides its output (NumPy's, measured: tests/test_prediction_memory.py checks them)
+_TEMPORARIES = {
+    "identity": 0, "relu": 0, "tanh": 0, "sigmoid": 4, "logistic": 4, "gelu": 12,
+    "gelu_tanh": 6, "silu": 5, "swish": 5, "softplus": 2, "softmax": 2, "log_softmax": 2,
+}  # fmt: skip
+_UNKNOWN = max(_TEMPORARIES.values())  # a registered activation: as the costliest built-in
+
+
+def temporaries(activation: Any) -> int:
+    """The arrays of z's size that ``activation.forward(z)`` holds at once besides its
+    output (a registered activation of unknown cost: as the costliest built-in)."""
+    return _TEMPORARIES.get(getattr(activation, "name", ""), _UNKNOWN)
 
 
 class Activation(Layer):
@@ -62,6 +76,10 @@ class Activation(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"activation": self.activation}
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """f's temporaries (the sigmoid's exp(-|z|), 1 + e, ...): a few arrays of z's size."""
+        return temporaries(self.activation) * size(shape)
 
     def forward(self, params: tuple, z: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """a = f(z), keeping z or f(z) for backward, whichever f' reads."""

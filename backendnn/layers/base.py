@@ -15,6 +15,10 @@ A layer holds no arrays. It declares them, and every call takes them as argument
   ``shape`` (no batch axis), found from the shapes alone; a ValueError says what the
   layer expects. ``build(shape)`` returns the layer with the sizes it infers from its
   input (``Dense(64)``'s input width) filled in;
+- ``workspace(shape)``: the elements per sample of the temporaries an inference
+  forward holds at once besides its input and output (im2col patches, a padded copy,
+  running maxima; 0 by default), for input samples of ``shape``: prediction in bounded
+  memory sizes its blocks of rows from it (``Network.block_rows``);
 - ``config()``: its constructor arguments by name: equality, hashing (the compiled-step
   cache) and model files come from it;
 - the pass itself, a pure function of its arrays::
@@ -198,6 +202,12 @@ class Layer:
         """This layer with the sizes it infers from input samples of ``shape`` filled in
         (itself where nothing is inferred)."""
         return self
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """The elements per sample of the temporaries an inference forward holds at once
+        besides its input and output, for input samples of ``shape`` (no batch axis):
+        here 0."""
+        return 0
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments, by name (a model file stores them)."""

@@ -167,6 +167,14 @@ class Conv2d(Layer):
         check_shape(self, shape, self.in_channels, *self._window())
         return (self.out_channels, *output_size(shape[1:], *self._geometry()))
 
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """The portable path's: the padded copy of x (C (H + pt + pb)(W + pl + pr), when
+        padded) and the patches (C kh kw H' W'); the native convolutions need less."""
+        c, h, w = shape
+        (pt, pb), (pl, pr) = self._sides
+        padded = c * (h + pt + pb) * (w + pl + pr) if pt + pb + pl + pr else 0
+        return padded + c * size(self.kernel_size) * size(self.output_shape(shape)[1:])
+
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = W * x + b: per sample and group Y_ng = W_g P_ng + b, or the native convolution."""
         check_input(self, x, self.in_channels, *self._window())
@@ -340,6 +348,10 @@ class Conv1d(Layer):
         check_shape(self, shape, self.in_channels, *self._window())
         o, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
         return (o, length)
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """:meth:`Conv2d.workspace` of x as (C, 1, L)."""
+        return self._2d.workspace((shape[0], 1, shape[1]))
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = W * x + b, :meth:`Conv2d.forward` on x as (N, C, 1, L)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import activations as _act
 from .._backend import array_namespace
+from .activation import temporaries
 from .base import INFERENCE, Context, Layer, Param, _add_bias, _promote, bias, positive_int, weight
 
 
@@ -181,6 +182,10 @@ class GatedDense(Layer):
     def build(self, shape: tuple[int, ...]) -> GatedDense:
         _check_rows(self, shape, self.n_in)
         return self if self.n_in is not None else GatedDense(shape[0], self.n_out, self.gate)
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """[a, b] (2 n_out), g(a) and the gate's temporaries."""
+        return (3 + temporaries(self.gate.gate)) * self.n_out
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = g(a) * b with [a, b] = x W + c; the cache is (x, a, b)."""

@@ -8,7 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from .._backend import array_namespace
-from .base import INFERENCE, Context, Layer, Param, check_bool, check_eps, positive_int
+from .base import (
+    INFERENCE,
+    Context,
+    Layer,
+    Param,
+    check_bool,
+    check_eps,
+    positive_int,
+    size,
+)  # fmt: skip
 
 
 class LayerNorm(Layer):
@@ -105,6 +114,10 @@ class LayerNorm(Layer):
                 f"got samples of shape {shape}"
             )
         return shape
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """x - mu, (x - mu)^2, x_hat and x_hat * weight: three arrays of x's size at once."""
+        return 3 * size(shape)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = weight (x - mu) / sqrt(var + eps) + bias over the trailing axes."""

@@ -37,6 +37,7 @@ from .base import (
     check_bool,
     check_eps,
     positive_int,
+    size,
 )
 
 
@@ -125,6 +126,11 @@ class _BatchNorm(Layer):
             )
 
     # ------------------------------------------------------------------ the pass
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """x - mu (scaled in place) and, with batch statistics, (x - mu)^2: two arrays of
+        x's size."""
+        return 2 * size(shape)
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = gamma (x - mu) / sqrt(var + eps) + beta, per channel: the batch's mu and var

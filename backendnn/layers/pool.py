@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import _backend
 from .._backend import array_namespace, device
-from .base import INFERENCE, Context, Layer
+from .base import INFERENCE, Context, Layer, size
 from .windows import (
     Pair,
     _ints,
@@ -123,6 +123,11 @@ class MaxPool2d(_Pool2d):
             best = xp.maximum(best, part)
         return best, (k_star, tuple(x.shape), None)
 
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """The running maximum's: the previous maximum, the window index k* (old and new)
+        and the comparison's mask, each at most the output's size."""
+        return 4 * size(self.output_shape(shape))
+
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
     ) -> tuple[Any, tuple]:
@@ -184,6 +189,10 @@ class AvgPool2d(_Pool2d):
         check_input(self, x, None, self.kernel_size)
         total = _sum(windows(x, self.kernel_size, self.stride))  # no (kh kw)-fold copy
         return total / float(self.kernel_size[0] * self.kernel_size[1]), tuple(x.shape)
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """The sum of the windows before the division: the output's size."""
+        return size(self.output_shape(shape))
 
     def backward(
         self, params: tuple, cache: Any, dy: Any, need_dx: bool = True
@@ -268,6 +277,10 @@ class _Pool1d(Layer):
         check_shape(self, shape, None, (self.kernel_size,))
         c, _, length = self._2d.output_shape((shape[0], 1, shape[1]))
         return (c, length)
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """The 2-d pool's, of x as (C, 1, L)."""
+        return self._2d.workspace((shape[0], 1, shape[1]))
 
     def forward(self, params: tuple, x: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:
         """y = the 2-d pool of x as (N, C, 1, L), as (N, C, L')."""

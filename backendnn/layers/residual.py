@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _random
-from .base import INFERENCE, Context, Layer, Param, build_chain
+from .base import INFERENCE, Context, Layer, Param, build_chain, size
 
 _BRANCHES = ("f", "shortcut")
 
@@ -161,6 +161,18 @@ class Residual(Layer):
                 "[Dense(n_in, n_out)])"
             )
         return (built[0], built[1]), shapes[0]
+
+    def workspace(self, shape: tuple[int, ...]) -> int:
+        """Every sub-layer's output and workspace (the forward keeps each sub-layer's cache,
+        im2col patches included, until it returns) and the sum f(x) + shortcut(x)."""
+        total = 0
+        for name, layers in zip(_BRANCHES, self._branches()):
+            s = tuple(shape)
+            for layer in build_chain(layers, s, f"Residual: {name}.")[0]:
+                total += layer.workspace(s)
+                s = tuple(layer.output_shape(s))
+                total += size(s)
+        return total + size(self.output_shape(shape))
 
     # ------------------------------------------------------------------ the pass
 
