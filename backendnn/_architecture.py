@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("io", "interop"),  # the model-file format; conversions to and from other frameworks
     ("estimators",),  # scikit-learn's protocol, the fit driver, the models
     ("data",),  # where batches come from: memory, sparse rows, dask chunks, meshes
-    ("train", "gradcheck"),  # the epoch loop and compiled steps; central differences
+    ("train", "gradcheck", "run_state"),  # the epoch loop and compiled steps; central differences
     # a sequence of layers, forward and backward; its training objective; prediction in
     # blocks; summaries
     ("network", "_objective", "_blocks", "_summary"),

@@ -30,6 +30,7 @@ import numpy as np
 from .._backend import from_numpy, has_64bit, is_array, to_numpy
 from .._validation import is_int
 from ..train import History, LearningRateSchedule, OptimizerState, Shuffling, TrainingState
+from ._weights import buffers_of, params_of, weight_map
 
 PREFIX = "training."
 _HISTORY_NUMBERS = ("best_loss", "best_validation_score", "best_criterion")
@@ -51,7 +52,6 @@ def training_fields(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "(include_optimizer=True needs a model fitted in this session, or loaded from a "
             "file saved with include_optimizer=True)"
         )
-    from ._core import weight_map  # the weight names of the prediction network
 
     network = model._network()
     tensors = {
@@ -133,7 +133,6 @@ def read_training(
     """The training state (and dropout key) of a file's ``fields`` and ``training.*``
     ``tensors`` for a model of class ``cls`` with fitted ``attributes``, its arrays
     placed on ``xp``/``dev``. ``ValueError`` naming the field that does not fit."""
-    from ._core import _buffers_of, _params_of
 
     if not isinstance(fields, dict) or set(fields) != {"history", "optimizer", "rng", "random_key"}:
         raise ValueError(
@@ -165,11 +164,11 @@ def read_training(
     last, best = weights("params"), weights("best")
     if last is None:
         raise ValueError(f"the training state lacks the tensors {PREFIX}params.*")
-    buffers = _buffers_of(network, last) if network.has_state else None
+    buffers = buffers_of(network, last) if network.has_state else None
     history = _history(fields["history"])
     if best is not None:
-        history.best_params = _params_of(network, best)
-        history.best_buffers = _buffers_of(network, best) if network.has_state else None
+        history.best_params = params_of(network, best)
+        history.best_buffers = buffers_of(network, best) if network.has_state else None
     opt = _optimizer(fields["optimizer"], tensors, dtype_name, placed)
     order = _indices(tensors, "order")
     split = None
@@ -194,7 +193,7 @@ def read_training(
         ):
             raise ValueError(f"unknown tensor {k!r} in the training state")
     state = TrainingState(
-        _params_of(network, last), buffers, opt, history,
+        params_of(network, last), buffers, opt, history,
         Shuffling(_rng(fields["rng"]), order), split,
     )  # fmt: skip
     return state, _key(fields["random_key"])

@@ -38,11 +38,9 @@ from .._backend import (
     array_namespace,
     check_random_state,
     device,
-    from_numpy,
     is_array,
     namespace_name,
     to_namespace_of,
-    to_numpy,
 )
 from .._blocks import check_batch_size, itemsize, map_rows
 from .._compiled import compiled_forward
@@ -64,7 +62,17 @@ from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
 from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
 from ._protocol import EstimatorProtocol
-from ._session import FitSession, held_out_set, model_view, restore, validation_set
+from ._session import FitSession, model_view, restore
+from ._validation_data import held_out_set, validation_set
+from ._weights import (
+    buffers_of,
+    host_key,
+    params_of,
+    placed_tree,
+    unchanged,
+    weight_map,
+    weight_shapes,
+)
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -183,9 +191,9 @@ class NetworkEstimator(EstimatorProtocol):
         rng = check_random_state(self.random_state) if resumed is None else resumed.shuffling.rng
         reuse = self._has_weights() and (request.incremental or self.warm_start)
         if resumed is not None:
-            params = _placed_tree(resumed.params, data.place)
+            params = placed_tree(resumed.params, data.place)
         elif reuse and request.initial is None:
-            params = _params_of(network, self._weights(), data.place)
+            params = params_of(network, self._weights(), data.place)
         else:
             params = self._init_params(network, rng, data.place, request.initial)
         layers = self._layer_state(network, data.place, reuse, resumed)
@@ -203,7 +211,7 @@ class NetworkEstimator(EstimatorProtocol):
         def show(epoch: dict[str, Any]) -> None:
             weights = attributes(epoch.pop("params"), epoch.pop("buffers"))
             new = {**epoch, **weights}
-            new["_random_key"] = _host_key(layers)
+            new["_random_key"] = host_key(layers)
             self.__dict__.update(new)
 
         session.show = show
@@ -271,9 +279,9 @@ class NetworkEstimator(EstimatorProtocol):
         buffers = None
         if network.has_state:
             if resumed is not None:
-                buffers = _placed_tree(resumed.buffers, place)
+                buffers = placed_tree(resumed.buffers, place)
             elif reuse:
-                buffers = _buffers_of(network, self._weights(), place)
+                buffers = buffers_of(network, self._weights(), place)
             else:
                 buffers = network.init_state(xp=place.xp, device=place.device, dtype=place.dtype)
         key = None
@@ -354,13 +362,13 @@ class NetworkEstimator(EstimatorProtocol):
     @property
     def _params(self) -> Params:
         """The fitted weights as the prediction network's parameters."""
-        return _params_of(self._network(), self._weights())
+        return params_of(self._network(), self._weights())
 
     @property
     def _buffers(self) -> list | None:
         """The fitted state of the prediction network's layers (None without)."""
         network = self._network()
-        return _buffers_of(network, self._weights()) if network.has_state else None
+        return buffers_of(network, self._weights()) if network.has_state else None
 
     def _network(self) -> Network:
         self._check_fitted()
@@ -387,7 +395,7 @@ class NetworkEstimator(EstimatorProtocol):
         cache = self.__dict__.setdefault("_cache", {})
         key = ("weights", namespace_name(xp), str(device(X)))
         entry = cache.get(key)
-        if entry is None or not _unchanged(entry[0], params):
+        if entry is None or not unchanged(entry[0], params):
             snapshot = [tuple(array_namespace(a).asarray(a, copy=True) for a in p) for p in params]
             moved = [tuple(to_namespace_of(a, X) for a in p) for p in params]
             cache[key] = entry = (snapshot, moved)
@@ -486,92 +494,3 @@ class SolverEstimator(NetworkEstimator):
                 "partial_fit does not support early_stopping=True: there is no held-out set "
                 "across calls; set early_stopping=False"
             )
-
-
-# ---------------------------------------------------------------------- the weight map
-
-
-def weight_map(network: Network, params: Params, buffers: list | None = None) -> dict[str, Any]:
-    """The parameters (and buffers) of ``network`` by name: ``"layers.{i}.{name}"``."""
-    named = {
-        f"layers.{i}.{name}": a
-        for i, (layer, p) in enumerate(zip(network.layers, params))
-        for name, a in zip(layer.param_names, p)
-    }
-    for i, (layer, s) in enumerate(zip(network.layers, buffers or [])):
-        named.update({f"layers.{i}.{b.name}": a for b, a in zip(layer.buffers(), s)})
-    return named
-
-
-def weight_shapes(network: Network) -> dict[str, tuple[int, ...]]:
-    """The shape of each parameter and buffer of ``network``, named as :func:`weight_map`
-    names them (from the declarations: nothing is allocated)."""
-    return {
-        f"layers.{i}.{p.name}": tuple(p.shape)
-        for i, layer in enumerate(network.layers)
-        for p in (*layer.parameters(), *layer.buffers())
-    }
-
-
-def _buffers_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> list:
-    """The layers' buffers of ``network`` from a weight map (moved to ``place`` if given)."""
-    return [
-        tuple(_placed(weights[f"layers.{i}.{b.name}"], place) for b in layer.buffers())
-        for i, layer in enumerate(network.layers)
-    ]
-
-
-def _placed(a: Any, place: Place | None) -> Any:
-    """``a``, moved through the host to another library, device or precision if given."""
-    if place is None:
-        return a
-    return from_numpy(to_numpy(a), xp=place.xp, device=place.device, dtype=place.dtype)
-
-
-def _placed_tree(tree: list | None, place: Place) -> Any:
-    """A list of tuples of arrays moved to ``place``."""
-    return None if tree is None else [tuple(_placed(a, place) for a in t) for t in tree]
-
-
-def _host_key(layers: LayerState | None) -> tuple[int, int] | None:
-    """The random key of ``layers`` as host ints (None without random layers)."""
-    key = None if layers is None else layers.key
-    return None if key is None else (int(to_numpy(key)[0]), int(to_numpy(key)[1]))
-
-
-def _params_of(network: Network, weights: dict[str, Any], place: Place | None = None) -> Params:
-    """The parameters of ``network`` from a weight map (moved to ``place`` if given).
-
-    Raises
-    ------
-    ValueError
-        Where the weights' names or shapes do not match the network (assigned weights of
-        another architecture, a warm start after changing the layers).
-    """
-    expected = weight_shapes(network)
-    got = {k: tuple(a.shape) for k, a in weights.items() if k in expected}
-    if got != expected:
-        have = {k: tuple(a.shape) for k, a in weights.items()}
-        raise ValueError(
-            f"warm start: the weights {have} do not match the network's {expected}; set "
-            "warm_start=False or assign weights of matching shapes"
-        )
-    return [
-        tuple(_placed(weights[f"layers.{i}.{name}"], place) for name in layer.param_names)
-        for i, layer in enumerate(network.layers)
-    ]
-
-
-def _unchanged(snapshot: Params, params: Params) -> bool:
-    """Whether ``params`` still hold exactly the values of ``snapshot``."""
-    if [len(p) for p in snapshot] != [len(p) for p in params]:
-        return False
-    for old, new in zip((a for p in snapshot for a in p), (a for p in params for a in p)):
-        if not is_array(new) or tuple(old.shape) != tuple(new.shape) or old.dtype != new.dtype:
-            return False
-        if namespace_name(array_namespace(old)) != namespace_name(array_namespace(new)):
-            return False
-        xp = array_namespace(old)
-        if not bool(xp.all(old == new)):
-            return False
-    return True

@@ -14,9 +14,8 @@ the siblings ``_online`` and ``_params``.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,8 @@ from ..train import (
     run_lbfgs,
 )
 from ._online import OnlineSetup, train_online
+from ._session import Attributed
+from ._validation_data import Validation, validation_values
 
 if TYPE_CHECKING:
     from ..data import DataSource
@@ -183,18 +184,6 @@ def _batch_size(batch_size: Any, n: int) -> int:
     return min(batch_size, n)
 
 
-@dataclass
-class Validation:
-    """Validation data of one fit, checked and placed where the fit computes: a data
-    source (``X``, encoded ``Y``, weights ``W``) and, with ``scoring``, the scorer's
-    value of the model at the current weights (``scorer(params, buffers) -> float``,
-    named ``name`` in the records)."""
-
-    source: DataSource
-    scorer: Callable[[Params, Any], float] | None = None
-    name: str | None = None
-
-
 def run(
     plan: FitPlan,
     network: Network,
@@ -287,7 +276,7 @@ def _fit_lbfgs(
     params, res, curve = run_lbfgs(
         network, params, data, plan.loss, plan.alpha,
         max_iter=plan.max_iter - before.n_iter, max_fun=plan.max_fun, tol=plan.tol,
-        verbose=plan.verbose, hooks=_Attributed(hooks, attributes), buffers=buffers,
+        verbose=plan.verbose, hooks=Attributed(hooks, attributes), buffers=buffers,
         first=before.n_iter + 1,
     )  # fmt: skip
     if layers is not None and buffers is not None:
@@ -325,7 +314,7 @@ def _fit_lbfgs(
     }
     if validation is not None:  # scored once, at the solution
         final_buffers = None if layers is None else layers.buffers
-        scores = _validation_fn(plan, network, validation)(params, final_buffers)
+        scores = validation_values(plan, network, validation)(params, final_buffers)
         record.update(
             validation_scores_=[scores["validation_score"]],
             validation_loss_curve_=[scores["validation_loss"]],
@@ -388,7 +377,7 @@ def _fit_epochs(
             opt = OptimizerState(plan.optimizer, plan.schedule, plan.optimizer.init(params))
         shuffling = Shuffling(rng)
     epochs = 1 if incremental else plan.max_iter - history.n_iter
-    validate = None if validation is None else _validation_fn(plan, network, validation)
+    validate = None if validation is None else validation_values(plan, network, validation)
     early_metric = None
     if early and validation is not None:
         early_metric = (
@@ -428,7 +417,7 @@ def _fit_epochs(
         validation=validate,
         early_metric=early_metric,
         verbose=plan.verbose,
-        hooks=_Attributed(hooks, attributes, rules),
+        hooks=Attributed(hooks, attributes, rules),
         layer_state=layers,
     )
     if not converged and not incremental and history.n_iter >= plan.max_iter:
@@ -490,52 +479,3 @@ def _epoch_attributes(history: History, early: bool, validated: bool) -> dict[st
         "validation_loss_curve_": list(history.validation_loss_curve) if validated else None,
         "best_validation_score_": history.best_validation_score if validated else None,
     }
-
-
-class _Attributed(Hooks):
-    """The caller's hooks, with each epoch's record given ``"attributes"`` (a function:
-    the fitted attributes at that epoch, built only if called, from the record and the
-    losses of this call's epochs) and the model's own stopping rules asked after them."""
-
-    def __init__(self, hooks: Hooks | None, attributes: Callable, rules: Sequence[Callable] = ()):
-        self.hooks, self.attributes, self.rules = hooks or Hooks(), attributes, rules
-        self.losses: list[float] = []
-
-    def epoch_begin(self, record: dict) -> None:
-        self.hooks.epoch_begin(record)
-
-    def epoch_end(self, record: dict) -> bool:
-        self.losses.append(record["loss"])
-        record["attributes"] = functools.partial(self.attributes, record, list(self.losses))
-        stop = bool(self.hooks.epoch_end(record))
-        # every rule sees every epoch, the stopping one included
-        return any([stop, *[bool(rule(record)) for rule in self.rules]])
-
-
-def _validation_fn(
-    plan: FitPlan, network: Network, validation: Validation
-) -> Callable[[Params, Any], dict[str, float]]:
-    """The validation values of parameters (and buffers) in inference mode: the loss of
-    the fit without its penalty (weighted by the validation weights), the estimator's
-    score (or the scorer's, also under its name)."""
-    held_out = validation.source
-    X_val, Y_val, W_val = held_out.X, held_out.Y, held_out.W
-    loss_fn = _losses.get(plan.loss)
-    # independent logistic outputs (several columns): subset accuracy, as scikit-learn's
-    multilabel = _losses.output_of(plan.loss) == "logistic" and Y_val.shape[1] > 1
-    score_fn = plan.score
-    assert score_fn is not None
-
-    def values(params: Params, buffers: Any) -> dict[str, float]:
-        out = network.forward(params, X_val, buffers)
-        loss, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
-        if validation.scorer is None:
-            return {
-                "validation_loss": float(loss),
-                "validation_score": float(score_fn(Y_val, out, W_val, multilabel)),
-            }
-        score = float(validation.scorer(params, buffers))
-        name = validation.name or "score"
-        return {"validation_loss": float(loss), "validation_score": score, name: score}
-
-    return values

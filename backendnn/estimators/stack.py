@@ -23,7 +23,7 @@ from ..layers import Activation, Dense, GatedDense, Layer
 from ..network import Network
 from ..params import Params
 from ._constraints import LayerStack
-from ._core import SOLVED_ATTRIBUTES, SolverEstimator, _buffers_of, _params_of, weight_map
+from ._core import SOLVED_ATTRIBUTES, SolverEstimator
 from ._docs import STACK_CLASSIFIER_ATTRIBUTES_DOC
 from ._inputs import FitData, Place
 from ._outputs import ClassifierOutputs, RegressorOutputs
@@ -33,6 +33,7 @@ from ._params import (
     constraints,
     parameters_doc,
 )
+from ._weights import buffers_of, params_of, weight_map
 
 OUTPUT_LAYERS = ("append", "last")
 
@@ -131,8 +132,8 @@ class _BaseStack(SolverEstimator):
     def _weight_attributes(cls, attributes: dict, weights: dict[str, Any]) -> dict[str, Any]:
         network = cls._network_of(attributes)
         return {
-            "params_": _params_of(network, weights),
-            "buffers_": _buffers_of(network, weights) if network.has_state else None,
+            "params_": params_of(network, weights),
+            "buffers_": buffers_of(network, weights) if network.has_state else None,
         }
 
     @classmethod
