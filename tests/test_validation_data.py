@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_squared_error, r2_score
 
 import backendnn as bn
-from backendnn.callbacks import Callback
+from backendnn.callbacks import Callback, LearningRateScheduler
 from tests._helpers import blobs3
 
 pytestmark = [
@@ -181,3 +181,32 @@ def test_bad_validation_data_changes_nothing(given, match):
         clf.fit(X, y, validation_data=given)
     for a, b in zip(before, clf.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["online", "gd"])
+def test_perceptron_curves_equal_sklearn_metrics(backend, solver):
+    X, y = blobs3()
+    Xt, yt, Xv, yv = _split(X, y, 30)
+    seen = Predictions(backend.asarray(Xv, "float64"), "predict")
+    kw = dict(solver=solver, max_iter=5, tol=None, random_state=0)
+    model = bn.Perceptron(**kw, **({"batch_size": 16} if solver == "gd" else {}))
+    model.fit(backend.asarray(Xt, "float64"), yt, validation_data=(Xv, yv), callbacks=[seen])
+    assert len(seen.outputs) == model.n_iter_ == 5
+    accuracies = [accuracy_score(yv, p) for p in seen.outputs]
+    np.testing.assert_allclose(model.validation_scores_, accuracies, rtol=1e-12)
+    # the perceptron criterion (the notes' eq. 1): the sum of max(0, -y h) over samples
+    # and one-vs-rest problems (y = +1/-1), from the model's own decision function
+    last = bn.to_numpy(model.decision_function(backend.asarray(Xv, "float64")))
+    signs = np.where(yv[:, None] == model.classes_[None, :], 1.0, -1.0)
+    criterion = np.maximum(0.0, -signs * last).sum()
+    assert model.validation_loss_curve_[-1] == pytest.approx(criterion, rel=1e-10)
+
+
+def test_online_perceptron_early_stopping_on_the_given_set():
+    X, y = blobs3()
+    Xt, yt, Xv, yv = _split(X, y, 30)
+    model = bn.Perceptron(early_stopping=True, n_iter_no_change=2, max_iter=50, random_state=0)
+    model.fit(Xt, yt, validation_data=(Xv, yv))
+    assert model.t_ == model.n_iter_ * len(Xt) + 1  # no row held out (scikit-learn's t_ + 1)
+    with pytest.raises(ValueError, match="eta0"):
+        bn.Perceptron(max_iter=3).fit(X, y, callbacks=[LearningRateScheduler(lambda e, lr: 0.5)])

@@ -62,7 +62,7 @@ from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
 from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
 from ._protocol import EstimatorProtocol
-from ._session import FitSession, model_view, restore
+from ._session import FitSession, model_view, restore, resumed_state
 from ._validation_data import held_out_set, validation_set
 from ._weights import (
     buffers_of,
@@ -182,7 +182,7 @@ class NetworkEstimator(EstimatorProtocol):
         if request.incremental:
             self._check_partial_fit(request)
         session = FitSession(self, request.callbacks)
-        resumed = self._resumed(request)
+        resumed = resumed_state(self, request)
         data = fit_data(self, request)
         network = self._build_network(data.sample_shape, data.n_outputs)
         # scikit-learn's generator, made anew on every fit/partial_fit call; draws in its
@@ -240,32 +240,6 @@ class NetworkEstimator(EstimatorProtocol):
             restore(self, before)
             raise
         return self
-
-    def _resumed(self, request: FitRequest) -> TrainingState | None:
-        """The run a ``fit(..., resume=True)`` continues (a copy), checked; None for
-        another call."""
-        if not request.resume:
-            return None
-        if request.incremental:
-            raise ValueError("resume is an argument of fit, not of partial_fit")
-        state = self.__dict__.get("_training")
-        if state is None or not self._has_weights():
-            raise ValueError(
-                f"{type(self).__name__} has no run to resume: fit it first, or load a "
-                "checkpoint saved with backendnn.save(model, path, include_optimizer=True)"
-            )
-        if state.opt is None and getattr(self, "solver", None) != "lbfgs":
-            raise ValueError(
-                "this model's run kept no optimiser state (it was trained with solver='lbfgs' "
-                "or loaded from a file saved without include_optimizer=True): fit it anew, "
-                "or with warm_start=True to start a new optimiser from its weights"
-            )
-        if state.history.n_iter >= self.max_iter:
-            raise ValueError(
-                f"nothing to resume: the run has trained {state.history.n_iter} epochs and "
-                f"max_iter={self.max_iter} counts all of them; set_params(max_iter=...) higher"
-            )
-        return state.copy()
 
     def _layer_state(
         self, network: Network, place: Place, reuse: bool, resumed: TrainingState | None = None

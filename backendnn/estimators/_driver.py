@@ -223,7 +223,12 @@ def run(
     """
     if plan.solver == "online":
         assert plan.online is not None
-        return train_online(plan.online, params, data, codes, rng, incremental, history)
+        values = None if validation is None else validation_values(plan, network, validation)
+        return train_online(
+            plan.online, params, data, codes, rng, incremental, history,
+            hooks=Attributed(hooks, _online_attributes(history, incremental)),
+            validation=None if validation is None else validation.source, values=values,
+        )  # fmt: skip
     if plan.solver == "lbfgs":
         return _fit_lbfgs(plan, network, params, data, hooks, layers, validation, resume)
     return _fit_epochs(
@@ -465,6 +470,23 @@ def _shapes(tree: Any) -> Any:
     if isinstance(tree, (list, tuple)):
         return (type(tree).__name__, tuple(_shapes(t) for t in tree))
     return tuple(tree.shape)
+
+
+def _online_attributes(previous: History | None, incremental: bool) -> Callable:
+    """The fitted attributes after an epoch of the Perceptron's online updates."""
+    before = previous.loss_curve if incremental and previous is not None else []
+
+    def attributes(record: dict, losses: list) -> dict[str, Any]:
+        history = History(loss_curve=[*before, *losses], n_iter=record["epoch"])
+        return {
+            "params": record["params"],
+            "buffers": None,
+            "n_iter_": history.n_iter,
+            "loss_curve_": list(history.loss_curve),
+            "_training": TrainingState(record["params"], None, None, history, Shuffling(None)),
+        }
+
+    return attributes
 
 
 def _epoch_attributes(history: History, early: bool, validated: bool) -> dict[str, Any]:

@@ -40,7 +40,14 @@ from .._backend import array_namespace, device, from_numpy, index_dtype, jit, sc
 from .._backend.splits import split_indices
 from .._validation import is_int
 from .._warnings import warn
-from ..train import ConvergenceError, ConvergenceWarning, History, Shuffling, TrainingState
+from ..train import (
+    ConvergenceError,
+    ConvergenceWarning,
+    History,
+    Hooks,
+    Shuffling,
+    TrainingState,
+)
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -76,9 +83,15 @@ def fit_online(
     rng: Any,
     random_state: Any,
     strata: Any,
+    held_out: tuple[Any, Any, Any] | None = None,
+    on_epoch: Any = None,
 ) -> tuple[Any, Any, list[int], list[float]]:
     """Train K one-vs-rest perceptrons online from ``coef`` (K, d) and ``intercept`` (K,)
     (device arrays of X's library).
+
+    ``held_out`` (X_val, +1/-1 signs, host weights): the caller's validation set, which
+    early stopping scores instead of a split of X. ``on_epoch(epoch, coef, intercept,
+    loss)``, called after each epoch with the weights so far, returns True to stop.
 
     ``signs`` (n, K) host +1/-1 targets; ``sample_weight`` (n,) host weights;
     ``class_scale`` (n, K) the class weight of each sample in each problem; ``rng`` the
@@ -99,7 +112,10 @@ def fit_online(
     scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
     split_rng, seeds = _draws(rng, random_state, k, setup)
     train = np.ones(n, dtype=bool)
-    if setup.early_stopping:
+    if setup.early_stopping and held_out is not None:
+        X_val, signs_val, w_val = held_out
+        val = _validation(X_val, signs_val, w_val, list(range(len(w_val))), xp, dev, dtype)
+    elif setup.early_stopping:
         train_idx, val_idx = split_indices(n, setup.validation_fraction, split_rng, strata)
         train[val_idx] = False
         if not (sample_weight[val_idx] > 0).any():
@@ -165,6 +181,9 @@ def fit_online(
                 active[j], n_iter[j] = False, epoch + 1
         if setup.verbose:
             print(f"-- Epoch {epoch + 1}: average loss {curve[-1]:.6f}")
+        if on_epoch is not None and on_epoch(epoch + 1, w * state[1][:, None], b, curve[-1]):
+            n_iter = [min(i, epoch + 1) for i in n_iter]
+            break
         if not any(active):
             break
     w, scale_w, b = state[0], state[1], state[2]
@@ -411,11 +430,18 @@ def train_online(
     rng: Any,
     incremental: bool,
     history: History | None,
+    hooks: Hooks | None = None,
+    validation: Any = None,
+    values: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train the Perceptron's one dense layer ``params`` online on ``data`` (its Y: +1/-1
     per problem; its W: sample weights or None) with class indices ``codes``; with
-    ``history`` (``partial_fit``) the counts and loss curve continue it. Returns the
-    parameters and the fitted attributes the training defines."""
+    ``history`` (``partial_fit``) the counts and loss curve continue it. ``hooks`` are
+    called around each epoch (the learning rate ``eta0`` is compiled into the epoch: a
+    hook may not change it); ``validation`` (a data source) is the caller's validation
+    set, measured after each epoch by ``values(params, buffers)`` (a dict) and scored by
+    early stopping instead of a split. Returns the parameters and the fitted attributes
+    the training defines."""
     xp, n, k = array_namespace(params[0][0]), data.n_samples, int(data.Y.shape[1])
     signs = to_numpy(data.Y).astype("float64")
     host_w = np.ones(n) if data.W is None else to_numpy(data.W).astype("float64")
@@ -429,9 +455,41 @@ def train_online(
         setup = dataclasses.replace(setup, max_iter=1)
     # a sparse source's rows stay on the host (its X would densify them all)
     X = data.rows if hasattr(data, "rows") else data.X
+    held_out = None
+    if validation is not None:
+        val_w = validation.W
+        held_out = (
+            validation.X,
+            to_numpy(validation.Y).astype("float64"),
+            np.ones(validation.n_samples) if val_w is None else to_numpy(val_w).astype("float64"),
+        )
+    earlier = history if incremental and history is not None else History(t=1)
+    curves = History()
+    hooks = hooks or Hooks()
+
+    def on_epoch(epoch: int, coef_now: Any, intercept_now: Any, loss: float) -> bool:
+        begin = {"epoch": epoch, "learning_rate": setup.eta0}
+        hooks.epoch_begin(begin)
+        if begin["learning_rate"] != setup.eta0:
+            raise ValueError(
+                "the online Perceptron's learning rate eta0 is compiled into its epochs: a "
+                "callback cannot change it; use solver='gd'"
+            )
+        W_now = xp.permute_dims(coef_now, (1, 0))
+        now = [(W_now, intercept_now) if setup.fit_intercept else (W_now,)]
+        scores: dict[str, float | None] = {"validation_loss": None, "validation_score": None}
+        if values is not None:
+            measured = {k: float(v) for k, v in values(now, None).items()}
+            curves.validation_loss_curve.append(measured["validation_loss"])
+            curves.validation_scores.append(measured["validation_score"])
+            scores = dict(measured)
+        record = {"epoch": epoch, "loss": loss, **scores, "learning_rate": setup.eta0,
+                  "params": now, "buffers": None}  # fmt: skip
+        return bool(hooks.epoch_end(record))
+
     coef, intercept, n_iters, curve = fit_online(
         setup, X, signs, host_w, class_scale, coef, intercept, rng, setup.random_state,
-        codes,
+        codes, held_out, on_epoch,
     )  # fmt: skip
     n_iter = max(n_iters)
     if not incremental and setup.tol is not None and n_iter == setup.max_iter:
@@ -440,15 +498,17 @@ def train_online(
             "increasing max_iter to improve the fit.",
             ConvergenceWarning,
         )
-    earlier = history if incremental and history is not None else History(t=1)
     record = History(  # scikit-learn's count: updates plus one
         loss_curve=[*earlier.loss_curve, *curve], t=earlier.t + n_iter * n, n_iter=n_iter
     )
     W = xp.permute_dims(coef, (1, 0))
     params = [(W, intercept) if setup.fit_intercept else (W,)]
+    validated = values is not None
     return params, {
         "n_iter_": n_iter,
         "t_": record.t,
         "loss_curve_": list(record.loss_curve),
+        "validation_scores_": list(curves.validation_scores) if validated else None,
+        "validation_loss_curve_": list(curves.validation_loss_curve) if validated else None,
         "_training": TrainingState(params, None, None, record, Shuffling(None)),
     }

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..train import Hooks
+from ..train import Hooks, TrainingState
 
 if TYPE_CHECKING:
     from ..params import Params
@@ -129,3 +129,36 @@ def restore(model: Any, before: dict) -> None:
     """Put back the attributes ``before`` (a copy of ``model.__dict__``)."""
     model.__dict__.clear()
     model.__dict__.update(before)
+
+
+def resumed_state(model: Any, request: Any) -> TrainingState | None:
+    """The run a ``fit(..., resume=True)`` continues (a copy), checked; None for
+    another call."""
+    if not request.resume:
+        return None
+    if request.incremental:
+        raise ValueError("resume is an argument of fit, not of partial_fit")
+    state = model.__dict__.get("_training")
+    if state is None or not model._has_weights():
+        raise ValueError(
+            f"{type(model).__name__} has no run to resume: fit it first, or load a "
+            "checkpoint saved with backendnn.save(model, path, include_optimizer=True)"
+        )
+    solver = getattr(model, "solver", None)
+    if state.opt is None and solver == "online":
+        raise ValueError(
+            "the Perceptron's online updates keep no optimiser state to resume: fit with "
+            "solver='gd' to resume runs, or fit anew"
+        )
+    if state.opt is None and solver != "lbfgs":
+        raise ValueError(
+            "this model's run kept no optimiser state (it was loaded from a file saved "
+            "without include_optimizer=True, or trained by another solver): fit it anew, "
+            "or with warm_start=True to start a new optimiser from its weights"
+        )
+    if state.history.n_iter >= model.max_iter:
+        raise ValueError(
+            f"nothing to resume: the run has trained {state.history.n_iter} epochs and "
+            f"max_iter={model.max_iter} counts all of them; set_params(max_iter=...) higher"
+        )
+    return state.copy()

@@ -228,7 +228,10 @@ class Perceptron(NetworkEstimator):
                 validation_fraction=self.validation_fraction, verbose=self.verbose,
                 random_state=self.random_state, class_weights=class_w,
             )  # fmt: skip
-            return FitPlan(solver="online", loss="perceptron", online=online, owner=name)
+            return FitPlan(
+                solver="online", loss="perceptron", online=online, score=self._score_device,
+                owner=name,
+            )  # fmt: skip
         return FitPlan(
             solver="gd",
             loss="perceptron",
@@ -329,8 +332,11 @@ class Perceptron(NetworkEstimator):
             Weight of each sample, multiplying its update (``"online"``) or its term of
             J (``"gd"``) and, for ``class_weight``, its class's weight.
         callbacks, validation_data, resume :
-            As for :meth:`backendnn.MLPClassifier.fit`, with ``solver="gd"`` (the online
-            updates run their epochs in one compiled loop: a ``ValueError`` there).
+            As for :meth:`backendnn.MLPClassifier.fit`. With ``solver="online"`` early
+            stopping scores each one-vs-rest problem on the given validation set, a
+            callback cannot change the learning rate (``eta0`` is compiled into the
+            epochs), and ``resume`` is refused (the online updates keep no optimiser
+            state to continue: use ``solver="gd"``).
 
         Returns
         -------
@@ -344,11 +350,6 @@ class Perceptron(NetworkEstimator):
         given = (
             None if coef_init is None and intercept_init is None else (coef_init, intercept_init)
         )
-        if self.solver == "online" and (resume or validation_data is not None or callbacks):
-            raise ValueError(
-                "callbacks, validation_data and resume need solver='gd': the online updates "
-                "run every epoch in one compiled loop"
-            )
         return self._fit(
             FitRequest(
                 X, y, sample_weight, initial=given, callbacks=callbacks,
