@@ -2,7 +2,7 @@
 parameters read from the constructor's signature and validated from one table
 (``_parameter_constraints``), ``repr``, tags, pickling, the fields a model file holds
 (the constraint tables again; the weights are :mod:`._core`'s weight map),
-``available_if`` and the callbacks check.
+``available_if``.
 
 Where scikit-learn is installed, :class:`EstimatorProtocol` also derives from its
 ``BaseEstimator``, for metadata routing (``set_fit_request(sample_weight=True)``) and the
@@ -154,25 +154,6 @@ class available_if:  # noqa: N801 - a decorator, named as scikit-learn's
             return self.fn
         self.check(obj)
         return self.fn.__get__(obj, owner)
-
-
-def check_callbacks(callbacks: Any) -> list:
-    """``callbacks`` as a list of callables, checked before any training."""
-    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
-        raise TypeError(
-            "callbacks must be a list of callables, each called once per epoch with a "
-            f"record dict; got {callbacks!r} (pass [callback] for one)"
-        )
-    try:
-        listed = list(callbacks)
-    except TypeError:
-        raise TypeError(
-            f"callbacks must be a list of callables; got {type(callbacks).__name__}"
-        ) from None
-    for cb in listed:
-        if not callable(cb):
-            raise TypeError(f"every callback must be callable; got {cb!r}")
-    return listed
 
 
 def _same(a: Any, b: Any) -> bool:
