@@ -36,13 +36,14 @@ from safetensors.numpy import save as _st_save
 from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 
-#: 5: the layers' buffers (batch norm's running statistics) among the tensors, and the
-#: layer stacks' ``output_layer``; 4 (read too): the weights named after the network's
+#: 6: the solvers' ``clip_grad_norm`` (an optimiser object as ``solver`` is its
+#: description); 5: the layers' buffers (batch norm's running statistics) among the
+#: tensors, and the layer stacks' ``output_layer``; 4 (read too): the weights named after the network's
 #: layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's Perceptron
 #: parameters (2 lacks them)
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: parameters added since a format, with the value every older file meant
-_ADDED_PARAMS = {5: {"output_layer": "append"}}
+_ADDED_PARAMS = {5: {"output_layer": "append"}, 6: {"clip_grad_norm": None}}
 _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 

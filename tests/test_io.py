@@ -134,7 +134,7 @@ def test_file_is_plain_safetensors_with_json_metadata(tmp_path):
     meta = json.loads(
         json.loads(path.read_bytes()[8 : 8 + header_len])["__metadata__"]["backendnn"]
     )
-    assert meta["estimator"] == "MLPClassifier" and meta["version"] == bn.io.FORMAT_VERSION == 5
+    assert meta["estimator"] == "MLPClassifier" and meta["version"] == bn.io.FORMAT_VERSION == 6
     assert meta["attributes"]["classes_"]["values"] == ["a", "b", "c"]
     loaded = bn.load(path)
     np.testing.assert_array_equal(loaded.predict(X_IMG), model.predict(X_IMG))

@@ -46,7 +46,7 @@ class _BaseMLP(SolverEstimator):
         hidden_layer_sizes: Any = (100,),
         activation: Any = "relu",
         *,
-        solver: str = "adam",
+        solver: Any = "adam",
         alpha: float = 0.0001,
         batch_size: Any = "auto",
         learning_rate: str = "constant",
@@ -71,6 +71,7 @@ class _BaseMLP(SolverEstimator):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        clip_grad_norm: float | None = None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -225,7 +226,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         hidden_layer_sizes: Any = (100,),
         activation: Any = "relu",
         *,
-        solver: str = "adam",
+        solver: Any = "adam",
         alpha: float = 0.0001,
         batch_size: Any = "auto",
         learning_rate: str = "constant",
@@ -250,6 +251,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        clip_grad_norm: float | None = None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes

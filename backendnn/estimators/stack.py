@@ -93,7 +93,7 @@ class _BaseStack(SolverEstimator):
         self,
         layers: Any = (),
         *,
-        solver: str = "adam",
+        solver: Any = "adam",
         alpha: float = 0.0001,
         batch_size: Any = "auto",
         learning_rate: str = "constant",
@@ -118,6 +118,7 @@ class _BaseStack(SolverEstimator):
         dtype: Any = None,
         init: Any = None,
         early_stopping_metric: str = "score",
+        clip_grad_norm: float | None = None,
         output_layer: str = "append",
     ):
         self.layers = layers
