@@ -38,12 +38,15 @@ from .estimators import REGISTRY, NetworkEstimator
 
 #: 6: the solvers' ``clip_grad_norm`` (an optimiser object as ``solver`` is its
 #: description); 5: the layers' buffers (batch norm's running statistics) among the
-#: tensors, and the layer stacks' ``output_layer``; 4 (read too): the weights named after the network's
-#: layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's Perceptron
-#: parameters (2 lacks them)
+#: tensors, and the layer stacks' ``output_layer``; 4 (read too): the weights named after
+#: the network's layers; 3 (read too): feature names, MLPRegressor's loss, scikit-learn's
+#: Perceptron parameters (2 lacks them)
 FORMAT_VERSION = 6
 #: parameters added since a format, with the value every older file meant
-_ADDED_PARAMS = {5: {"output_layer": "append"}, 6: {"clip_grad_norm": None}}
+_ADDED_PARAMS: dict[int, dict[str, Any]] = {
+    5: {"output_layer": "append"},
+    6: {"clip_grad_norm": None},
+}
 _OLDEST_READ = 3
 _FLOAT_DTYPES = ("float32", "float64")
 

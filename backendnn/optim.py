@@ -61,22 +61,20 @@ def _sqrt(a: Any) -> Any:
 
 
 def _check(owner: Any, name: str, low: float, high: float, interval: str) -> None:
-    """Refuse field ``name`` of ``owner`` unless it is a real number in ``interval``
+    """Refuse field ``name`` of ``owner`` unless it is a number (not NaN) in ``interval``
     (e.g. ``"[0, 1)"``) from ``low`` to ``high``; store it as a Python float."""
     value = getattr(owner, name)
+    x = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
     ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (low < value if interval[0] == "(" else low <= value)
-        and (value < high if interval[-1] == ")" else value <= high)
+        x is not None
+        and (low < x if interval[0] == "(" else low <= x)
+        and (x < high if interval[-1] == ")" else x <= high)
     )
     if not ok:
         raise ValueError(
-            f"{type(owner).__name__}: {name} must be a finite number in {interval}; got "
-            f"{value!r}"
+            f"{type(owner).__name__}: {name} must be a number in {interval}; got {value!r}"
         )
-    object.__setattr__(owner, name, float(value))
+    object.__setattr__(owner, name, x)
 
 
 def _check_beta_eps(owner: Any) -> None:
@@ -339,7 +337,7 @@ class ClipGradNorm:
     scaled_gradients: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check(self, "max_norm", 0.0, math.inf, "(0, inf)")
+        _check(self, "max_norm", 0.0, math.inf, "(0, inf]")  # inf: never clips
 
     def init(self, params: Tree) -> Any:
         return self.optimizer.init(params)

@@ -25,8 +25,9 @@ from .._validation import check_X, float_dtype
 from ..optim import OPTIMIZERS
 from ..params import Params
 
-# optimiser objects stream too; L-BFGS streams every chunk at each evaluation (:meth:`DaskData.objective`); "gd" (one
-# batch of every row) and the Perceptron (every row at once) would hold the whole array
+# optimiser objects stream too; L-BFGS streams every chunk at each evaluation
+# (:meth:`DaskData.objective`); "gd" (one batch of every row) and the Perceptron (every
+# row at once) would hold the whole array
 _STREAMING_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "lbfgs")
 
 

@@ -104,9 +104,10 @@ SOLVER_PARAMS: dict[str, Param] = {
         Minibatch size for the stochastic solvers; ``"auto"`` is min(200, n_samples)."""),
     "learning_rate": Param("constant", Options(*LearningRateSchedule.KINDS),
                            '{"constant", "invscaling", "adaptive"}', """
-        The schedule for every solver but ``adam`` and ``lbfgs``: ``invscaling`` lr = learning_rate_init /
-        (t + 1)^power_t after each epoch, t the samples seen; ``adaptive`` divides lr by 5
-        when ``n_iter_no_change`` epochs fail to improve by ``tol``."""),
+        The schedule for every solver but ``adam`` and ``lbfgs``: ``invscaling`` lr =
+        learning_rate_init / (t + 1)^power_t after each epoch, t the samples seen;
+        ``adaptive`` divides lr by 5 when ``n_iter_no_change`` epochs fail to improve by
+        ``tol``."""),
     "learning_rate_init": Param(0.001, Interval(0, None, closed="neither"), "float", """
         The initial step size (every solver but ``lbfgs``)."""),
     "power_t": Param(0.5, Interval(0, None), "float", """
