@@ -1,7 +1,7 @@
 """backendnn: neural networks with hand-written backpropagation, written once against
 the Python Array API standard, running on NumPy, CuPy, JAX, PyTorch and array-api-strict."""
 
-from . import activations, callbacks, init, layers, losses, tensors
+from . import activations, callbacks, init, layers, losses, optim, tensors
 from ._backend import (
     BACKENDS,
     array_namespace,
@@ -53,6 +53,7 @@ __all__ = [
     "layers",
     "load",
     "losses",
+    "optim",
     "save",
     "tensors",
     "to_torch",

@@ -37,7 +37,8 @@ from ._backend import default_device, from_numpy, has_64bit, namespace, to_numpy
 from .estimators import REGISTRY, NetworkEstimator
 from .estimators._checkpoint import read_training, training_fields
 
-#: 6: ``validation_loss_curve_``, ``scoring``, the layer stacks' ``loss``, the
+#: 6: ``validation_loss_curve_``, ``scoring``, ``clip_grad_norm`` (an optimiser object as
+#: ``solver`` is its description), the layer stacks' ``loss``, the
 #: classifiers' ``label_smoothing`` and, with ``include_optimizer``, the training state;
 #: 5 (read too): the layers' buffers (batch norm's running statistics) among the tensors,
 #: and the layer stacks' ``output_layer``; 4 (read too): the weights named after the
@@ -50,6 +51,7 @@ _ADDED_PARAMS: dict[int, dict[str, Any]] = {
     5: {"output_layer": "append"},
     6: {
         "scoring": None,
+        "clip_grad_norm": None,
         "label_smoothing": 0.0,
         "loss": {"NeuralNetClassifier": "log_loss", "NeuralNetRegressor": "squared_error"},
     },

@@ -41,6 +41,16 @@ CONFIGS = {
         tol=0.05,
         batch_size=16,
     ),
+    "adamw-clipped": lambda: bn.MLPClassifier(
+        (6,), solver="adamw", clip_grad_norm=0.5, random_state=0, batch_size=16
+    ),
+    "rmsprop-object": lambda: bn.MLPClassifier(
+        (6,),
+        solver=bn.optim.RMSprop(momentum=0.5),
+        learning_rate_init=0.01,
+        random_state=0,
+        batch_size=16,
+    ),
     "stack-bn-dropout": lambda: bn.NeuralNetClassifier(
         [Dense(8), BatchNorm1d(8), Activation("relu"), Dropout(0.3)],
         random_state=0,

@@ -1,12 +1,12 @@
 """Constraints of the estimators' own kinds of parameter (activations, losses,
-initialisers, seeds, dtypes, backends, layer sizes and stacks, class labels), for their
-parameter tables.
+initialisers, seeds, dtypes, backends, layer sizes and stacks, class labels, solvers), for
+their parameter tables.
 
 Each says what it accepts, how a model file writes it and how a file's value is checked
 and rebuilt; a value no file can hold (a seeded generator, a custom initialiser function)
 is refused at save with a message that says what to pass instead.
 
-Imports :mod:`backendnn.activations`, ``losses``, ``layers``, ``init``, ``_backend``,
+Imports :mod:`backendnn.activations`, ``losses``, ``optim``, ``layers``, ``init``, ``_backend``,
 ``_cache`` and ``_validation``.
 """
 
@@ -18,6 +18,7 @@ from .. import activations as _act
 from .. import init as _init
 from .. import layers as _layers
 from .. import losses as _losses
+from .. import optim as _optim
 from .._backend import BACKENDS, to_numpy
 from .._cache import freeze
 from .._validation import Constraint, dtype_name, is_int, is_real
@@ -73,6 +74,33 @@ class LossParam(Constraint):
     def from_json(self, raw: Any) -> Any:
         value = _losses.from_description(raw) if isinstance(raw, dict) else raw
         return super().from_json(value)
+
+
+class SolverParam(Constraint):
+    """A solver name, or an optimiser object of :mod:`backendnn.optim` (saved by
+    description: its class name and hyper-parameters)."""
+
+    NAMES = ("sgd", "adam", "lbfgs", "gd", "adamw", "rmsprop", "adagrad")
+    expected = (
+        f"one of {', '.join(map(repr, NAMES))} or an optimiser object of backendnn.optim "
+        f"({', '.join(cls.__name__ for cls in _optim.OPTIMIZERS)})"
+    )
+
+    def ok(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return value in self.NAMES
+        return type(value) in _optim.OPTIMIZERS
+
+    def to_json(self, value: Any) -> Any:
+        return str(value) if isinstance(value, str) else _optim.describe(value)
+
+    def from_json(self, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return super().from_json(raw)
+        try:
+            return _optim.from_description(raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be {self.expected}; got {raw!r} ({exc})") from None
 
 
 class InitParam(Constraint):

@@ -58,7 +58,7 @@ from ..data.sparse import SparseRows
 from ..train import LayerState, TrainingState
 from ._dask import dask_predict, is_dask
 from ._docs import FIT_DOC
-from ._driver import LOSS_OF_OUTPUT, FitPlan, run, solver_plan
+from ._driver import LOSS_OF_OUTPUT, OPTIMIZER_OF_NAME, FitPlan, run, solver_plan
 from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
 from ._protocol import EstimatorProtocol
@@ -439,7 +439,7 @@ class SolverEstimator(NetworkEstimator):
 
     n_outputs_: int
     out_activation_: str
-    solver: str
+    solver: Any
     early_stopping: bool
     init: Any
 
@@ -456,10 +456,11 @@ class SolverEstimator(NetworkEstimator):
 
     def _partial_fit_available(self) -> None:
         # L-BFGS needs all the data at once: scikit-learn hides the method there too
-        if self.solver not in ("sgd", "adam", "gd"):
+        if isinstance(self.solver, str) and self.solver not in OPTIMIZER_OF_NAME:
             raise AttributeError(
-                "partial_fit is only available for the stochastic optimizers sgd and adam "
-                f"(and gd); {self.solver!r} is not one"
+                "partial_fit is only available for the stochastic optimizers (sgd, adam, "
+                f"adamw, rmsprop, adagrad, an optimiser object) and gd; {self.solver!r} is "
+                "not one"
             )
 
     def _check_partial_fit(self, request: FitRequest) -> None:

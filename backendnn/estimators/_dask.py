@@ -21,11 +21,13 @@ import numpy as np
 
 from .._backend import array_namespace, default_device, from_numpy, has_64bit, namespace, to_numpy
 from .._validation import check_X, float_dtype
+from ..optim import OPTIMIZERS
 from ..params import Params
 
-# L-BFGS streams every chunk at each evaluation (:meth:`DaskData.objective`); "gd" (one
-# batch of every row) and the Perceptron (every row at once) would hold the whole array
-_STREAMING_SOLVERS = ("sgd", "adam", "lbfgs")
+# optimiser objects stream too; L-BFGS streams every chunk at each evaluation
+# (:meth:`DaskData.objective`); "gd" (one batch of every row) and the Perceptron (every
+# row at once) would hold the whole array
+_STREAMING_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "lbfgs")
 
 
 def is_dask(x: Any) -> bool:
@@ -87,7 +89,7 @@ def dask_fit_input(est: Any, X: Any) -> tuple[Any, Any, DaskInput, DaskInput]:
     :class:`DaskInput` proxies. The compute library is the estimator's ``backend`` or
     NumPy. ``ValueError`` for a solver that needs the whole training set at once."""
     solver = getattr(est, "solver", None)
-    if solver not in _STREAMING_SOLVERS:
+    if not (isinstance(solver, OPTIMIZERS) or solver in _STREAMING_SOLVERS):
         kind = type(est).__name__
         hint = (
             "use solver='sgd', 'adam' or 'lbfgs', or " if hasattr(est, "learning_rate_init") else ""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import losses as _losses
 from .._backend.splits import split_indices
 from .._warnings import warn
-from ..optim import SGD, Adam
+from ..optim import SGD, Adagrad, Adam, AdamW, ClipGradNorm, RMSprop
 from ..train import (
     ConvergenceWarning,
     History,
@@ -60,8 +60,8 @@ class FitPlan:
 
     Attributes
     ----------
-    solver : {"sgd", "adam", "gd", "lbfgs", "online"}
-        Epochs of minibatches (sgd, adam) or of full batches (gd), L-BFGS, or the
+    solver : {"sgd", "adam", "adamw", "rmsprop", "adagrad", "gd", "lbfgs", "online"}
+        Epochs of minibatches (sgd, adam, ...) or of full batches (gd), L-BFGS, or the
         Perceptron's online updates (``online`` holds their setup).
     loss : str or Loss
         A name or a loss object of :mod:`backendnn.losses` (see :func:`fit_loss`).
@@ -108,21 +108,51 @@ class FitPlan:
     owner: str = ""
 
 
+#: the minibatch optimisers by name, built from the estimator's hyper-parameters ``p``
+OPTIMIZER_OF_NAME: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "sgd": lambda p: SGD(float(p["momentum"]), bool(p["nesterovs_momentum"])),
+    "gd": lambda p: SGD(float(p["momentum"]), bool(p["nesterovs_momentum"])),
+    "adam": lambda p: Adam(float(p["beta_1"]), float(p["beta_2"]), float(p["epsilon"])),
+    "adamw": lambda p: AdamW(float(p["beta_1"]), float(p["beta_2"]), float(p["epsilon"])),
+    "rmsprop": lambda p: RMSprop(),
+    "adagrad": lambda p: Adagrad(),
+}
+
+
 def solver_plan(p: dict[str, Any], out_activation: str, score: Callable, owner: str) -> FitPlan:
     """The plan of estimator ``owner`` (its class name) with the solver hyper-parameters
     ``p`` (its ``get_params()``), output activation ``out_activation`` and validation
-    ``score``."""
-    if p["solver"] == "adam":
-        optimizer: Any = Adam(float(p["beta_1"]), float(p["beta_2"]), float(p["epsilon"]))
-        schedule = LearningRateSchedule("constant", p["learning_rate_init"])
-    else:
-        optimizer = SGD(float(p["momentum"]), bool(p["nesterovs_momentum"]))
-        schedule = LearningRateSchedule(p["learning_rate"], p["learning_rate_init"], p["power_t"])
+    ``score``.
+
+    ``solver`` is a name (:data:`OPTIMIZER_OF_NAME`, or ``"lbfgs"``) or an optimiser
+    object of :mod:`backendnn.optim`; the ``learning_rate`` schedule drives every
+    optimiser but Adam, which keeps scikit-learn's constant rate; ``clip_grad_norm``
+    wraps the optimiser in :class:`~backendnn.optim.ClipGradNorm`."""
+    solver, clip = p["solver"], p["clip_grad_norm"]
+    if solver == "lbfgs" and clip is not None:
+        raise ValueError(
+            f"clip_grad_norm={clip!r} needs a stochastic solver, and solver='lbfgs' takes "
+            "whole line-search steps: set clip_grad_norm=None, or use solver='adam', 'sgd', "
+            "'adamw', 'rmsprop' or 'adagrad'"
+        )
+    optimizer: Any = None
+    schedule = None
+    if solver != "lbfgs":
+        optimizer = OPTIMIZER_OF_NAME[solver](p) if isinstance(solver, str) else solver
+        if isinstance(optimizer, Adam):
+            schedule = LearningRateSchedule("constant", p["learning_rate_init"])
+        else:
+            kind = p["learning_rate"]
+            schedule = LearningRateSchedule(kind, p["learning_rate_init"], p["power_t"])
+        if clip is not None:
+            optimizer = ClipGradNorm(optimizer, float(clip))
+        if not isinstance(solver, str):
+            solver = type(solver).__name__.lower()
     return FitPlan(
-        solver=p["solver"],
+        solver=solver,
         loss=fit_loss(p, out_activation, owner),
         alpha=float(p["alpha"]),
-        batch_size=None if p["solver"] == "gd" else p["batch_size"],
+        batch_size=None if solver == "gd" else p["batch_size"],
         optimizer=optimizer,
         schedule=schedule,
         max_iter=p["max_iter"],

@@ -31,6 +31,7 @@ from ._constraints import (
     LossParam,
     ScoringParam,
     SeedParam,
+    SolverParam,
 )
 
 
@@ -83,27 +84,38 @@ DTYPE = Param(
 )
 
 #: the training parameters of the MLPs and layer stacks: scikit-learn's MLP ones plus
-#: backend, dtype, init and early_stopping_metric
+#: backend, dtype, init, early_stopping_metric and clip_grad_norm
 SOLVER_PARAMS: dict[str, Param] = {
-    "solver": Param("adam", Options("sgd", "adam", "lbfgs", "gd"),
-                    '{"adam", "sgd", "lbfgs", "gd"}', """
+    "solver": Param("adam", SolverParam(),
+                    '{"adam", "sgd", "lbfgs", "gd", "adamw", "rmsprop", "adagrad"} or '
+                    "optimiser object", """
         ``"gd"`` is full-batch gradient descent (the notes' eqs. 21-24); ``"lbfgs"`` is
-        SciPy's L-BFGS-B algorithm on the compute device."""),
+        SciPy's L-BFGS-B algorithm on the compute device. ``"adamw"`` is
+        ``optim.AdamW(beta_1, beta_2, epsilon, weight_decay=0.01)``, ``"rmsprop"`` and
+        ``"adagrad"`` ``optim.RMSprop()`` and ``optim.Adagrad()`` (torch.optim's rules and
+        defaults). Or an optimiser of :mod:`backendnn.optim` (``SGD``, ``Adam``,
+        ``AdamW``, ``RMSprop``, ``Adagrad``) with hyper-parameters of your own, e.g.
+        ``optim.SGD(momentum=0.9, weight_decay=1e-4)``: it replaces ``momentum``,
+        ``nesterovs_momentum``, ``beta_1``, ``beta_2`` and ``epsilon``; ``SGD()`` and
+        ``Adam()`` are ``"sgd"`` and ``"adam"``. The rate is ``learning_rate_init`` under
+        the ``learning_rate`` schedule for every optimiser but Adam's (constant, as
+        scikit-learn's)."""),
     "alpha": Param(0.0001, Interval(0, None), "float", """
         L2 penalty alpha/(2 n_samples) sum ||W||^2 over the weight matrices."""),
     "batch_size": Param("auto", AnyOf(Options("auto"), POSITIVE_INT), 'int or "auto"', """
-        Minibatch size for ``sgd`` and ``adam``; ``"auto"`` is min(200, n_samples)."""),
+        Minibatch size for the stochastic solvers; ``"auto"`` is min(200, n_samples)."""),
     "learning_rate": Param("constant", Options(*LearningRateSchedule.KINDS),
                            '{"constant", "invscaling", "adaptive"}', """
-        The schedule for ``sgd`` (and ``gd``): ``invscaling`` lr = learning_rate_init /
-        (t + 1)^power_t after each epoch, t the samples seen; ``adaptive`` divides lr by 5
-        when ``n_iter_no_change`` epochs fail to improve by ``tol``."""),
+        The schedule for every solver but ``adam`` and ``lbfgs``: ``invscaling`` lr =
+        learning_rate_init / (t + 1)^power_t after each epoch, t the samples seen;
+        ``adaptive`` divides lr by 5 when ``n_iter_no_change`` epochs fail to improve by
+        ``tol``."""),
     "learning_rate_init": Param(0.001, Interval(0, None, closed="neither"), "float", """
-        The initial step size (``sgd``, ``adam``, ``gd``)."""),
+        The initial step size (every solver but ``lbfgs``)."""),
     "power_t": Param(0.5, Interval(0, None), "float", """
         Exponent of the ``invscaling`` schedule."""),
     "max_iter": Param(200, POSITIVE_INT, "int", """
-        Epochs (``sgd``, ``adam``, ``gd``) or iterations (``lbfgs``) at most."""),
+        Epochs (stochastic solvers, ``gd``) or iterations (``lbfgs``) at most."""),
     "shuffle": Param(True, Boolean(), "bool", """
         Shuffle the samples every epoch."""),
     "random_state": Param(None, SeedParam(), "int, RandomState, Generator or None", """
@@ -134,11 +146,11 @@ SOLVER_PARAMS: dict[str, Param] = {
     "validation_fraction": Param(0.1, Interval(0, 1, closed="neither"), "float", """
         The held-out share for ``early_stopping``, in (0, 1)."""),
     "beta_1": Param(0.9, Interval(0, 1, closed="left"), "float", """
-        Adam's decay rate of the first moment, in [0, 1)."""),
+        Adam's (and ``"adamw"``'s) decay rate of the first moment, in [0, 1)."""),
     "beta_2": Param(0.999, Interval(0, 1, closed="left"), "float", """
-        Adam's decay rate of the second moment, in [0, 1)."""),
+        Adam's (and ``"adamw"``'s) decay rate of the second moment, in [0, 1)."""),
     "epsilon": Param(1e-8, Interval(0, None, closed="neither"), "float", """
-        Adam's denominator offset, > 0."""),
+        Adam's (and ``"adamw"``'s) denominator offset, > 0."""),
     # np.inf: never stop early (scikit-learn's convention)
     "n_iter_no_change": Param(10, AnyOf(POSITIVE_INT, Interval(math.inf, math.inf)),
                               "int or np.inf", """
@@ -161,6 +173,12 @@ SOLVER_PARAMS: dict[str, Param] = {
         estimator's ``score`` (accuracy, R^2); a scikit-learn scorer name (e.g.
         ``"neg_log_loss"``, ``"f1_macro"``) or a callable ``scorer(estimator, X, y)``
         (higher is better), evaluated on the model at each epoch's weights."""),
+    "clip_grad_norm": Param(None, AnyOf(Options(None), Interval(0, None, closed="neither")),
+                            "float or None", """
+        Rescale each step's gradients (of the penalised loss) to a global L2 norm of at
+        most this, as ``torch.nn.utils.clip_grad_norm_`` before the optimiser's update:
+        g <- g min(1, clip_grad_norm / (||g|| + 1e-6)), ||g|| over every parameter. Any
+        solver but ``"lbfgs"`` (an error there); None: no clipping."""),
 }  # fmt: skip
 
 MLP_PARAMS: dict[str, Param] = {

@@ -155,7 +155,7 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
         hidden_layer_sizes: Any = (100,),
         activation: Any = "relu",
         *,
-        solver: str = "adam",
+        solver: Any = "adam",
         alpha: float = 0.0001,
         batch_size: Any = "auto",
         learning_rate: str = "constant",
@@ -181,6 +181,7 @@ class MLPClassifier(ClassifierOutputs, _BaseMLP):
         init: Any = None,
         early_stopping_metric: str = "score",
         scoring: Any = None,
+        clip_grad_norm: float | None = None,
         label_smoothing: float = 0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -234,7 +235,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         hidden_layer_sizes: Any = (100,),
         activation: Any = "relu",
         *,
-        solver: str = "adam",
+        solver: Any = "adam",
         alpha: float = 0.0001,
         batch_size: Any = "auto",
         learning_rate: str = "constant",
@@ -260,6 +261,7 @@ class MLPRegressor(RegressorOutputs, _BaseMLP):
         init: Any = None,
         early_stopping_metric: str = "score",
         scoring: Any = None,
+        clip_grad_norm: float | None = None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -331,12 +331,16 @@ class Perceptron(NetworkEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Weight of each sample, multiplying its update (``"online"``) or its term of
             J (``"gd"``) and, for ``class_weight``, its class's weight.
-        callbacks, validation_data, resume :
-            As for :meth:`backendnn.MLPClassifier.fit`. With ``solver="online"`` early
-            stopping scores each one-vs-rest problem on the given validation set, a
+        callbacks : list of callables or Callback objects, optional
+            As for :meth:`backendnn.MLPClassifier.fit`; with ``solver="online"`` a
             callback cannot change the learning rate (``eta0`` is compiled into the
-            epochs), and ``resume`` is refused (the online updates keep no optimiser
-            state to continue: use ``solver="gd"``).
+            epochs).
+        validation_data : tuple, optional
+            As for :meth:`backendnn.MLPClassifier.fit`; with ``solver="online"`` early
+            stopping scores each one-vs-rest problem on it.
+        resume : bool, default=False
+            As for :meth:`backendnn.MLPClassifier.fit`, with ``solver="gd"`` (the online
+            updates keep no optimiser state to continue).
 
         Returns
         -------
