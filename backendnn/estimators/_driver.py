@@ -14,7 +14,6 @@ the siblings ``_online`` and ``_params``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -404,7 +403,7 @@ def _fit_epochs(
         history = previous.copy() if previous is not None else History()
         history.n_iter = 0  # scikit-learn counts the epochs of this call only
         if early:
-            history.best_params, history.best_criterion = None, -math.inf
+            history.best_params = None
         if incremental and previous_opt is not None:
             opt = _continued_optimizer(plan, previous_opt, params)
         else:
