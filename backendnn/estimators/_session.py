@@ -107,7 +107,7 @@ class Attributed(Hooks):
 
     def epoch_end(self, record: dict) -> bool:
         self.losses.append(record["loss"])
-        record["attributes"] = functools.partial(self.attributes, record, list(self.losses))
+        record["attributes"] = functools.partial(self.attributes, record, self.losses)
         stop = bool(self.hooks.epoch_end(record))
         # every rule sees every epoch, the stopping one included
         return any([stop, *[bool(rule(record)) for rule in self.rules]])
