@@ -82,6 +82,15 @@ def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = Fals
     return value
 
 
+def _check_rate(model: Any, callback: Any) -> None:
+    """``ValueError`` for a learning-rate callback on a fit that has no learning rate."""
+    if getattr(model, "solver", None) == "lbfgs":
+        raise ValueError(
+            f"{type(callback).__name__} changes the learning rate, and solver='lbfgs' has "
+            "none (its line search sets each step): use another solver or drop the callback"
+        )
+
+
 class _Monitor:
     """The value a callback watches: record key ``monitor``, better when lower
     (``mode="min"``) or higher (``"max"``; ``"auto"``: min for keys ending in ``loss``)
@@ -260,6 +269,9 @@ class LearningRateScheduler(Callback):
             raise TypeError(f"schedule must be a function (epoch, lr) -> lr; got {schedule!r}")
         self.schedule = schedule
 
+    def on_fit_begin(self, model: Any) -> None:
+        _check_rate(model, self)
+
     def on_epoch_begin(self, model: Any, record: dict) -> None:
         record["learning_rate"] = self.schedule(record["epoch"], record["learning_rate"])
 
@@ -290,6 +302,7 @@ class CosineAnnealing(Callback):
         self.warmup = _positive("warmup", warmup, integer=True, zero=True)
 
     def on_fit_begin(self, model: Any) -> None:
+        _check_rate(model, self)
         self.base = float(model.learning_rate_init)
 
     def rate(self, epoch: int) -> float:
@@ -342,6 +355,7 @@ class ReduceLROnPlateau(Callback):
         _Monitor(monitor, mode, min_delta)
 
     def on_fit_begin(self, model: Any) -> None:
+        _check_rate(model, self)
         self._watch = _Monitor(self.monitor, self.mode, self.min_delta)
         self.wait = 0
 

@@ -303,6 +303,8 @@ def test_monitor_errors_name_the_problem():
         ReduceLROnPlateau(factor=1.5)
     with pytest.raises(TypeError, match="callable or have one of the methods"):
         bn.MLPClassifier((5,)).fit(X, y, callbacks=[object()])
+    with pytest.raises(ValueError, match="lbfgs"):
+        bn.MLPClassifier((5,), solver="lbfgs").fit(X, y, callbacks=[CosineAnnealing(5)])
     bad = LearningRateScheduler(lambda e, lr: -1.0)
     with pytest.raises(ValueError, match="learning rate"):
         bn.MLPClassifier((5,), max_iter=2).fit(X, y, callbacks=[bad])
