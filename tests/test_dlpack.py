@@ -174,15 +174,17 @@ def test_torch_strides_jax_cannot_take_copy_on_the_device():
 
 @pytest.mark.parametrize("writeable", [True, False])
 def test_numpy_into_jax_copies(writeable):
-    """Even a read-only array: the array it views may still be written."""
+    """Even a read-only array: the array it views may still be written. Many arrays: JAX
+    aliased a read-only host array only when its alignment allowed (half of them)."""
     jax = _pair("jax")
-    base = np.arange(8.0)
-    a = base.view()
-    a.flags.writeable = writeable
-    x = _backend.to_backend(a, "jax")
-    assert isinstance(x, jax.Array) and pointer(x) != pointer(a)
-    base[0] = -1.0
-    np.testing.assert_array_equal(np.asarray(x), np.arange(8.0))
+    for _ in range(32):
+        base = np.arange(8.0)
+        a = base.view()
+        a.flags.writeable = writeable
+        x = _backend.to_backend(a, "jax")
+        assert isinstance(x, jax.Array) and pointer(x) != pointer(a)
+        base[0] = -1.0
+        np.testing.assert_array_equal(np.asarray(x), np.arange(8.0))
 
 
 def test_to_numpy_of_jax_is_a_read_only_view():
