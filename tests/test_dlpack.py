@@ -131,6 +131,26 @@ def test_copy_true_copies_and_copy_false_refuses_what_cannot_share():
         _backend.to_backend([1.0, 2.0], "torch", torch.device("cpu"), copy=False)
 
 
+def test_torch_conjugate_and_negative_views_copy_and_copy_false_refuses_them():
+    """torch.conj and a negative view are lazy: their memory holds the unconjugated,
+    unnegated values. Their export resolves them into a new tensor, so copy=False once
+    answered a copy while promising shared memory; copy=None copies, values right."""
+    torch = _pair("torch")
+    c = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex128)
+    for view, expected in ((torch.conj(c), [1 - 2j, 3 + 1j]), (c.real._neg_view(), [-1.0, -3.0])):
+        with pytest.raises(ValueError, match="conjugate or negative bit"):
+            _backend.to_backend(view, "numpy", "cpu", copy=False)
+        for out in (_backend.to_backend(view, "numpy", "cpu"), _backend.to_numpy(view)):
+            np.testing.assert_array_equal(out, np.array(expected))
+            assert pointer(out) != pointer(view)
+
+
+def test_torch_bfloat16_to_numpy_says_what_to_do():
+    torch = _pair("torch")
+    with pytest.raises(TypeError, match=r"bfloat16.*x.float\(\)"):
+        _backend.to_numpy(torch.ones(3, dtype=torch.bfloat16))
+
+
 def test_another_device_copies():
     torch = _pair("torch")
     if not torch.cuda.is_available():

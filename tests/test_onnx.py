@@ -369,6 +369,18 @@ def test_bad_calls(tmp_path):
     assert not path.exists()
 
 
+def test_state_that_does_not_fit_the_network_is_refused(tmp_path):
+    """A state list shorter than the layers once exported only the layers it reached (a
+    Dense(4, 4) alone here, of the declared output shape): a model silently wrong."""
+    layers = [Dense(4, 4), BatchNorm1d(4), Dense(4, 4)]
+    network, params, state = _random_network(layers, (4,), "float64")
+    path = tmp_path / "x.onnx"
+    for bad in (state[:1], [*state, ()], [(), (), ()], [(), state[1][:2], ()]):
+        with pytest.raises(ValueError, match="state does not fit the network"):
+            bn.export_onnx((network, params, bad), path, input_shape=(4,))
+    assert not path.exists()
+
+
 def test_missing_onnx_names_the_extra(tmp_path):
     code = (
         "import sys; sys.modules['onnx'] = None\n"

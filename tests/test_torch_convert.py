@@ -261,6 +261,53 @@ def test_unsupported_modules_are_named(module, match):
         bn.from_torch(module, backend="numpy")
 
 
+def test_adaptive_pool_then_a_partial_flatten_is_refused():
+    """AdaptiveAvgPool2d(1), Flatten(start_dim=2) gives (N, C, 1): no global pool."""
+    with pytest.raises(ValueError, match="followed by Flatten"):
+        bn.from_torch(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(2)), backend="numpy")
+
+
+def test_batch_norm_uses_the_statistics_torch_uses_in_eval():
+    """torch's eval normalises by the running statistics wherever they exist, even after
+    ``track_running_stats`` is set to False on the module (and by the batch's where there
+    are none): the conversion once followed the flag and normalised by the batch's."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).double()
+    module(torch.randn(16, 3, dtype=torch.float64))  # training mode: moves the statistics
+    module[1].track_running_stats = False
+    untracked = nn.Sequential(nn.BatchNorm1d(4, track_running_stats=False)).double()
+    untracked[0].track_running_stats = True  # no buffers: batch statistics in eval
+    inputs = (torch.randn(7, 3, dtype=torch.float64), torch.randn(7, 4, dtype=torch.float64))
+    for m, inp in zip((module, untracked), inputs):
+        network, params, state = bn.from_torch(m, backend="numpy")
+        with torch.no_grad():
+            expected = m.eval()(inp).numpy()
+        np.testing.assert_allclose(
+            network.forward(params, inp.numpy(), state), expected, rtol=1e-12, atol=1e-12
+        )
+
+
+def test_modules_whose_output_is_not_their_weights_are_refused():
+    """A forward hook (the old ``spectral_norm`` is one: it recomputes the weight from
+    ``weight_orig`` at each call) changes the output; a lazy or meta module has no
+    values; bfloat16 has no NumPy dtype: each a clear error, never a silent conversion."""
+    hooked = nn.Sequential(nn.Linear(3, 3))
+    hooked[0].register_forward_hook(lambda mod, args, out: 2 * out)
+    pre = nn.Sequential(nn.ReLU(), nn.Sequential(nn.Linear(3, 3)))
+    pre.register_forward_pre_hook(lambda mod, args: None)
+    cases = [
+        (hooked, r"'0'.*forward hooks"),
+        (nn.Sequential(nn.utils.spectral_norm(nn.Linear(3, 3))), "forward hooks"),
+        (pre, r"forward hooks"),
+        (nn.Sequential(nn.LazyLinear(2)), "lazy module"),
+        (nn.Sequential(nn.Linear(3, 2, device="meta")), "meta device"),
+        (nn.Sequential(nn.Linear(3, 2)).bfloat16(), r"bfloat16.*module.float\(\)"),
+    ]
+    for module, match in cases:
+        with pytest.raises(ValueError, match=match):
+            bn.from_torch(module, backend="numpy")
+
+
 def test_unsupported_module_type_is_a_type_error():
     class Mine(nn.Module):
         def forward(self, x):

@@ -116,6 +116,10 @@ class ArrayLibrary:
         """Whether the memory of ``x`` may be written (a read-only NumPy array may not)."""
         return True
 
+    def lazy_view(self, x: Any) -> str | None:
+        """Why the export of ``x`` would be a new buffer, not its memory (None here)."""
+        return None
+
     def strides(self, x: Any) -> tuple[int, ...] | None:
         """The strides of ``x`` in elements (None where one is no whole number of them):
         here those of the C order, for a library whose arrays have no other (JAX)."""

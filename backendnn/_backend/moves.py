@@ -51,6 +51,9 @@ def refusal(
         return HOST, f"its dtype {x.dtype} is not one of {dst.name}'s here"
     if 0 in tuple(x.shape):
         return HOST, "it is empty"
+    lazy = src.lazy_view(x)
+    if lazy is not None:  # resolving it copies: the copy may share
+        return LAYOUT, lazy
     strides = src.strides(x)
     if strides is None or not dst.takes_strides(tuple(x.shape), strides):
         return LAYOUT, f"{dst.name} cannot take its strides {strides} (in elements)"

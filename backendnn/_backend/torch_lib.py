@@ -48,7 +48,16 @@ class TorchLib(ArrayLibrary):
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
     def to_numpy(self, x: Any) -> np.ndarray:
+        if x.dtype == importlib.import_module("torch").bfloat16:
+            raise TypeError(
+                "a torch.bfloat16 tensor has no NumPy dtype: convert it first, e.g. x.float()"
+            )
         return x.detach().cpu().numpy()
+
+    def lazy_view(self, x: Any) -> str | None:
+        if x.is_conj() or x.is_neg():  # a view torch conjugates or negates when read
+            return "its conjugate or negative bit is set: its values are not its memory's"
+        return None
 
     def strides(self, x: Any) -> tuple[int, ...] | None:
         return tuple(x.stride())

@@ -38,6 +38,12 @@ _SUPPORTED = (
 )
 
 
+#: the torch dtypes of a module's tensors that NumPy holds (not bfloat16, float8...)
+_NUMPY_DTYPES = frozenset(
+    ("torch.float16", "torch.float32", "torch.float64", "torch.int64", "torch.int32", "torch.bool")
+)
+
+
 def _torch() -> Any:
     try:
         import torch
@@ -92,7 +98,12 @@ def _residual_class() -> type:
 
 
 def _flat(torch: Any, module: Any, path: str) -> Any:
-    """(path, module) of every module in order, nested ``Sequential``s opened."""
+    """(path, module) of every module in order, nested ``Sequential``s opened; a module
+    with forward hooks is refused (they change its output: the old ``spectral_norm``)."""
+    if isinstance(module, torch.nn.modules.lazy.LazyModuleMixin):
+        raise _refuse(path, module, "a lazy module has no weights yet: run it on a batch first")
+    if module._forward_hooks or module._forward_pre_hooks:
+        raise _refuse(path, module, "it has forward hooks, which change its output; remove them")
     if type(module) is torch.nn.Sequential:
         for name, child in module.named_children():
             yield from _flat(torch, child, f"{path}.{name}" if path else name)
@@ -128,6 +139,16 @@ def _refuse(path: str, m: Any, why: str) -> ValueError:
 
 
 def _np(t: Any) -> np.ndarray:
+    if t.is_meta:
+        raise ValueError(
+            "from_torch: the module has tensors on the meta device (shapes, no values): "
+            "load its weights first (module.to_empty(device='cpu'), then load_state_dict)"
+        )
+    if str(t.dtype) not in _NUMPY_DTYPES:
+        raise ValueError(
+            f"from_torch: the module has {t.dtype} tensors, which NumPy has no dtype for: "
+            "convert it first, e.g. module.float()"
+        )
     return t.detach().cpu().numpy().copy()
 
 
@@ -143,13 +164,16 @@ def _one(torch: Any, m: Any, path: str) -> tuple[Any, tuple, tuple]:
     if kind in (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d):
         return _pool(nn, m, path), (), ()
     if kind in (nn.BatchNorm1d, nn.BatchNorm2d):
+        # in eval, torch normalises by the running statistics where it has them, whatever
+        # track_running_stats says now (it may be set after construction)
+        tracks = m.running_mean is not None
         layer = getattr(L, kind.__name__)(
-            m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
+            m.num_features, m.eps, m.momentum, m.affine, tracks,
             bias=not m.affine or m.bias is not None,
         )  # fmt: skip
         weights = (_np(m.weight), *_biases(m)) if m.affine else ()
         buffers: tuple = ()
-        if m.track_running_stats:
+        if tracks:
             count = np.asarray(float(m.num_batches_tracked))
             buffers = (_np(m.running_mean), _np(m.running_var), count)
         return layer, weights, buffers
@@ -203,7 +227,8 @@ def _gated(linear: Any, glu: Any, path: str) -> tuple[Any, tuple, tuple]:
 def _global_pool(nn: Any, m: Any, following: Any, path: str) -> tuple[Any, tuple, tuple]:
     n = 1 if type(m) is nn.AdaptiveAvgPool1d else 2
     size = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * n
-    if size != (1,) * n or type(following) is not nn.Flatten:
+    flat = type(following) is nn.Flatten and (following.start_dim, following.end_dim) == (1, -1)
+    if size != (1,) * n or not flat:
         raise _refuse(
             path, m, "backendnn's global pools are AdaptiveAvgPool(1) followed by Flatten()"
         )

@@ -270,6 +270,18 @@ def _network_source(model: tuple, input_shape: Any, dtype: Any) -> _Source:
             "the network has state (batch norm's running statistics): pass (network, params, "
             "state) with its state"
         )
+    if state is not None and (
+        len(state) != len(network.layers)
+        or any(
+            tuple(tuple(a.shape) for a in s) != tuple(tuple(b.shape) for b in layer.buffers())
+            for s, layer in zip(state, network.layers)
+        )
+    ):
+        raise ValueError(
+            "state does not fit the network: one tuple per layer with the shapes of "
+            f"layer.buffers() ({[[b.shape for b in layer.buffers()] for layer in network.layers]}"
+            "), as network.init_state() makes it"
+        )
     arrays = [a for group in (*params, *(state or ())) for a in group]
     dtypes = {np.dtype(to_numpy(a).dtype) for a in arrays}
     if dtype is not None:

@@ -89,7 +89,9 @@ def from_torch(
         it and its place (``"2.body.0"``, as its ``state_dict`` keys name it).
     ValueError
         For an option of a supported module that backendnn does not have (a pool's
-        ``ceil_mode=True``, ``padding_mode="reflect"``, ``Softmax(dim=1)``), naming it.
+        ``ceil_mode=True``, ``padding_mode="reflect"``, ``Softmax(dim=1)``), naming it;
+        for a module with forward hooks (which change its output), a lazy module not yet
+        run, tensors on the meta device or of a dtype NumPy lacks (bfloat16).
     ImportError
         If torch is not installed.
 
