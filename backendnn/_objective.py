@@ -185,10 +185,10 @@ class TrainingObjective:
         new_state = None if state is None else self.next_state(state, caches)
         loss_fn = _losses.get(loss)
         if sample_weight is None:
-            value, dout = loss_fn(y, out)
+            value, dout = _checked(loss_fn, out, y, out)
             n: Any = X.shape[0]
         else:
-            value, dout = loss_fn(y, out, sample_weight)
+            value, dout = _checked(loss_fn, out, y, out, sample_weight)
             n = _losses.weight_total(sample_weight, array_namespace(sample_weight))
         if not _is(grad_scale, 1):
             dout = dout * grad_scale
@@ -206,3 +206,18 @@ class TrainingObjective:
 def _is(value: Any, number: float) -> bool:
     """``value`` is the host number ``number`` (an array, perhaps traced by jit, is not)."""
     return isinstance(value, (int, float)) and value == number
+
+
+def _checked(loss_fn: Any, out: Any, *args: Any) -> tuple[Any, Any]:
+    """``loss_fn(*args)``, checked to be (a scalar value, dL/dh of the shape of ``out``)."""
+    result = loss_fn(*args)
+    if isinstance(result, tuple) and len(result) == 2:
+        value, dout = result
+        scalar = isinstance(value, (int, float)) or getattr(value, "shape", None) == ()
+        if scalar and getattr(dout, "shape", None) == out.shape:
+            return value, dout
+        result = tuple(getattr(r, "shape", type(r).__name__) for r in result)
+    raise ValueError(
+        f"the loss {loss_fn!r} must return (value, dL/dh): a 0-d array and an array of the "
+        f"output's shape {tuple(out.shape)}; got {result!r}"
+    )

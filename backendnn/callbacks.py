@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -117,6 +119,8 @@ class _Monitor:
                 f"monitor={self.monitor!r} has no value: pass validation_data to fit (or set "
                 "early_stopping=True) to have validation values, or monitor 'loss'"
             )
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"monitor={self.monitor!r} is not a number: {value!r}")
         return float(value)
 
     def improved(self, value: float) -> bool:
@@ -238,6 +242,15 @@ class ModelCheckpoint(Callback):
         self.path, self.monitor, self.mode = os.fspath(path), monitor, mode
         self.save_best_only, self.include_optimizer = bool(save_best_only), bool(include_optimizer)
         _Monitor(monitor, mode, 0.0)
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} is not a format: {exc}") from None
+        if any(not f.isidentifier() for f in fields):
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r} may hold record keys as fields "
+                "('{epoch}', '{loss:.4f}'), not positional or indexed ones"
+            )
 
     def on_fit_begin(self, model: Any) -> None:
         self._watch = _Monitor(self.monitor, self.mode, 0.0)
@@ -247,7 +260,13 @@ class ModelCheckpoint(Callback):
         if self.save_best_only and not self._watch.improved(self._watch.value(record)):
             return False
         fields = {k: v for k, v in record.items() if isinstance(v, (int, float, type(None)))}
-        path = self.path.format(**fields)
+        try:
+            path = self.path.format(**fields)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r} does not fit epoch {record.get('epoch')}'s "
+                f"record {fields} ({type(exc).__name__}: {exc}): use keys with numbers"
+            ) from None
         save(model, path, include_optimizer=self.include_optimizer)
         self.saved.append((record["epoch"], path))
         return False
@@ -303,7 +322,8 @@ class CosineAnnealing(Callback):
 
     def on_fit_begin(self, model: Any) -> None:
         _check_rate(model, self)
-        self.base = float(model.learning_rate_init)
+        # the MLPs' and stacks' initial rate; the Perceptron's is eta0
+        self.base = float(getattr(model, "learning_rate_init", None) or model.eta0)
 
     def rate(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (1-based)."""
@@ -395,6 +415,16 @@ class CSVLogger(Callback):
         new_file = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         if self._columns is None:
             self._columns = list(row)
+            if not new_file:  # appending: the file's columns, in its order
+                with open(self.path, newline="") as f:
+                    header = next(csv.reader(f, delimiter=self.separator), [])
+                if set(header) != set(row):
+                    raise ValueError(
+                        f"CSVLogger: {self.path!r} has the columns {header}, and this fit's "
+                        f"records {list(row)}: append to a file of the same columns, or set "
+                        "append=False"
+                    )
+                self._columns = header
         with open(self.path, "a", newline="") as f:
             writer = csv.DictWriter(
                 f, self._columns, delimiter=self.separator, extrasaction="ignore"

@@ -15,6 +15,7 @@ Imports from :mod:`backendnn._backend`, ``_compiled``, ``_cache``, ``network`` (
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -255,13 +256,17 @@ def run_epochs(
 
 def _rate(record: dict) -> float:
     """The learning rate a hook left in ``record``, checked."""
-    lr = record["learning_rate"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
+    lr = record.get("learning_rate", "missing (the key was removed)")
+    try:
+        rate = float(lr) if isinstance(lr, numbers.Real) and not isinstance(lr, bool) else -1.0
+    except OverflowError:
+        rate = math.inf
+    if not 0 <= rate < math.inf:
         raise ValueError(
-            f"a callback set the learning rate to {lr!r} at epoch {record['epoch']}: it must "
-            "be a finite number >= 0"
+            f"a callback set the learning rate to {lr!r} at epoch {record.get('epoch')}: it "
+            "must be a finite number >= 0"
         )
-    return float(lr)
+    return rate
 
 
 def _validate(

@@ -176,6 +176,8 @@ def read_training(
     if (train is None) != (val is None):
         raise ValueError("the early-stopping split needs both split.train and split.validation")
     if train is not None and val is not None:
+        if not (len(train) and len(val)):
+            raise ValueError("the early-stopping split needs rows on both sides")
         everything = np.sort(np.concatenate([train, val]))
         if not np.array_equal(everything, np.arange(len(everything))):
             raise ValueError("the early-stopping split's rows are not a partition of 0..n-1")
@@ -192,17 +194,19 @@ def read_training(
             and k not in known
         ):
             raise ValueError(f"unknown tensor {k!r} in the training state")
+    rng = _rng(fields["rng"])
+    if opt is not None and rng is None:
+        raise ValueError("field training.rng is null, and the optimiser's epochs draw from it")
     state = TrainingState(
-        params_of(network, last), buffers, opt, history,
-        Shuffling(_rng(fields["rng"]), order), split,
-    )  # fmt: skip
+        params_of(network, last), buffers, opt, history, Shuffling(rng, order), split
+    )
     return state, _key(fields["random_key"])
 
 
 def _float(v: Any, name: str) -> float:
     if isinstance(v, str) and v in ("inf", "-inf", "nan"):
         return float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) > 1e308:
         raise ValueError(f"{name} must be a number; got {v!r}")
     return float(v)
 
@@ -224,6 +228,11 @@ def _history(raw: Any) -> History:
         setattr(h, k, [_float(v, f"training.history.{k}") for v in raw[k]])
     if len(h.loss_curve) < h.n_iter:
         raise ValueError("training.history: n_iter is more than the loss curve's epochs")
+    if not len(h.validation_scores) == len(h.validation_loss_curve) <= len(h.loss_curve):
+        raise ValueError(
+            "training.history: the validation curves must be as long as each other, and no "
+            "longer than the loss curve"
+        )
     return h
 
 
@@ -252,8 +261,10 @@ def _optimizer(raw: Any, tensors: dict, dtype_name: str, placed: Any) -> Optimiz
         _float(s["power_t"], "schedule.power_t"),
     )
     schedule.lr = _float(s["lr"], "schedule.lr")
-    if not (schedule.lr >= 0 and schedule.learning_rate_init > 0):
-        raise ValueError("training.optimizer.schedule has a negative learning rate")
+    if not (0 <= schedule.lr < math.inf and 0 < schedule.learning_rate_init < math.inf):
+        raise ValueError("training.optimizer.schedule's learning rates must be finite, >= 0")
+    if not math.isfinite(schedule.power_t):
+        raise ValueError("training.optimizer.schedule.power_t must be finite")
     # the optimiser object comes from the estimator's hyper-parameters at resume
     return OptimizerState(None, schedule, arrays, int(raw["updates"]))
 
@@ -303,7 +314,7 @@ def _rng(raw: Any) -> Any:
             bit = getattr(np.random, state["bit_generator"])()
             bit.state = state
             return np.random.Generator(bit)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         raise ValueError(f"field training.rng holds no valid generator state ({exc})") from None
     raise ValueError(
         f"field training.rng.kind must be RandomState or Generator; got {raw['kind']!r}"

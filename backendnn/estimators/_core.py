@@ -62,7 +62,7 @@ from ._driver import LOSS_OF_OUTPUT, OPTIMIZER_OF_NAME, FitPlan, run, solver_pla
 from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
 from ._protocol import EstimatorProtocol
-from ._session import FitSession, model_view, restore, resumed_state
+from ._session import FitSession, check_resumed, model_view, restore, resumed_state
 from ._validation_data import held_out_set, validation_set
 from ._weights import (
     buffers_of,
@@ -191,6 +191,7 @@ class NetworkEstimator(EstimatorProtocol):
         rng = check_random_state(self.random_state) if resumed is None else resumed.shuffling.rng
         reuse = self._has_weights() and (request.incremental or self.warm_start)
         if resumed is not None:
+            check_resumed(self, resumed, network, data.fitted)
             params = placed_tree(resumed.params, data.place)
         elif reuse and request.initial is None:
             params = params_of(network, self._weights(), data.place)
@@ -292,9 +293,12 @@ class NetworkEstimator(EstimatorProtocol):
 
     def set_weights(self, weights: dict[str, Any]) -> None:
         """Replace the fitted weights by ``weights`` (as :meth:`get_weights` names them;
-        every name, with the same shapes). ``ValueError`` otherwise, changing nothing."""
+        every name, with the same shapes, of a real floating dtype), moved to the library,
+        device and dtype of the current weights. ``ValueError`` otherwise, changing
+        nothing."""
         self._check_fitted()
         expected = {k: shape for k, (shape, _) in self._weight_schema(self.__dict__).items()}
+        current = self._weights()
         if not isinstance(weights, dict) or set(weights) != set(expected):
             got = sorted(weights) if isinstance(weights, dict) else type(weights).__name__
             raise ValueError(f"set_weights needs the weights {sorted(expected)}; got {got}")
@@ -304,7 +308,14 @@ class NetworkEstimator(EstimatorProtocol):
                     f"set_weights: {name!r} must be an array of shape {expected[name]}; got "
                     f"{getattr(a, 'shape', type(a).__name__)}"
                 )
-        self.__dict__.update(self._weight_attributes(self.__dict__, dict(weights)))
+            if not array_namespace(a).isdtype(a.dtype, "real floating"):
+                raise ValueError(f"set_weights: {name!r} must be floating; got {a.dtype}")
+        placed = {}
+        for name, a in weights.items():
+            like = current[name]
+            moved = to_namespace_of(a, like)
+            placed[name] = array_namespace(moved).astype(moved, like.dtype, copy=False)
+        self.__dict__.update(self._weight_attributes(self.__dict__, placed))
         self._cache = {}
 
     def _has_weights(self) -> bool:
@@ -403,6 +414,7 @@ class NetworkEstimator(EstimatorProtocol):
     def summary(self) -> Any:
         """The fitted network's :meth:`Network.summary` (output shapes and parameter
         counts, as Keras prints them), its output activation last."""
+        self._check_fitted()
         image = getattr(self, "image_shape_", None)
         shape = (self.n_features_in_,) if image is None or self._flatten_input else image
         table = self._network().summary(tuple(shape))

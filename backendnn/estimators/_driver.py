@@ -36,7 +36,7 @@ from ..train import (
     run_lbfgs,
 )
 from ._online import OnlineSetup, train_online
-from ._session import Attributed
+from ._session import Attributed, check_resumed_rows
 from ._validation_data import Validation, validation_values
 
 if TYPE_CHECKING:
@@ -383,6 +383,7 @@ def _fit_epochs(
             one_column = _losses.output_of(plan.loss) == "logistic"
             stratify = codes if codes is not None and one_column else None
             split = split_indices(data.n_samples, plan.validation_fraction, rng, stratify)
+        check_resumed_rows(resume, data.n_samples, "split")
         train_idx, val_idx = split
         rows, data = data.subset(val_idx), data.subset(train_idx)
         if rows.W is not None and not bool(rows.xp.any(rows.W > 0)):
@@ -396,6 +397,7 @@ def _fit_epochs(
         split = None  # the caller's validation set: nothing is split off
 
     if resume is not None:
+        check_resumed_rows(resume, data.n_samples, "order")
         history, shuffling = resume.history, resume.shuffling
         assert resume.opt is not None
         opt = _continued_optimizer(plan, resume.opt, params, same=True)

@@ -470,11 +470,7 @@ def train_online(
     def on_epoch(epoch: int, coef_now: Any, intercept_now: Any, loss: float) -> bool:
         begin = {"epoch": epoch, "learning_rate": setup.eta0}
         hooks.epoch_begin(begin)
-        if begin["learning_rate"] != setup.eta0:
-            raise ValueError(
-                "the online Perceptron's learning rate eta0 is compiled into its epochs: a "
-                "callback cannot change it; use solver='gd'"
-            )
+        _same_rate(begin, setup.eta0)
         W_now = xp.permute_dims(coef_now, (1, 0))
         now = [(W_now, intercept_now) if setup.fit_intercept else (W_now,)]
         scores: dict[str, float | None] = {"validation_loss": None, "validation_score": None}
@@ -485,7 +481,9 @@ def train_online(
             scores = dict(measured)
         record = {"epoch": epoch, "loss": loss, **scores, "learning_rate": setup.eta0,
                   "params": now, "buffers": None}  # fmt: skip
-        return bool(hooks.epoch_end(record))
+        stop = bool(hooks.epoch_end(record))
+        _same_rate(record, setup.eta0)
+        return stop
 
     coef, intercept, n_iters, curve = fit_online(
         setup, X, signs, host_w, class_scale, coef, intercept, rng, setup.random_state,
@@ -512,3 +510,12 @@ def train_online(
         "validation_loss_curve_": list(curves.validation_loss_curve) if validated else None,
         "_training": TrainingState(params, None, None, record, Shuffling(None)),
     }
+
+
+def _same_rate(record: dict, eta0: float) -> None:
+    """``ValueError`` where a callback changed (or removed) the record's learning rate."""
+    if record.get("learning_rate") != eta0:
+        raise ValueError(
+            "the online Perceptron's learning rate eta0 is compiled into its epochs: a "
+            "callback cannot change it; use solver='gd'"
+        )

@@ -8,7 +8,8 @@ record)``, ``on_epoch_end(model, record)``, ``on_fit_end(model)``). While an obj
 (weights, ``loss_curve_``, ``n_iter_``, the training state a checkpoint saves) are that
 epoch's. A fit that fails restores every attribute it changed.
 
-Imports :mod:`backendnn._backend`, ``train`` and the siblings ``_driver`` and ``_inputs``.
+Imports :mod:`backendnn._backend`, ``train``, NumPy and the siblings ``_driver``, ``_inputs``
+and ``_weights``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..train import Hooks, TrainingState
+from ._weights import weight_map, weight_shapes
 
 if TYPE_CHECKING:
     from ..params import Params
@@ -56,6 +60,17 @@ def check_callbacks(callbacks: Any) -> list:
     return listed
 
 
+def _stops(answer: Any, callback: Any) -> bool:
+    """A callback's answer: True stops training, None or False goes on; ``TypeError``
+    for anything else (a number or an array would stop or go on by accident)."""
+    if answer is None or isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    raise TypeError(
+        f"callback {callback!r} returned {answer!r}: return True to stop training, or "
+        "None or False to go on"
+    )
+
+
 class FitSession(Hooks):
     """The callbacks of one fit, bound to ``model``; ``show(record)`` (set by the fit)
     puts the epoch's fitted attributes on the model before the objects see it."""
@@ -71,7 +86,7 @@ class FitSession(Hooks):
         for cb in self.objects:
             fn = getattr(cb, method, None)
             if callable(fn):
-                out.append(fn(self.model, *args))
+                out.append((cb, fn(self.model, *args)))
         return out
 
     def fit_begin(self) -> None:
@@ -85,8 +100,8 @@ class FitSession(Hooks):
         if self.objects and self.show is not None and attributes is not None:
             self.show(attributes())
         # every callback sees every epoch, the stopping one included
-        stops = [bool(cb(record)) for cb in self.callbacks if not _is_object(cb)]
-        stops += [bool(s) for s in self._call("on_epoch_end", record)]
+        stops = [_stops(cb(record), cb) for cb in self.callbacks if not _is_object(cb)]
+        stops += [_stops(answer, cb) for cb, answer in self._call("on_epoch_end", record)]
         return any(stops)
 
     def fit_end(self) -> None:
@@ -162,3 +177,45 @@ def resumed_state(model: Any, request: Any) -> TrainingState | None:
             f"max_iter={model.max_iter} counts all of them; set_params(max_iter=...) higher"
         )
     return state.copy()
+
+
+def check_resumed(model: Any, state: TrainingState, network: Any, fitted: dict) -> None:
+    """``ValueError`` unless this fit's ``network`` takes ``state``'s weights (names and
+    shapes) and its targets define the ``fitted`` attributes of the run (classes, label
+    columns, output activation)."""
+    for name in ("classes_", "_multilabel", "out_activation_"):
+        old, new = model.__dict__.get(name), fitted.get(name)
+        if old is not None and new is not None and not np.array_equal(old, new):
+            raise ValueError(
+                f"resume continues a run fitted with {name}={old!r}; this y gives {new!r}: "
+                "pass the targets of the run, or fit anew"
+            )
+    run = weight_map(model._network(), state.params, state.buffers)
+    had = {k: tuple(a.shape) for k, a in run.items()}
+    needed = weight_shapes(network)
+    if had != needed:
+        raise ValueError(
+            f"resume continues the run's network, with weights {had}; the hyper-parameters "
+            f"and data now make {needed}: set them back, or fit anew (warm_start=True to "
+            "start from the weights)"
+        )
+
+
+def check_resumed_rows(state: TrainingState | None, n_rows: int, what: str) -> None:
+    """``ValueError`` where a resumed run's epoch order or early-stopping split
+    (``what``) does not cover the ``n_rows`` rows this fit gives it."""
+    if state is None:
+        return
+    split = state.split
+    if what == "split" and split is not None:
+        had = len(split[0]) + len(split[1])
+    elif what == "order" and hasattr(state.shuffling.order, "shape"):
+        had = int(state.shuffling.order.shape[0])
+    else:
+        return
+    if had != n_rows:
+        raise ValueError(
+            f"resume continues a run that trained on {had} rows, and this fit gives "
+            f"{n_rows}: pass the same X and y, with the validation_data and early_stopping "
+            "of the run, or fit anew"
+        )
