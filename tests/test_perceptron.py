@@ -20,7 +20,7 @@ from sklearn.utils._seq_dataset import ArrayDataset64
 
 import backendnn as bn
 from backendnn import Perceptron, _backend
-from backendnn.estimators import _online
+from backendnn.estimators import _online_draws
 from tests._helpers import PERCEPTRON_DATA, X_CLS, Y_CLS, assert_on, same_coef_as_sklearn, xor
 from tests.conftest import assert_close  # first: conftest sets JAX_ENABLE_X64 before jax loads
 
@@ -111,7 +111,7 @@ def test_warm_start_and_coef_init_equal_sklearn():
 def test_shuffle_order_is_sklearns():
     n = 11
     data = ArrayDataset64(np.zeros((n, 1)), np.zeros(n), np.ones(n), seed=1)
-    orders = _online._Orders([123456789], n, 1)
+    orders = _online_draws.Orders([123456789], n, 1)
     for _ in range(3):
         data._shuffle_py(123456789)
         expected = [data._next_py()[-1] for _ in range(n)]

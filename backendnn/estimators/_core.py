@@ -58,11 +58,12 @@ from ..data.sparse import SparseRows
 from ..train import LayerState, TrainingState
 from ._dask import dask_predict, is_dask
 from ._docs import FIT_DOC
-from ._driver import LOSS_OF_OUTPUT, OPTIMIZER_OF_NAME, FitPlan, run, solver_plan
+from ._driver import LOSS_OF_OUTPUT, FitPlan, run
 from ._inputs import FitData, FitRequest, Place, check_shape, fit_data, predict_input
 from ._params import SOLVER_PARAMS
 from ._protocol import EstimatorProtocol
 from ._session import FitSession, check_resumed, model_view, restore, resumed_state
+from ._solver_plan import OPTIMIZER_OF_NAME, solver_plan
 from ._validation_data import held_out_set, validation_set
 from ._weights import (
     buffers_of,

@@ -27,7 +27,6 @@ host arrays.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import math
@@ -38,7 +37,6 @@ import numpy as np
 
 from .._backend import array_namespace, device, from_numpy, index_dtype, jit, scan, to_numpy
 from .._backend.splits import split_indices
-from .._validation import is_int
 from .._warnings import warn
 from ..train import (
     ConvergenceError,
@@ -48,8 +46,7 @@ from ..train import (
     Shuffling,
     TrainingState,
 )
-
-MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
+from ._online_draws import Orders, along, draws
 
 
 @dataclass
@@ -110,7 +107,7 @@ def fit_online(
     )
     n, k = signs.shape
     scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
-    split_rng, seeds = _draws(rng, random_state, k, setup)
+    split_rng, seeds = draws(rng, random_state, k, setup)
     train = np.ones(n, dtype=bool)
     if setup.early_stopping and held_out is not None:
         X_val, signs_val, w_val = held_out
@@ -125,7 +122,7 @@ def fit_online(
             )
         val = _validation(X, signs, sample_weight, val_idx, xp, dev, dtype)
     n_train = int(train.sum())
-    steps = _Orders(seeds if setup.shuffle else None, n, k)
+    steps = Orders(seeds if setup.shuffle else None, n, k)
     epoch_fn = _compiled_epoch(
         setup.penalty, float(setup.alpha), float(setup.l1_ratio), float(setup.eta0),
         bool(setup.fit_intercept), dtype == xp.float64, xp,
@@ -146,8 +143,8 @@ def fit_online(
                 if sparse
                 else (
                     from_numpy(order, xp=xp, device=dev, dtype=index_dtype(xp)),
-                    from_numpy(_along(signs, order), xp=xp, device=dev, dtype=dtype),
-                    from_numpy(_along(scale, order), xp=xp, device=dev, dtype=dtype),
+                    from_numpy(along(signs, order), xp=xp, device=dev, dtype=dtype),
+                    from_numpy(along(scale, order), xp=xp, device=dev, dtype=dtype),
                     from_numpy(train[order], xp=xp, device=dev),
                 )
             )
@@ -217,8 +214,8 @@ def _sparse_epoch(
             X.dense(rows),
             running,
             from_numpy(rows.searchsorted(part), xp=xp, device=dev, dtype=index_dtype(xp)),
-            from_numpy(_along(signs, part), xp=xp, device=dev, dtype=dtype),
-            from_numpy(_along(scale, part), xp=xp, device=dev, dtype=dtype),
+            from_numpy(along(signs, part), xp=xp, device=dev, dtype=dtype),
+            from_numpy(along(scale, part), xp=xp, device=dev, dtype=dtype),
             from_numpy(train[part], xp=xp, device=dev),
         )
         total = state[-1] if total is None else total + state[-1]
@@ -316,83 +313,6 @@ def _truncate(w: Any, ws: Any, u: Any, q: Any, xp: Any) -> tuple[Any, Any]:
         xp.where(signed < 0.0, xp.minimum(zero, w + (uu - q) / s), w),
     )
     return shrunk, q + s * (shrunk - w)
-
-
-# ---------------------------------------------------------------------- host side
-
-
-def _along(values: Any, order: Any) -> Any:
-    """``values[order[t, j], j]`` for every step t and problem j (host arrays)."""
-    cols = np.arange(values.shape[1])
-    return values[order, cols[None, :]]
-
-
-class _Orders:
-    """The sample order of each epoch per problem: scikit-learn's index array, shuffled
-    in place at the start of every epoch by the same Fisher-Yates swaps (its seed is
-    passed by value, so the swaps repeat): the order after e epochs is the previous
-    order permuted by one fixed permutation per problem."""
-
-    def __init__(self, seeds: list[int] | None, n: int, k: int):
-        self.order = np.repeat(np.arange(n)[:, None], k, axis=1)  # (n, K)
-        self.perms = None if seeds is None else np.asarray([_xorshift_perm(s, n) for s in seeds])
-
-    def next_epoch(self) -> Any:
-        if self.perms is not None:
-            cols = np.arange(self.order.shape[1])
-            self.order = self.order[self.perms.T, cols[None, :]]
-        return self.order
-
-
-def _xorshift_perm(seed: int, n: int) -> list[int]:
-    """The permutation scikit-learn's ``SequentialDataset.shuffle(seed)`` applies: a
-    Fisher-Yates shuffle drawing from its xorshift ``our_rand_r``."""
-    seed &= 0xFFFFFFFF
-    ind = list(range(n))
-    for i in range(n - 1):
-        if seed == 0:
-            seed = 1  # DEFAULT_SEED
-        seed ^= (seed << 13) & 0xFFFFFFFF
-        seed ^= seed >> 17
-        seed ^= (seed << 5) & 0xFFFFFFFF
-        j = i + (seed % 2147483648) % (n - i)
-        ind[i], ind[j] = ind[j], ind[i]
-    return ind
-
-
-def _draw(r: Any, low: int, high: int, size: int | None = None) -> Any:
-    """``randint`` of a legacy ``RandomState`` (scikit-learn's), ``integers`` of a
-    ``Generator``."""
-    if hasattr(r, "randint"):
-        return r.randint(low, high, size=size)
-    return r.integers(low, high, size=size)
-
-
-def _draws(rng: Any, random_state: Any, k: int, setup: OnlineSetup) -> tuple[Any, list[int]]:
-    """(the early-stopping split's generator, one shuffle seed per problem), drawn in
-    scikit-learn's order: for an int ``random_state`` every draw starts a new generator
-    from that seed (a copy of ``rng`` as it came), else all share ``rng``."""
-
-    def fresh() -> Any:
-        return copy.deepcopy(rng) if is_int(random_state) else rng
-
-    if k == 1:  # fit_binary: make_dataset's seed, the split, then the shuffle seed
-        own = fresh()
-        _draw(own, 1, MAX_INT)
-        split = fresh() if setup.early_stopping else None
-        return split, [int(_draw(own, 0, MAX_INT))]
-    split = fresh() if setup.early_stopping else None  # the split comes first here
-    seeds = [int(s) for s in _draw(fresh(), 0, MAX_INT, size=k)]
-    legacy = hasattr(rng, "randint")
-    out = []
-    for s in seeds:  # each problem: RandomState(seed), make_dataset's draw, then its seed
-        if legacy:
-            own = type(rng)(s)
-            _draw(own, 1, MAX_INT)
-            out.append(int(_draw(own, 0, MAX_INT)))
-        else:
-            out.append(s)
-    return split, out
 
 
 def _validation(
