@@ -334,3 +334,14 @@ def test_a_schedule_does_not_recompile_the_jax_epoch(caplog):
         jax.config.update("jax_log_compiles", False)
     assert clf.n_iter_ == 6
     assert compiled_after_first == []
+
+
+def test_set_weights_during_an_epoch_is_refused():
+    X, y = blobs3()
+
+    class Meddle(Callback):
+        def on_epoch_end(self, model, record):
+            model.set_weights(model.get_weights())
+
+    with pytest.raises(ValueError, match="on_fit_end"):
+        bn.MLPClassifier((5,), max_iter=3).fit(X, y, callbacks=[Meddle()])

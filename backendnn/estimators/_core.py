@@ -296,8 +296,14 @@ class NetworkEstimator(EstimatorProtocol):
         """Replace the fitted weights by ``weights`` (as :meth:`get_weights` names them;
         every name, with the same shapes, of a real floating dtype), moved to the library,
         device and dtype of the current weights. ``ValueError`` otherwise, changing
-        nothing."""
+        nothing; refused during an epoch of a fit (a callback hands back weights in
+        ``on_fit_end``)."""
         self._check_fitted()
+        if self.__dict__.get("_in_epoch"):
+            raise ValueError(
+                "set_weights during an epoch would be lost (training goes on from the loop's "
+                "weights): hand back weights in on_fit_end, or stop the fit and set them then"
+            )
         expected = {k: shape for k, (shape, _) in self._weight_schema(self.__dict__).items()}
         current = self._weights()
         if not isinstance(weights, dict) or set(weights) != set(expected):

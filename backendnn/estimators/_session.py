@@ -83,10 +83,16 @@ class FitSession(Hooks):
 
     def _call(self, method: str, *args: Any) -> list:
         out = []
+        # during an epoch the loop owns the weights: set_weights is refused there
+        in_epoch = method in ("on_epoch_begin", "on_epoch_end")
         for cb in self.objects:
             fn = getattr(cb, method, None)
             if callable(fn):
-                out.append((cb, fn(self.model, *args)))
+                self.model.__dict__["_in_epoch"] = in_epoch
+                try:
+                    out.append((cb, fn(self.model, *args)))
+                finally:
+                    self.model.__dict__.pop("_in_epoch", None)
         return out
 
     def fit_begin(self) -> None:
