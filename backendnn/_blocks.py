@@ -32,9 +32,9 @@ def sample_elements(layers: Sequence[Layer], input_shape: tuple[int, ...], extra
     built, _ = build_chain(layers, shape, "layer ")
     peak = 0
     for layer in built:
-        out = tuple(layer.output_shape(shape))
-        peak = max(peak, size(shape) + size(out) + layer.workspace(shape))
-        shape = out
+        next_shape = tuple(layer.output_shape(shape))
+        peak = max(peak, size(shape) + size(next_shape) + layer.workspace(shape))
+        shape = next_shape
     return size(input_shape) + peak + extra
 
 

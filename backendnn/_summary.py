@@ -126,16 +126,16 @@ def _rows(layers: Sequence[Layer], shape: tuple[int, ...], prefix: str, label: s
     built, _ = build_chain(layers, shape, label)
     rows = []
     for i, layer in enumerate(built):
-        out = tuple(layer.output_shape(shape))
+        out_shape = tuple(layer.output_shape(shape))
         params = sum(size(p.shape) for p in layer.parameters())
         buffers = sum(size(p.shape) for p in layer.buffers())
         index = f"{prefix}{i}"
         text = "Residual" if isinstance(layer, Residual) else repr(layer)
-        rows.append(SummaryRow(index, text, (None, *out), params, buffers))
+        rows.append(SummaryRow(index, text, (None, *out_shape), params, buffers))
         if isinstance(layer, Residual):
             for name, branch in (("f", layer.layers), ("shortcut", layer.shortcut or ())):
                 rows += _rows(branch, shape, f"{index}.{name}.", f"Residual: {name}.")
-        shape = out
+        shape = out_shape
     return rows
 
 

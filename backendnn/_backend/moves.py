@@ -88,9 +88,9 @@ def move(x: Any, dst: ArrayLibrary, device: Any, copy: bool | None) -> Any:
         if refused and refused[0] == LAYOUT:  # a fresh copy nothing else references shares
             return dst.dlpack_import(src.dlpack_export(src.contiguous_copy(x)), device)
         if not refused or refused[0] == OWNER:
-            out = dst.copy(dst.dlpack_import(src.dlpack_export(x), device))
-            dst.synchronize(out)  # read before the source's owner writes again (JAX is async)
-            return out
+            copied = dst.copy(dst.dlpack_import(src.dlpack_export(x), device))
+            dst.synchronize(copied)  # read before the source's owner writes again (JAX is async)
+            return copied
     except BufferError as exc:  # the standard's error of an export a library refuses
         if copy is False:
             raise ValueError(

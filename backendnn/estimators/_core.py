@@ -413,8 +413,8 @@ class NetworkEstimator(EstimatorProtocol):
         of X, in blocks of rows (see :meth:`_forward`)."""
         check_batch_size(batch_size)
         if is_dask(X):  # a lazy dask array of outputs, block by block
-            xp, out = dask_predict(self, X, batch_size)
-            return xp, (out if post is None else post(out))
+            xp, h = dask_predict(self, X, batch_size)
+            return xp, (h if post is None else post(h))
         xp, X2 = predict_input(self, X)
         return xp, self._forward(X2, post, batch_size)
 

@@ -137,8 +137,8 @@ class _BlockForward:
             ]
         n = self.n_params
         buffers = self._moved[n:] if self.network.has_state else None
-        out = self.network.forward(self._moved[:n], X, buffers, batch_size=self.batch_size)
-        return np.asarray(to_numpy(out))
+        h = self.network.forward(self._moved[:n], X, buffers, batch_size=self.batch_size)
+        return np.asarray(to_numpy(h))
 
 
 def dask_predict(est: Any, X: Any, batch_size: Any = None) -> tuple[Any, Any]:
@@ -161,7 +161,7 @@ def dask_predict(est: Any, X: Any, batch_size: Any = None) -> tuple[Any, Any]:
     chunks = (X.chunks[0], (n_out,))
     meta = np.empty((0, 0), dtype=name)  # given: no call on an empty block to infer it
     if X.ndim == 4:
-        out = X.map_blocks(forward, chunks=chunks, drop_axis=(2, 3), meta=meta)
+        outputs = X.map_blocks(forward, chunks=chunks, drop_axis=(2, 3), meta=meta)
     else:
-        out = X.map_blocks(forward, chunks=chunks, meta=meta)
-    return array_namespace(out), out
+        outputs = X.map_blocks(forward, chunks=chunks, meta=meta)
+    return array_namespace(outputs), outputs

@@ -82,7 +82,7 @@ class FitSession(Hooks):
         self.show: Callable[[dict], None] | None = None
 
     def _call(self, method: str, *args: Any) -> list:
-        out = []
+        answers = []
         # during an epoch the loop owns the weights: set_weights is refused there
         in_epoch = method in ("on_epoch_begin", "on_epoch_end")
         for cb in self.objects:
@@ -90,10 +90,10 @@ class FitSession(Hooks):
             if callable(fn):
                 self.model.__dict__["_in_epoch"] = in_epoch
                 try:
-                    out.append((cb, fn(self.model, *args)))
+                    answers.append((cb, fn(self.model, *args)))
                 finally:
                     self.model.__dict__.pop("_in_epoch", None)
-        return out
+        return answers
 
     def fit_begin(self) -> None:
         self._call("on_fit_begin")

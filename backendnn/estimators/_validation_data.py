@@ -149,12 +149,12 @@ def validation_values(
     assert score_fn is not None
 
     def values(params: Params, buffers: Any) -> dict[str, float]:
-        out = network.forward(params, X_val, buffers)
-        loss, _ = loss_fn(Y_val, out) if W_val is None else loss_fn(Y_val, out, W_val)
+        h = network.forward(params, X_val, buffers)
+        loss, _ = loss_fn(Y_val, h) if W_val is None else loss_fn(Y_val, h, W_val)
         if validation.scorer is None:
             return {
                 "validation_loss": float(loss),
-                "validation_score": float(score_fn(Y_val, out, W_val, multilabel)),
+                "validation_score": float(score_fn(Y_val, h, W_val, multilabel)),
             }
         score = float(validation.scorer(params, buffers))
         name = validation.name or "score"

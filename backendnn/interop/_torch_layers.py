@@ -113,21 +113,21 @@ def _flat(torch: Any, module: Any, path: str) -> Any:
 
 def _convert(torch: Any, modules: list) -> list[tuple[Any, tuple, tuple]]:
     """(layer, params, buffers) for the ``(path, module)`` list, arrays as NumPy."""
-    nn, out, i = torch.nn, [], 0
+    nn, converted, i = torch.nn, [], 0
     while i < len(modules):
         path, m = modules[i]
         following = modules[i + 1][1] if i + 1 < len(modules) else None
         if type(m) is nn.Linear and type(following) is nn.GLU:
-            out.append(_gated(m, following, path))
+            converted.append(_gated(m, following, path))
             i += 2
             continue
         if type(m) in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d):
-            out.append(_global_pool(nn, m, following, path))
+            converted.append(_global_pool(nn, m, following, path))
             i += 2
             continue
-        out.append(_one(torch, m, path))
+        converted.append(_one(torch, m, path))
         i += 1
-    return out
+    return converted
 
 
 def _where(path: str, m: Any) -> str:

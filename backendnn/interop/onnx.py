@@ -293,6 +293,6 @@ def _network_source(model: tuple, input_shape: Any, dtype: Any) -> _Source:
         )
     dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
     states = list(state) if state is not None else [()] * len(network.layers)
-    out = network.output_shape(shape)
+    out_shape = network.output_shape(shape)
     return _Source("Network", network.layers, params, states, shape, dtype,
-                   functools.partial(head, out))  # fmt: skip
+                   functools.partial(head, out_shape))  # fmt: skip

@@ -183,5 +183,5 @@ def ndtr(g: Graph, x: Sym) -> Sym:
     small = 0.5 + 0.5 * _erf_small(g.clip(x * _INV_SQRT2, -_THRESH, _THRESH), g)
     half_tail = 0.5 * _exp_neg_square(g.clip(a, 0.0, 40.0), g, 0.5) * _erfc_ratio(u, g)
     half_tail = g.where(u < _XBIG, half_tail, 0.0)
-    out = g.where(u <= _THRESH, small, g.where(x < 0.0, half_tail, 1.0 - half_tail))
-    return g.where(g.op("IsNaN", x), x, out)
+    phi = g.where(u <= _THRESH, small, g.where(x < 0.0, half_tail, 1.0 - half_tail))
+    return g.where(g.op("IsNaN", x), x, phi)

@@ -53,11 +53,11 @@ def classifier(est: Any, g: Any, h: Any) -> list:
 
 def regressor(est: Any, g: Any, h: Any) -> list:
     """``predictions``: h, or exp(h) for the Poisson loss's log link; (N,) for 1-D targets."""
-    out = g.op("Exp", h) if est.out_activation_ == "exp" else h
+    predictions = g.op("Exp", h) if est.out_activation_ == "exp" else h
     if est._y_1d:
-        g.output("predictions", g.op("Squeeze", out, g.ints([1])))
+        g.output("predictions", g.op("Squeeze", predictions, g.ints([1])))
         return [("predictions", g.dtype, [])]
-    g.output("predictions", out)
+    g.output("predictions", predictions)
     return [("predictions", g.dtype, [int(est.n_outputs_)])]
 
 

@@ -153,9 +153,10 @@ def _windows(layer: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, .
     return kernel, stride, dilation, _sides(layer.padding, kernel, dilation)
 
 
-def _patches(g: Graph, x: Sym, layer: Any, shape: tuple, out: tuple) -> str:
-    """The windows of x as (N, C, K, *out), K = the taps of the kernel in row-major order
-    (im2col without the reshape): one strided Slice of the padded x per tap."""
+def _patches(g: Graph, x: Sym, layer: Any, shape: tuple, spatial: tuple) -> str:
+    """The windows of x as (N, C, K, *spatial), ``spatial`` the output's spatial shape and
+    K the taps of the kernel in row-major order (im2col without the reshape): one strided
+    Slice of the padded x per tap."""
     kernel, stride, dilation, sides = _windows(layer)
     name = x.name
     if any(s for side in sides for s in side):
@@ -166,7 +167,7 @@ def _patches(g: Graph, x: Sym, layer: Any, shape: tuple, out: tuple) -> str:
     taps = []
     for offset in itertools.product(*(range(k) for k in kernel)):
         starts = [d * i for d, i in zip(dilation, offset)]
-        ends = [b + s * (o - 1) + 1 for b, s, o in zip(starts, stride, out)]
+        ends = [b + s * (o - 1) + 1 for b, s, o in zip(starts, stride, spatial)]
         tap = g.op("Slice", name, g.ints(starts), g.ints(ends), axes, steps)
         taps.append(g.op("Unsqueeze", tap, g.ints([2])))
     return g.op("Concat", *taps, axis=2)
@@ -177,7 +178,7 @@ def _conv(g: Graph, layer: Any, params: tuple, state: tuple, x: Sym, shape: tupl
     kernel, stride, dilation, sides = _windows(layer)
     W = params[0]
     out_shape = layer.output_shape(shape)
-    o, out = out_shape[0], out_shape[1:]
+    o, spatial = out_shape[0], out_shape[1:]
     if g.dtype == np.float32:
         pads = [b for b, _ in sides] + [a for _, a in sides]
         inputs = [x, g.const(W)] + ([g.const(params[1])] if layer.bias else [])
@@ -186,13 +187,13 @@ def _conv(g: Graph, layer: Any, params: tuple, state: tuple, x: Sym, shape: tupl
             dilations=list(dilation), pads=pads, group=layer.groups,
         ))  # fmt: skip
     groups, c = layer.groups, shape[0] // layer.groups
-    k, p = math.prod(kernel), math.prod(out)
-    patches = g.op("Reshape", _patches(g, x, layer, shape, out), g.ints([0, groups, c, k, p]))
+    k, p = math.prod(kernel), math.prod(spatial)
+    patches = g.op("Reshape", _patches(g, x, layer, shape, spatial), g.ints([0, groups, c, k, p]))
     Wg = g.const(np.reshape(W, (groups, o // groups, c, k)))
     y = g.op("Einsum", patches, Wg, equation="ngckp,gock->ngop")
-    y = g.sym(g.op("Reshape", y, g.ints([0, o, *out])))
+    y = g.sym(g.op("Reshape", y, g.ints([0, o, *spatial])))
     if layer.bias:
-        y = y + g.const(np.reshape(params[1], (o,) + (1,) * len(out)))
+        y = y + g.const(np.reshape(params[1], (o,) + (1,) * len(spatial)))
     return y
 
 
@@ -206,8 +207,8 @@ def _avg_pool(g: Graph, layer: Any, params: tuple, state: tuple, x: Sym, shape: 
     kernel, stride, _, _ = _windows(layer)
     if g.dtype == np.float32:
         return g.sym(g.op("AveragePool", x, kernel_shape=list(kernel), strides=list(stride)))
-    out = layer.output_shape(shape)[1:]
-    return g.sym(g.reduce_mean(_patches(g, x, layer, shape, out), (2,), keepdims=False))
+    spatial = layer.output_shape(shape)[1:]
+    return g.sym(g.reduce_mean(_patches(g, x, layer, shape, spatial), (2,), keepdims=False))
 
 
 def _global_avg_pool(
