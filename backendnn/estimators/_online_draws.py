@@ -83,12 +83,12 @@ def draws(rng: Any, random_state: Any, k: int, setup: OnlineSetup) -> tuple[Any,
     split = fresh() if setup.early_stopping else None  # the split comes first here
     seeds = [int(s) for s in draw(fresh(), 0, MAX_INT, size=k)]
     legacy = hasattr(rng, "randint")
-    out = []
+    shuffle_seeds = []
     for s in seeds:  # each problem: RandomState(seed), make_dataset's draw, then its seed
         if legacy:
             own = type(rng)(s)
             draw(own, 1, MAX_INT)
-            out.append(int(draw(own, 0, MAX_INT)))
+            shuffle_seeds.append(int(draw(own, 0, MAX_INT)))
         else:
-            out.append(s)
-    return split, out
+            shuffle_seeds.append(s)
+    return split, shuffle_seeds
