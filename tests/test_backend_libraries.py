@@ -31,8 +31,6 @@ ARRAY_LIBRARIES |= {"array_api_compat", "scipy"}
 # module (relative to backendnn/) -> the array libraries it may name anyway
 ALLOWED = {
     "data/dask.py": {"dask"},  # the dask data source: dask is what it streams
-    # conversion to and from torch.nn modules: the modules are what it reads and builds
-    "interop/_torch_layers.py": {"torch"},
 }
 # the benchmark CLI measures the libraries themselves (peer engines written in torch and
 # JAX, device memory and precision probes, the JAX mesh it shards over)

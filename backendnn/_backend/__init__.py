@@ -191,6 +191,12 @@ def to_backend(
     return from_numpy(to_numpy(x), xp=xp, device=device)
 
 
+def torch_package(purpose: str) -> Any:
+    """The ``torch`` package, for code that converts ``torch.nn`` modules (not arrays);
+    ``ImportError`` saying that ``purpose`` needs torch, and how to install it."""
+    return library("torch").package(purpose)
+
+
 def to_namespace_of(x: Any, like: Any) -> Any:
     """Move ``x`` into the library and onto the device of array ``like``."""
     lib = library_of(like)

@@ -13,6 +13,7 @@ Imports NumPy and array_api_compat; nothing of backendnn.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -93,6 +94,15 @@ class ArrayLibrary:
     def to_numpy(self, x: Any) -> np.ndarray:
         """Array ``x`` of this library as a NumPy array on the host."""
         return np.asarray(x)
+
+    def package(self, purpose: str) -> Any:
+        """The library's own package (its module of the same name), for code that reads
+        and builds its objects (``torch.nn`` modules); ``ImportError`` naming ``purpose``
+        and the install hint without it."""
+        try:
+            return importlib.import_module(self.name)
+        except ImportError:
+            raise ImportError(f"{purpose} needs {self.name}: {self.install_hint}") from None
 
     def from_numpy(self, a: np.ndarray, xp: Any, device: Any, dtype: Any, copy: bool | None) -> Any:
         """Host array ``a`` as an array of namespace ``xp`` of dtype ``dtype`` on ``device``;

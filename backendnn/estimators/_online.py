@@ -107,7 +107,7 @@ def fit_online(
     )
     n, k = signs.shape
     scale = class_scale * sample_weight[:, None]  # scikit-learn's class_weight * sample_weight
-    split_rng, seeds = draws(rng, random_state, k, setup)
+    split_rng, seeds = draws(rng, random_state, k, setup.early_stopping)
     train = np.ones(n, dtype=bool)
     if setup.early_stopping and held_out is not None:
         X_val, signs_val, w_val = held_out

@@ -2,20 +2,17 @@
 xorshift Fisher-Yates shuffle, re-seeded each epoch) and the seeds and early-stopping
 split drawn from the estimator's generator in scikit-learn's order.
 
-Imports :mod:`backendnn._validation`, and the sibling ``_online``'s setup (types).
+Imports :mod:`backendnn._validation`.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._validation import is_int
-
-if TYPE_CHECKING:
-    from ._online import OnlineSetup
 
 MAX_INT = 2**31 - 1  # scikit-learn's seeds: randint(MAX_INT)
 
@@ -67,7 +64,7 @@ def draw(r: Any, low: int, high: int, size: int | None = None) -> Any:
     return r.integers(low, high, size=size)
 
 
-def draws(rng: Any, random_state: Any, k: int, setup: OnlineSetup) -> tuple[Any, list[int]]:
+def draws(rng: Any, random_state: Any, k: int, early_stopping: bool) -> tuple[Any, list[int]]:
     """(the early-stopping split's generator, one shuffle seed per problem), drawn in
     scikit-learn's order: for an int ``random_state`` every draw starts a new generator
     from that seed (a copy of ``rng`` as it came), else all share ``rng``."""
@@ -78,9 +75,9 @@ def draws(rng: Any, random_state: Any, k: int, setup: OnlineSetup) -> tuple[Any,
     if k == 1:  # fit_binary: make_dataset's seed, the split, then the shuffle seed
         own = fresh()
         draw(own, 1, MAX_INT)
-        split = fresh() if setup.early_stopping else None
+        split = fresh() if early_stopping else None
         return split, [int(draw(own, 0, MAX_INT))]
-    split = fresh() if setup.early_stopping else None  # the split comes first here
+    split = fresh() if early_stopping else None  # the split comes first here
     seeds = [int(s) for s in draw(fresh(), 0, MAX_INT, size=k)]
     legacy = hasattr(rng, "randint")
     shuffle_seeds = []

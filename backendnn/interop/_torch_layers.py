@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import activations as _act
 from .. import layers as L
-from .._backend import to_numpy
+from .._backend import to_numpy, torch_package
 
 #: backendnn activation name -> (torch class name, its arguments)
 _TORCH_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -45,13 +45,7 @@ _NUMPY_DTYPES = frozenset(
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            "converting to or from PyTorch needs torch: pip install torch (see the README)"
-        ) from None
-    return torch
+    return torch_package("converting to or from PyTorch")
 
 
 @functools.cache
