@@ -26,6 +26,26 @@ from typing import Any
 from ._backend import array_namespace
 from .special import ndtr
 
+__all__ = [
+    "Activation",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "GELU",
+    "GELUTanh",
+    "Swish",
+    "SiLU",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "GLU",
+    "get",
+    "names",
+    "register",
+    "is_gated",
+]
+
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715

@@ -26,6 +26,14 @@ from typing import Any
 
 from ._backend import from_numpy, host_rng
 
+__all__ = [
+    "normal",
+    "glorot_uniform",
+    "he_normal",
+    "get",
+    "names",
+]
+
 
 def normal(
     rng: Any,

@@ -18,6 +18,11 @@ from typing import Any, NamedTuple
 
 from ._backend import array_namespace, to_numpy
 
+__all__ = [
+    "lbfgs",
+    "LBFGSResult",
+]
+
 
 @dataclass
 class LBFGSResult:

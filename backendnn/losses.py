@@ -25,6 +25,26 @@ from typing import Any
 
 from ._backend import array_namespace, device
 
+__all__ = [
+    "Loss",
+    "SoftmaxCrossEntropy",
+    "BinaryLogLoss",
+    "Huber",
+    "squared_error",
+    "poisson",
+    "softmax_cross_entropy",
+    "binary_log_loss",
+    "perceptron_criterion",
+    "log_softmax",
+    "log_softmax_and_softmax",
+    "one_hot",
+    "weighted_mean",
+    "weight_total",
+    "get",
+    "names",
+    "register",
+]
+
 
 def _as_2d(y: Any, h: Any, xp: Any) -> Any:
     """Targets shaped like ``h``: a 1-d ``y`` against a one-column ``h`` becomes (n, 1)."""

@@ -44,6 +44,15 @@ from typing import Any, ClassVar
 
 from ._backend import array_namespace, device
 
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "ClipGradNorm",
+]
+
 Tree = list  # list[tuple[Array, ...]]: one tuple of arrays per layer
 
 

@@ -16,6 +16,12 @@ from typing import Any
 
 from ._backend import array_namespace
 
+__all__ = [
+    "convert",
+    "to_nchw",
+    "from_nchw",
+]
+
 #: the layouts :func:`convert` knows, each a string of the four axis letters in order
 LAYOUTS = ("NCHW", "NHWC", "NWHC")
 

@@ -37,6 +37,12 @@ from .._backend import default_device, from_numpy, namespace, to_numpy
 from ..network import Network
 from ._torch_layers import _convert, _flat, _modules, _residual_class, _torch
 
+__all__ = [
+    "from_torch",
+    "to_torch",
+    "Residual",  # noqa: F822 (made by the module's __getattr__: torch is optional)
+]
+
 
 def __getattr__(name: str) -> Any:
     if name == "Residual":  # a torch module: made when first asked for (torch is optional)
