@@ -10,7 +10,7 @@ import nox
 
 nox.options.sessions = [
     "lint", "numpy", "array_api_strict", "jax", "jax_multidevice", "torch", "cupy",
-    "sklearn_suite", "dask",
+    "sklearn_suite", "dask", "docs",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -19,6 +19,10 @@ PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 # pip finds torch 2.13.0 as a CPU build on this project's machines and CI, while an
 # unpinned "torch" resolves to the multi-GB CUDA build from PyPI.
 TORCH = "torch==2.13.0"
+# The site builds with warnings as errors: pinned, so that a new release's new warning
+# cannot break CI unannounced (the extra "docs" gives the minimum versions).
+DOCS_PINS = ("sphinx==9.0.4", "pydata-sphinx-theme==0.24.0", "numpydoc==1.11.0",
+             "sphinx-gallery==0.22.1")
 
 
 def _test(session: nox.Session, backend: str, *extra: str, env: dict | None = None) -> None:
@@ -83,6 +87,24 @@ def dask(session: nox.Session) -> None:
     session.install("-e", ".[test,dask]")
     session.run(*PYTEST, "tests/test_dask.py", *session.posargs,
                 env={"BACKENDNN_BACKENDS": "numpy,array_api_strict", "JAX_ENABLE_X64": "1"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: the docstrings' examples as doctests (NumPy), the site built
+    with warnings as errors and nitpicky references (the gallery runs the examples), then
+    pages opened in headless Chromium (Debian's chromium and chromium-driver), whose
+    screenshots stay in docs/_build/screenshots."""
+    session.install("-e", ".[docs]", TORCH, "jax", *DOCS_PINS)
+    env = {"BACKENDNN_BACKENDS": "numpy", "JAX_ENABLE_X64": "1"}
+    session.run(*PYTEST, "--doctest-modules", "backendnn", env=env)
+    shutil.rmtree("docs/_build", ignore_errors=True)
+    session.run("sphinx-build", "-b", "html", "-W", "--keep-going", "-n", "-q",
+                "docs", "docs/_build/html", env=env)
+    session.run(*PYTEST, "tests/test_docs_site.py", *session.posargs, env={
+        **env, "BACKENDNN_DOCS_HTML": "docs/_build/html",
+        "BACKENDNN_DOCS_SCREENSHOTS": "docs/_build/screenshots",
+    })  # fmt: skip
 
 
 @nox.session
