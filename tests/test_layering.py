@@ -1,5 +1,5 @@
 """The package's layering: no import circle, and no module imports from a layer above its
-own (the order is ``backendnn._architecture.LAYERS``; the README's layout table shows it).
+own (the order is ``backendnn._architecture.LAYERS``; docs/guide/layout.rst shows it).
 
 Every import counts, those inside functions included; only imports under
 ``typing.TYPE_CHECKING`` (types) are exempt.
@@ -126,12 +126,11 @@ def test_the_reader_sees_every_kind_of_import():
     assert "backendnn.data" not in imports("backendnn.train")  # under TYPE_CHECKING
 
 
-def test_readme_layout_table_follows_the_layers():
-    """The README's table of modules lists the layers in LAYERS' order, top to bottom."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## How the package is laid out", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
-    firsts = [re.findall(r"`([\w.]+?)(?:/|\.py)?`", row.split("|")[1]) for row in rows]
+def test_layout_table_follows_the_layers():
+    """The site's table of modules (docs/guide/layout.rst) lists the layers in LAYERS'
+    order, top to bottom."""
+    rows = re.findall(r"^   \* - (.*)$", (ROOT / "docs/guide/layout.rst").read_text(), re.M)[1:]
+    firsts = [re.findall(r"``([\w.]+?)(?:/|\.py)?``", row) for row in rows]
     order = [layer_of(f"backendnn.{names[0]}" if names[0] != "backendnn" else "backendnn")
              for names in firsts]
     assert order == sorted(order) and len(set(order)) == len(LAYERS), firsts
