@@ -81,6 +81,7 @@ def _residual_class() -> type:
             self.register_module("shortcut", shortcut)
 
         def forward(self, x: Any) -> Any:
+            """body(x) + shortcut(x), x itself where the shortcut is None."""
             return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
 
     Residual.__module__ = "backendnn.interop.torch"  # where users find it
