@@ -12,10 +12,10 @@ The GLU family gates one half of a projection with another::
     da, db = gate.backward(dy, a, b)   # dy * g'(a) * b,  dy * g(a)
 
 All formulas are written against the Array API, stable on float32 and float64
-(no overflow or NaN at |z| = 1e4) and free of value-dependent Python branches,
+(no overflow or NaN at :math:`|z| = 10^4`) and free of value-dependent Python branches,
 so they run unchanged on every backend and inside ``jax.jit``.
 
-Imports :mod:`backendnn._backend` and :mod:`backendnn.special`.
+Imports ``backendnn._backend`` and :mod:`backendnn.special`.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class GELUTanh(Activation):
     f'(z) = 1/2 (1 + tanh u) + z/2 sech^2(u) u',  u' = sqrt(2/pi)(1 + 3*0.044715 z^2).
 
     Computed through 1/2 (1 + tanh u) = sigma(2u) and 1/2 sech^2 u = 2 sigma(2u)(1 - sigma(2u)),
-    which keep the lower tail; z is clipped to |z| <= 100 inside u, where sigma(2u)
+    which keep the lower tail; z is clipped to ``|z| <= 100`` inside u, where sigma(2u)
     has long saturated, so z^3 cannot overflow float32.
     """
 
@@ -262,7 +262,7 @@ class SiLU(Swish):
 
 
 class Softplus(Activation):
-    """f(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|),  f'(z) = sigma(z)."""
+    """f(z) = log(1 + e^z) = ``max(z, 0) + log1p(e^-|z|)``,  f'(z) = sigma(z)."""
 
     name = "softplus"
     formula = "f(z) = log(1+exp(z));  f'(z) = sigmoid(z)"

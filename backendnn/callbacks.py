@@ -30,7 +30,7 @@ recomputes it every epoch: use ``learning_rate="constant"`` with :class:`ReduceL
 :class:`CosineAnnealing` or :class:`LearningRateScheduler`). On JAX the rate is passed into
 the compiled epoch as data, so a schedule never recompiles it.
 
-Imports :mod:`backendnn.io` (checkpoints).
+Imports ``backendnn.io`` (checkpoints).
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class LearningRateScheduler(Callback):
 
 class CosineAnnealing(Callback):
     """Cosine annealing with a linear warm-up, by epoch, from the model's
-    ``learning_rate_init`` (lr0):
+    ``learning_rate_init`` (lr0)::
 
         lr(e) = lr0 e / warmup                                   for e <= warmup,
         lr(e) = eta_min + (lr0 - eta_min) (1 + cos(pi k / t_max)) / 2  otherwise,

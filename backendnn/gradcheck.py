@@ -43,7 +43,7 @@ def check_gradients(
     parameter array.
 
     For each checked entry theta_j, the analytic gradient g_j of the penalised loss
-    J_lambda (:meth:`Network.loss_and_grad`) is compared with the central difference
+    J_lambda (:meth:`Network.loss_and_grad`) is compared with the central difference ::
 
         n_j = (J_lambda(theta + eps e_j) - J_lambda(theta - eps e_j)) / (2 eps),
 
@@ -86,8 +86,8 @@ def check_gradients(
     -------
     errors : dict of str to float
         Maps ``"layers[i].W"``-style names (``network.param_names()``) to the relative
-        error max_j |g_j - n_j| / max(max_j |g_j|, max_j |n_j|, tiny) over the checked
-        entries j of that array (analytic g, numerical n; tiny the dtype's smallest
+        error ``max_j |g_j - n_j| / max(max_j |g_j|, max_j |n_j|, tiny)`` over the
+        checked entries j of that array (analytic g, numerical n; tiny the dtype's smallest
         normal number). The notes' "agree to 4 digits" is < 1e-4. Expect ~1e-3 in
         float32 (rounding of the loss limits central differences there) and ~1e-8 or
         below in float64. An array whose analytic or numerical gradient has a NaN or

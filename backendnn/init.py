@@ -12,10 +12,10 @@ O kh kw, weight (O, C, kh, kw)) is given ``shape=(C kh kw, O)`` too: W is drawn 
 shape with the scale of the fans, b of length shape[1], and ``Network.init`` transposes
 and reshapes W. A custom initialiser used on such layers accepts ``shape``.
 
-:func:`network_params` and :func:`network_state` make a network's arrays from its layers'
+``network_params`` and ``network_state`` make a network's arrays from its layers'
 declarations (``Network.init`` and ``Network.init_state`` call them).
 
-Imports :mod:`backendnn._backend`.
+Imports ``backendnn._backend``.
 """
 
 from __future__ import annotations

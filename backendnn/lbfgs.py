@@ -6,7 +6,7 @@ Moré–Thuente line search and L-BFGS-B's other choices (first step 1/||d||, sk
 curvature pair that fails s.y > eps ||y||^2, a restart after a failed search, ``max_fun``
 tested between iterations), so it takes the same iterations as SciPy.
 
-Imports only :mod:`backendnn._backend`.
+Imports only ``backendnn._backend``.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def lbfgs(
     ``fun(x) -> (f, g)`` returns the value (0-d array) and gradient (vector) on the
     device. The search direction comes from the two-loop recursion over the last
     ``history`` pairs (s, y) (10, as SciPy's L-BFGS-B), the step from the Moré–Thuente line
-    search (:func:`_more_thuente`) with sufficient-decrease constant ``c1`` and curvature
+    search (``_more_thuente``) with sufficient-decrease constant ``c1`` and curvature
     constant ``c2``. Only the scalars the line search branches on (f and the directional
     derivative) and the stopping tests come to the host.
 
@@ -270,9 +270,9 @@ def lbfgs(
 
     Stopping rules, with scikit-learn's (SciPy's L-BFGS-B) meanings: ``max_iter``
     iterations, ``max_fun`` function evaluations (tested between iterations, so the last
-    line search may pass it, as in L-BFGS-B), ``tol`` on max |g_i|
+    line search may pass it, as in L-BFGS-B), ``tol`` on ``max |g_i|``
     (SciPy's ``gtol``), and ``ftol`` on the relative decrease
-    (f_k - f_k+1)/max(|f_k|, |f_k+1|, 1). ``success`` is True only for the last two. As in
+    ``(f_k - f_k+1)/max(|f_k|, |f_k+1|, 1)``. ``success`` is True only for the last two. As in
     SciPy, the two limits are tested before the two convergence tests after an iteration:
     an iteration that meets a limit and converges reports the limit. ``callback(nit, f,
     x)`` is called after each iteration; returning True stops the run there (``success``

@@ -16,7 +16,7 @@ Losses with parameters (label smoothing, Huber's delta) and losses of your own a
 :class:`Loss` objects: value and gradient written out side by side, the output activation
 named, registered by name (:func:`register`) so that model files can hold them.
 
-Imports :mod:`backendnn._backend` only.
+Imports ``backendnn._backend`` only.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def binary_log_loss(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any
     s = sigmoid(h);   dL/dh = (s - y)/n = ((1-y) sigmoid(h) - y sigmoid(-h))/n.
 
     Both are written so that a confident, correct prediction keeps full relative
-    precision (no 1 - s cancellation); softplus(h) = max(h, 0) + log1p(exp(-|h|)).
+    precision (no 1 - s cancellation); ``softplus(h) = max(h, 0) + log1p(exp(-|h|))``.
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
@@ -299,10 +299,10 @@ class BinaryLogLoss(Loss):
 
 class Huber(Loss):
     """Huber loss of an identity output, averaged over all elements (PyTorch's
-    ``huber_loss``), with d = h - y:
+    ``huber_loss``), with d = h - y::
 
-    l = d^2/2 if |d| <= delta else delta (|d| - delta/2),   dl/dh = clip(d, -delta, delta),
-    L = 1/(n k) sum_ij l_ij.
+        l = d^2/2 if |d| <= delta else delta (|d| - delta/2),   dl/dh = clip(d, -delta, delta),
+        L = 1/(n k) sum_ij l_ij.
 
     Quadratic near 0 (as ``squared_error``), linear in the tails, so outliers pull less.
     """

@@ -29,9 +29,9 @@ another library walks the nest. A rule that needs the update count inside ``upda
 (:class:`AdamW`'s bias correction) carries it as a 0-d array of the parameters' dtype
 (exact to 2^24 updates in float32, where the correction is 1 long before). L-BFGS is in
 :mod:`backendnn.lbfgs`, the learning-rate schedules with the loop that changes them, in
-:mod:`backendnn.train`.
+``backendnn.train``.
 
-Imports only :mod:`backendnn._backend`.
+Imports only ``backendnn._backend``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _check_beta_eps(owner: Any) -> None:
 @dataclass(frozen=True)
 class SGD:
     """Minibatch SGD with momentum (scikit-learn's rule), g + wd theta for g where
-    ``weight_decay`` wd > 0 (``torch.optim.SGD``'s decay):
+    ``weight_decay`` wd > 0 (``torch.optim.SGD``'s decay)::
 
         v <- mu v - lr g,   theta <- theta + v                (classical momentum)
         v <- mu v - lr g,   theta <- theta + mu v - lr g      (Nesterov)
@@ -154,12 +154,12 @@ class SGD:
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam (Kingma & Ba), scikit-learn's form:
+    """Adam (Kingma & Ba), scikit-learn's form::
 
         m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
         theta <- theta - lr_t m / (sqrt(v) + eps),   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t).
 
-    ``lr_t`` is computed on the host by :meth:`step_size` and passed to :meth:`update`.
+    ``lr_t`` is computed on the host by :meth:`step_size` and passed to ``update``.
     eps is added outside the bias correction (``torch.optim.Adam`` adds it to
     sqrt(v / (1 - b2^t))): the two differ by about 1e-5 relative at the defaults.
     """
@@ -192,7 +192,7 @@ class Adam:
 
 @dataclass(frozen=True)
 class AdamW:
-    """Adam with decoupled weight decay (Loshchilov & Hutter), ``torch.optim.AdamW``'s form:
+    """Adam with decoupled weight decay (Loshchilov & Hutter), ``torch.optim.AdamW``'s form::
 
         theta <- theta (1 - lr wd),
         m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
@@ -234,7 +234,7 @@ class AdamW:
         return new, (m, v, t)
 
     def step_size(self, lr: float, t: int) -> float:
-        """``lr`` itself: the bias correction is computed in :meth:`update`."""
+        """``lr`` itself: the bias correction is computed in ``update``."""
         return lr
 
 
@@ -331,7 +331,7 @@ def from_description(raw: Any) -> Any:
 @dataclass(frozen=True)
 class ClipGradNorm:
     """``optimizer`` given gradients rescaled to a global L2 norm of at most ``max_norm``,
-    as ``torch.nn.utils.clip_grad_norm_`` rescales them before ``step()``:
+    as ``torch.nn.utils.clip_grad_norm_`` rescales them before ``step()``::
 
         n = sqrt(sum over every parameter array of sum(g^2)),
         g <- g min(1, max_norm / (n + 1e-6)).

@@ -7,7 +7,7 @@ standard element-wise functions only, so they run unchanged on every backend and
 ``jax.jit``; and :func:`ndtr`, the normal CDF the library uses (exact GELU), which takes
 the array library's own ndtr where ``_backend`` offers it as the fast path.
 
-What it may import: the standard library, and from :mod:`backendnn._backend` only
+What it may import: the standard library, and from ``backendnn._backend`` only
 ``array_namespace`` and the ``native_ndtr`` primitive. It names no array library: where
 one needs something special, ``_backend`` offers it (DESIGN.md, "No backend branches
 outside ``_backend.py``").
@@ -25,7 +25,7 @@ __all__ = ["erf_cody", "erfc_cody", "ndtr", "ndtr_cody"]
 
 def ndtr(x: Any) -> Any:
     """Phi(x), the standard normal CDF, on any backend: the library's own ndtr where
-    :func:`backendnn._backend.native_ndtr` offers it as the fast path for ``x``'s dtype
+    ``backendnn._backend.native_ndtr`` offers it as the fast path for ``x``'s dtype
     (measured faster than :func:`ndtr_cody` and as accurate, benchmarks/NOTES.md "Native
     ndtr fast path"), else :func:`ndtr_cody` (a few ulp in both tails).
     """

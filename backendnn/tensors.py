@@ -56,7 +56,7 @@ def convert(x: Any, src: str, dst: str) -> Any:
     Raises
     ------
     ValueError
-        If ``x`` does not have 4 axes, or a layout is not one of :data:`LAYOUTS`.
+        If ``x`` does not have 4 axes, or a layout is not one of ``backendnn.tensors.LAYOUTS``.
 
     Examples
     --------
@@ -102,7 +102,7 @@ def to_nchw(x: Any, layout: str = "NHWC") -> Any:
     Raises
     ------
     ValueError
-        If ``x`` does not have 4 axes, or ``layout`` is not one of :data:`LAYOUTS`.
+        If ``x`` does not have 4 axes, or ``layout`` is not one of ``backendnn.tensors.LAYOUTS``.
 
     Examples
     --------
@@ -133,7 +133,7 @@ def from_nchw(x: Any, layout: str = "NHWC") -> Any:
     Raises
     ------
     ValueError
-        If ``x`` does not have 4 axes, or ``layout`` is not one of :data:`LAYOUTS`.
+        If ``x`` does not have 4 axes, or ``layout`` is not one of ``backendnn.tensors.LAYOUTS``.
 
     Examples
     --------

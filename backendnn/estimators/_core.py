@@ -174,7 +174,7 @@ class NetworkEstimator(EstimatorProtocol):
             )
         )  # fmt: skip
 
-    fit.__doc__ = "Fit the model to X and y." + FIT_DOC
+    fit.__doc__ = "Fit the model to X and y.\n" + FIT_DOC
 
     def _fit(self, request: FitRequest) -> Any:
         """Train as ``request`` asks and commit every fitted attribute at once, or change

@@ -72,7 +72,7 @@ class Perceptron(NetworkEstimator):
         (the sum over misclassified samples; with ``batch_size``, each batch's J times
         its size over n_samples, summed), which ``tol`` is compared with.
     t_ : int
-        ``"online"``: weight updates performed plus one, n_iter_ * n_samples + 1 as
+        ``"online"``: weight updates performed plus one, ``n_iter_ * n_samples + 1`` as
         scikit-learn's (``partial_fit`` adds to it); ``"gd"``: samples seen.
     n_features_in_ : int
         Features per sample.

@@ -48,32 +48,37 @@ def _torch() -> Any:
     return torch_package("converting to or from PyTorch")
 
 
+_RESIDUAL_DOC = """A residual block as a torch module: y = body(x) + shortcut(x).
+
+    What :func:`to_torch` makes of a :class:`backendnn.layers.Residual` and what
+    :func:`from_torch` reads as one (torch has no residual module of its own).
+
+    Parameters
+    ----------
+    body : torch.nn.Sequential
+        f's modules, input first.
+    shortcut : torch.nn.Sequential or None, default None
+        The shortcut's modules; None is the identity.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from backendnn.interop.torch import Residual
+    >>> block = Residual(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU()))
+    >>> block(torch.zeros(2, 3)).shape
+    torch.Size([2, 3])
+    """
+# the class is made when torch is first asked for: doctest finds its examples here
+__test__ = {"Residual": _RESIDUAL_DOC}
+
+
 @functools.cache
 def _residual_class() -> type:
     """The :class:`Residual` torch module, made once torch is imported."""
     module: Any = _torch().nn.Module
 
     class Residual(module):
-        """A residual block as a torch module: y = body(x) + shortcut(x).
-
-        What :func:`to_torch` makes of a :class:`backendnn.layers.Residual` and what
-        :func:`from_torch` reads as one (torch has no residual module of its own).
-
-        Parameters
-        ----------
-        body : torch.nn.Sequential
-            f's modules, input first.
-        shortcut : torch.nn.Sequential or None, default None
-            The shortcut's modules; None is the identity.
-
-        Examples
-        --------
-        >>> import torch
-        >>> from backendnn.interop.torch import Residual
-        >>> block = Residual(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU()))
-        >>> block(torch.zeros(2, 3)).shape
-        torch.Size([2, 3])
-        """
+        __doc__ = _RESIDUAL_DOC
 
         def __init__(self, body: Any, shortcut: Any = None):
             super().__init__()
@@ -81,6 +86,7 @@ def _residual_class() -> type:
             self.register_module("shortcut", shortcut)
 
         def forward(self, x: Any) -> Any:
+            """body(x) + shortcut(x), x itself where the shortcut is None."""
             return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
 
     Residual.__module__ = "backendnn.interop.torch"  # where users find it

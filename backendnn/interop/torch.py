@@ -26,7 +26,7 @@ up: it then differs from log(1 + e^x) by less than e^-20 ~ 2e-9).
 
 torch is imported inside the functions: it is optional.
 
-Imports :mod:`backendnn.network`, ``_backend`` and ``interop._torch_layers`` (the maps).
+Imports ``backendnn.network``, ``_backend`` and ``interop._torch_layers`` (the maps).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def to_torch(network: Network, params: list, state: list | None = None) -> Any:
     -------
     torch.nn.Sequential
         One module per layer (two for a ``GatedDense`` and a global pool; a
-        :class:`Residual` per residual block).
+        :class:`~backendnn.interop.torch.Residual` per residual block).
 
     Raises
     ------

@@ -2,7 +2,7 @@
 
 Arrays are batch-major: a row is a sample, so the notes' column form
 z = W a + b becomes z = a W + b with W of shape (n_in, n_out), and the backward
-pass of eqs. 33-35 reads
+pass of eqs. 33-35 reads ::
 
     dW = a^T delta,   db = sum_rows delta,   d(a) = delta W^T.
 

@@ -78,7 +78,7 @@ class Activation(Layer):
         return {"activation": self.activation}
 
     def workspace(self, shape: tuple[int, ...]) -> int:
-        """f's temporaries (the sigmoid's exp(-|z|), 1 + e, ...): a few arrays of z's size."""
+        """f's temporaries (the sigmoid's ``exp(-|z|)``, 1 + e, ...): a few arrays of z's size."""
         return temporaries(self.activation) * size(shape)
 
     def forward(self, params: tuple, z: Any, ctx: Context = INFERENCE) -> tuple[Any, Any]:

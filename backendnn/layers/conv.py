@@ -49,18 +49,18 @@ class Conv2d(Layer):
     """2-d convolution (cross-correlation) y = W * x + b of NCHW images, as PyTorch's.
 
     Forward: with G groups of C/G input and O/G output channels (output channel o reads
-    the input channels of its group g = o // (O/G) only),
+    the input channels of its group g = o // (O/G) only), ::
 
         y[n, o, h', w'] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, g C/G + c,
                           sh h' + dh i, sw w' + dw j],
 
-    computed as one batched matrix product over the patches (:func:`im2col`), per sample
-    and group
+    computed as one batched matrix product over the patches (``im2col``), per sample
+    and group ::
 
         Y_ng = W_g P_ng + b,   W_g of shape (O/G, C/G kh kw),   P_ng of shape (C/G kh kw, H' W').
 
     Backward, with Delta_ng = dy_ng as an (O/G, H' W') matrix (eqs. 33-35 with the patches
-    as the layer input):
+    as the layer input)::
 
         dW_g = sum_n Delta_ng P_ng^T  (patches^T delta),   db = sum of dy over n, h', w',
         dP_ng = W_g^T Delta_ng,   dx = col2im(dP)  (each patch entry back onto its pixel).
@@ -245,7 +245,7 @@ class Conv1d(Layer):
     """1-d convolution (cross-correlation) y = W * x + b of NCL sequences, as PyTorch's: a
     :class:`Conv2d` on images of height one.
 
-    Forward: with G groups of C/G input and O/G output channels,
+    Forward: with G groups of C/G input and O/G output channels, ::
 
         y[n, o, l'] = b[o] + sum_{c, i} W[o, c, i] x_pad[n, g C/G + c, s l' + d i],
         g = o // (O/G),

@@ -24,7 +24,7 @@ class Residual(Layer):
     1x1 strided :class:`~backendnn.layers.Conv2d` where f changes the shape. Both branches
     read the same x and their outputs must have one shape.
 
-    Backward: x feeds both branches, so the gradient splits at the fork and adds,
+    Backward: x feeds both branches, so the gradient splits at the fork and adds, ::
 
         dx = (df/dx)^T dy + (dshortcut/dx)^T dy   (dy itself for the identity shortcut),
 
@@ -34,7 +34,7 @@ class Residual(Layer):
     The block holds no arrays: its parameters are its sub-layers' declarations in order,
     f's then the shortcut's, named ``f.{j}.{name}`` and ``shortcut.{j}.{name}`` (a model
     file names them ``layers.{i}.f.0.W``, as a torch state dict), and likewise its buffers
-    (state). A sub-layer that reads the :class:`~backendnn.layers.base.Context` gets one
+    (state). A sub-layer that reads the ``Context`` gets one
     with the block's training flag and sample weights, its own slice of the state and its
     own random key ``fold_in(fold_in(key, b), j)`` (b = 0 for f, 1 for the shortcut).
     Blocks nest: a Residual may be one of another's layers.

@@ -222,7 +222,7 @@ def im2col(
     Examples
     --------
     >>> import numpy as np
-    >>> from backendnn.layers.conv import im2col
+    >>> from backendnn.layers.windows import im2col
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> p = im2col(x, (2, 2))
     >>> p.shape
@@ -269,7 +269,7 @@ def col2im(
     Examples
     --------
     >>> import numpy as np
-    >>> from backendnn.layers.conv import col2im
+    >>> from backendnn.layers.windows import col2im
     >>> col2im(np.ones((1, 1, 2, 2, 2, 2)), (1, 1, 3, 3), (2, 2))[0, 0].tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
