@@ -51,6 +51,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# the theme's light/dark switch starts from the reader's system setting (without a default
+# the first visit logs an error in the browser's console)
+html_context = {"default_mode": "auto"}
 
 from _gallery import sphinx_gallery_conf  # noqa: E402,F401
 
