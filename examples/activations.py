@@ -1,6 +1,5 @@
-"""Every registered activation and its derivative, computed on the chosen backend.
-
-    python examples/activations.py --backend array_api_strict
+"""Every registered activation and its derivative, computed on the chosen backend
+==============================================================================
 
 Each activation object has its value and derivative side by side: ``forward(z)`` and
 ``backward(dy, z, y)``. Here both run on the backend (the derivative as backward with
@@ -10,6 +9,10 @@ component 0, with the diagonal derivative d y_0 / d z_0 (backward with dy = (1, 
 The GLU family gates one half of a projection with the other, y = g(a) * b: shown as
 slices in a for a few values of b, with dy/da = g'(a) * b dashed.
 The figure ``activations.png`` has one small panel per activation.
+
+Run it::
+
+    python examples/activations.py --backend array_api_strict
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def evaluate(name: str, z: np.ndarray, backend: str, p: float = 1.0) -> tuple[np
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0]), argv)
+    args = parse_args(parser(__doc__), argv)
     z = np.linspace(-5.0, 5.0, 400, dtype=np.float32)  # even count: the kink z = 0 is not sampled
     probe = np.array([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=np.float32)
     names = [n for n in activations.names() if n != "logistic"]  # logistic is sigmoid's alias

@@ -1,6 +1,5 @@
-"""Data-parallel training with JAX: one process on many devices, then many processes.
-
-    python examples/distributed.py               # every part; --parts 2 3 for some
+"""Data-parallel training with JAX: one process on many devices, then many processes
+=================================================================================
 
 1. Every JAX device of this machine in one mesh (on a laptop, 4 forced CPU devices;
    on a multi-GPU host, the GPUs, unchanged): the rows of X and y are sharded over the
@@ -12,6 +11,10 @@
    array four times larger than the memory it left itself, chunk by chunk (``pip install
    "backendnn[dask]"``; skipped without dask). A NumPy memmap, zarr or HDF5 dataset works
    the same through ``dask.array.from_array``.
+
+Run it::
+
+    python examples/distributed.py               # every part; --parts 2 3 for some
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Training throughput on an MNIST-sized problem: the script to run on a GPU.
-
-    python examples/gpu_training.py --backend cupy     # or jax, torch; numpy for the CPU
-    python examples/gpu_training.py --backend torch --samples 10000 --epochs 2
+"""Training throughput on an MNIST-sized problem: the script to run on a GPU
+=========================================================================
 
 A synthetic stand-in for MNIST, drawn from a seed so that no download is needed:
 60,000 training and 10,000 test samples of 784 features in 10 classes (each class a
@@ -11,6 +9,11 @@ batches of 256. A ``callbacks=`` function receives each epoch's record, and the 
 prints samples/s per epoch (the first includes JIT compilation on JAX and warm-up
 elsewhere) and the final test accuracy. The figure ``gpu_training.png`` plots
 samples/s and the loss per epoch.
+
+Run it::
+
+    python examples/gpu_training.py --backend cupy     # or jax, torch; numpy for the CPU
+    python examples/gpu_training.py --backend torch --samples 10000 --epochs 2
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=3, samples=60_000)
+    p = parser(__doc__, epochs=3, samples=60_000)
     p.add_argument("--batch-size", type=int, default=256, help="samples per Adam step")
     p.add_argument(
         "--precision",

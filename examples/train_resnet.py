@@ -1,9 +1,5 @@
-"""Train a small residual CNN with batch norm and dropout on scikit-learn's digits (NCHW).
-
-    python examples/train_resnet.py                    # NumPy, 30 epochs (~15 s)
-    python examples/train_resnet.py --backend torch    # or jax, cupy, array_api_strict
-    python examples/train_resnet.py --quick            # 3 epochs, for tests
-    python examples/train_resnet.py --compare-torch    # + the same network in PyTorch
+"""Train a small residual CNN with batch norm and dropout on scikit-learn's digits (NCHW)
+======================================================================================
 
 The network: Conv2d(1->16, 3x3) -> BatchNorm2d -> ReLU, a residual block
 [Conv-BN-ReLU-Conv-BN] + identity -> ReLU, a downsampling block (16->32 channels, stride
@@ -20,6 +16,13 @@ epoch.
 weights (backendnn's draw, copied), the same validation rows and batch order (the same
 draws from the same generator), Adam with the same settings, the same L2 penalty, the same
 best-epoch rule; only the dropout masks differ. It prints both test accuracies.
+
+Run it::
+
+    python examples/train_resnet.py                    # NumPy, 30 epochs (~15 s)
+    python examples/train_resnet.py --backend torch    # or jax, cupy, array_api_strict
+    python examples/train_resnet.py --quick            # 3 epochs, for tests
+    python examples/train_resnet.py --compare-torch    # + the same network in PyTorch
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ def torch_twin(
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=30)
+    p = parser(__doc__, epochs=30)
     p.add_argument("--quick", action="store_true", help="3 epochs (overrides --epochs), for tests")
     p.add_argument("--seed", type=int, default=0, help="random_state of the estimator")
     p.add_argument("--lr", type=float, default=0.002, help="Adam's learning rate")

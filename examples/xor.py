@@ -1,6 +1,5 @@
-"""XOR: a perceptron cannot separate it, an MLP with one small hidden layer can.
-
-    python examples/xor.py --backend torch
+"""XOR: a perceptron cannot separate it, an MLP with one small hidden layer can
+============================================================================
 
 The notes' story. XOR's four points, (0,0) and (1,1) in class 0, (0,1) and (1,0) in
 class 1, cannot be split by one line, so a perceptron gets at most 3 of the 4 right
@@ -9,6 +8,10 @@ the criterion J, ``solver="gd"``) and scikit-learn's online one (the default) al
 Eight tanh units, trained by L-BFGS, bend the boundary around them. The figure ``xor.png``
 shows both decision regions side by side (the notes' perceptron on the left), each
 computed by predicting on a grid of points moved to the chosen backend.
+
+Run it::
+
+    python examples/xor.py --backend torch
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def grid_eval(fn: Callable, backend: str, n: int = 201) -> tuple[np.ndarray, ...
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0]), argv)
+    args = parse_args(parser(__doc__), argv)
     X = backendnn.to_backend(X_HOST, args.backend)
     y = backendnn.to_backend(Y_HOST, args.backend)
 
