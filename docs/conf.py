@@ -53,7 +53,7 @@ html_theme_options = {
 }
 html_show_sourcelink = False
 
-from _gallery import sphinx_gallery_conf  # noqa: E402,F401
+from _gallery import finish_example_page, sphinx_gallery_conf  # noqa: E402
 
 # the environment variable lets the browser test build quickly without the gallery
 if os.environ.get("BACKENDNN_DOCS_GALLERY") == "0":
@@ -70,3 +70,4 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("source-read", finish_example_page)
