@@ -40,6 +40,11 @@ FORMULA = {
 }
 
 
+# %%
+# Each kind of activation evaluated on the backend: element-wise, a slice of the
+# vector ones (softmax, log-softmax), the gated ones (the GLU family).
+
+
 def _move(a: np.ndarray, backend: str) -> object:
     return backendnn.to_backend(a, backend)
 
@@ -79,6 +84,10 @@ def evaluate(name: str, z: np.ndarray, backend: str, p: float = 1.0) -> tuple[np
         return vector_slice(activations.get(name), z, backend)
     act = activations.get(name, beta=p) if name == "swish" else activations.get(name)
     return element_wise(act, z, backend)
+
+
+# %%
+# One panel per registered activation: its value and its derivative.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,5 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "activations.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

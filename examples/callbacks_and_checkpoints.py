@@ -39,6 +39,9 @@ from backendnn.callbacks import (
 )
 from backendnn.layers import Activation, Conv2d, Dense, Flatten, MaxPool2d
 
+# %%
+# The fit with its callbacks, the resumed fit and the figure.
+
 
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__, epochs=60)
@@ -127,5 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "callbacks_and_checkpoints.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -27,6 +27,9 @@ from train_digits_cnn import LAYERS, SETTINGS
 
 import backendnn
 
+# %%
+# The fit, the export, and both runtimes on the test digits.
+
 
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__, epochs=40)
@@ -69,5 +72,8 @@ def main(argv: list[str] | None = None) -> None:
           f"labels that differ: {int(np.sum(onnx_labels != ours))}")  # fmt: skip
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -31,6 +31,10 @@ N_FEATURES, N_CLASSES = 784, 10
 SEPARATION = 0.12  # centroid scale against unit noise: hard enough that training shows
 
 
+# %%
+# The synthetic stand-in for MNIST.
+
+
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples (n, 784) float32 with labels (n,) in 10 classes: centroid + noise."""
     rng = np.random.default_rng(seed)
@@ -38,6 +42,10 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     y = rng.integers(0, N_CLASSES, size=n)
     X = centroids[y] + rng.standard_normal((n, N_FEATURES), dtype=np.float32)
     return X, y
+
+
+# %%
+# The fit with a per-epoch callback that times it, and the figure.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,5 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "gpu_training.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

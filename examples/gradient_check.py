@@ -39,6 +39,10 @@ CHECKS = (
 )
 
 
+# %%
+# One check: a small network's analytic gradient against central differences.
+
+
 def worst_error(name: str, loss: str, dtype: str, backend: str, max_checks: int | None) -> float:
     """Largest relative error of ``check_gradients`` over every parameter array."""
     rng = np.random.default_rng(0)
@@ -61,6 +65,10 @@ def worst_error(name: str, loss: str, dtype: str, backend: str, max_checks: int 
     ]
     errors = backendnn.check_gradients(net, params, X, y, loss, max_checks=max_checks)
     return max(errors.values())
+
+
+# %%
+# Every hidden activation, each loss and dtype: the table and the bar chart.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,5 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "gradient_check.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -25,6 +25,9 @@ from sklearn.model_selection import train_test_split
 
 import backendnn
 
+# %%
+# The data, the fit, the saved and reloaded model, and the figure.
+
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(parser(__doc__, epochs=200), argv)
@@ -121,5 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "digits.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -26,6 +26,10 @@ from sklearn.model_selection import train_test_split
 import backendnn
 from backendnn.layers import Activation, Conv2d, Flatten, MaxPool2d
 
+# %%
+# The network and its training settings (``export_onnx.py`` uses them too).
+
+
 LAYERS = [
     Conv2d(1, 16, 3, padding=1), Activation("relu"), MaxPool2d(2),  # (N, 16, 4, 4)
     Conv2d(16, 32, 3, padding=1), Activation("relu"), MaxPool2d(2),  # (N, 32, 2, 2)
@@ -39,6 +43,10 @@ SETTINGS = {
     "momentum": 0.9,
     "random_state": 4,
 }
+
+
+# %%
+# The data, the fit, the saved and reloaded model, and the figure.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,5 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "digits_cnn.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

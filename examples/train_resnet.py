@@ -53,6 +53,10 @@ N_CLASSES = 10
 INPUT_SHAPE = (1, 8, 8)
 
 
+# %%
+# The residual network, its training settings and the data.
+
+
 def resnet_layers(dropout: float = 0.2) -> list:
     """The network up to its output layer (the estimator appends Dense(32, 10))."""
     return [
@@ -101,7 +105,8 @@ def load() -> tuple[np.ndarray, ...]:
     )
 
 
-# ---------------------------------------------------------------------- PyTorch twin
+# %%
+# The PyTorch twin (``--compare-torch``).
 
 
 def torch_twin(
@@ -195,7 +200,8 @@ def torch_twin(
     return {"loss": losses, "scores": scores, "accuracy": accuracy, "seconds": seconds}
 
 
-# ---------------------------------------------------------------------- main
+# %%
+# The fit on the chosen backend, the comparison if asked, and the figure.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,5 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "resnet.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

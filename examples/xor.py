@@ -27,6 +27,10 @@ X_HOST = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 Y_HOST = np.array([0, 1, 1, 0])
 
 
+# %%
+# A model evaluated on a grid of points moved to the backend: the decision regions.
+
+
 def grid_eval(fn: Callable, backend: str, n: int = 201) -> tuple[np.ndarray, ...]:
     """``fn`` (a model's predict or predict_proba) on an n x n grid over [-0.5, 1.5]^2:
     the grid is moved to ``backend`` once, the result comes back to NumPy for plotting."""
@@ -34,6 +38,10 @@ def grid_eval(fn: Callable, backend: str, n: int = 201) -> tuple[np.ndarray, ...
     gx, gy = np.meshgrid(ticks, ticks)
     grid = backendnn.to_backend(np.stack([gx.ravel(), gy.ravel()], axis=1), backend)
     return gx, gy, backendnn.to_numpy(fn(grid)).reshape(gx.shape)
+
+
+# %%
+# Both perceptrons and the MLP fitted on the backend, their accuracies and the figure.
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,5 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "xor.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()
