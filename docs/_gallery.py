@@ -105,6 +105,8 @@ def finish_example_page(app: Any, docname: str, source: list[str]) -> None:
             "This example starts processes and sets JAX's device flags before JAX loads: "
             "this page shows it without running it."
         )
+    elif not app.config.sphinx_gallery_conf["plot_gallery"]:  # BACKENDNN_DOCS_GALLERY=0
+        note = "This build of the documentation did not run the examples."
     else:
         args = " ".join(SMALL_ARGS[name])
         sizes = f" ``{args}`` (the small sizes of ``examples/_small.py``)" if args else ""
