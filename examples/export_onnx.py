@@ -1,5 +1,5 @@
-"""Export the digits CNN of ``train_digits_cnn.py`` to ONNX and run it in ONNX Runtime
-===================================================================================
+"""Export the digits CNN of train_digits_cnn.py to ONNX and run it in ONNX Runtime
+===============================================================================
 
 Needs ``pip install backendnn[onnx]`` (onnx and onnxruntime). It fits the same network on
 the same split, writes ``digits_cnn.onnx``, runs it in ONNX Runtime (which knows nothing
