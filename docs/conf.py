@@ -55,7 +55,7 @@ html_show_sourcelink = False
 # the first visit logs an error in the browser's console)
 html_context = {"default_mode": "auto"}
 
-from _gallery import sphinx_gallery_conf  # noqa: E402,F401
+from _gallery import finish_example_page, sphinx_gallery_conf  # noqa: E402
 
 # the environment variable lets the browser test build quickly without the gallery
 if os.environ.get("BACKENDNN_DOCS_GALLERY") == "0":
@@ -72,3 +72,4 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("source-read", finish_example_page)

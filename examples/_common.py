@@ -24,12 +24,15 @@ BACKENDS = backendnn.BACKENDS
 
 
 def parser(
-    description: str, *, epochs: int | None = None, samples: int | None = None
+    doc: str | None, *, epochs: int | None = None, samples: int | None = None
 ) -> argparse.ArgumentParser:
     """An argument parser with ``--backend`` and ``--out``, and ``--epochs``/``--samples``
-    when the example has a default for them."""
+    when the example has a default for them. ``doc`` is the example's docstring: its first
+    line, the title, describes the command (the gallery runs the examples with an empty
+    ``__doc__``; ``python -OO`` leaves None)."""
     p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=(doc or "").partition("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--backend",

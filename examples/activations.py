@@ -1,6 +1,5 @@
-"""Every registered activation and its derivative, computed on the chosen backend.
-
-    python examples/activations.py --backend array_api_strict
+"""Every registered activation and its derivative, computed on the chosen backend
+==============================================================================
 
 Each activation object has its value and derivative side by side: ``forward(z)`` and
 ``backward(dy, z, y)``. Here both run on the backend (the derivative as backward with
@@ -10,6 +9,10 @@ component 0, with the diagonal derivative d y_0 / d z_0 (backward with dy = (1, 
 The GLU family gates one half of a projection with the other, y = g(a) * b: shown as
 slices in a for a few values of b, with dy/da = g'(a) * b dashed.
 The figure ``activations.png`` has one small panel per activation.
+
+Run it::
+
+    python examples/activations.py --backend array_api_strict
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ FORMULA = {
     "swish": r"$z\,\sigma(\beta z)$",
     "softplus": r"$\log(1+e^z)$",
 }
+
+
+# %%
+# Each kind of activation evaluated on the backend: element-wise, a slice of the
+# vector ones (softmax, log-softmax), the gated ones (the GLU family).
 
 
 def _move(a: np.ndarray, backend: str) -> object:
@@ -78,8 +86,12 @@ def evaluate(name: str, z: np.ndarray, backend: str, p: float = 1.0) -> tuple[np
     return element_wise(act, z, backend)
 
 
+# %%
+# One panel per registered activation: its value and its derivative.
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0]), argv)
+    args = parse_args(parser(__doc__), argv)
     z = np.linspace(-5.0, 5.0, 400, dtype=np.float32)  # even count: the kink z = 0 is not sampled
     probe = np.array([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=np.float32)
     names = [n for n in activations.names() if n != "logistic"]  # logistic is sigmoid's alias
@@ -138,5 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "activations.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

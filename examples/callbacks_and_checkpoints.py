@@ -1,8 +1,8 @@
-"""Train with validation data, a cosine schedule and a checkpoint of the best epoch; stop
-early; resume from the checkpoint.
+"""Validation data, a cosine schedule, checkpoints, early stopping and resuming
+============================================================================
 
-    python examples/callbacks_and_checkpoints.py                  # NumPy
-    python examples/callbacks_and_checkpoints.py --backend jax    # or torch, cupy, ...
+Train with validation data, a cosine schedule and a checkpoint of the best epoch; stop
+early; resume from the checkpoint.
 
 A small CNN learns scikit-learn's bundled digits (8x8 NCHW images) with a held-out
 validation set. ``CosineAnnealing`` warms the learning rate up for 3 epochs and anneals
@@ -13,6 +13,11 @@ writes one row per epoch. The checkpoint is then loaded and resumed with ``resum
 for ``--more`` epochs at a smaller, constant learning rate (a ``LearningRateScheduler``: a
 resumed run otherwise goes on at the rate it stopped at). The figure shows the training
 and validation curves with the stopping and resuming epochs marked, and the learning rate.
+
+Run it::
+
+    python examples/callbacks_and_checkpoints.py                  # NumPy
+    python examples/callbacks_and_checkpoints.py --backend jax    # or torch, cupy, ...
 """
 
 from __future__ import annotations
@@ -34,9 +39,12 @@ from backendnn.callbacks import (
 )
 from backendnn.layers import Activation, Conv2d, Dense, Flatten, MaxPool2d
 
+# %%
+# The fit with its callbacks, the resumed fit and the figure.
+
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=60)
+    p = parser(__doc__, epochs=60)
     p.add_argument("--patience", type=int, default=6, help="EarlyStopping's patience")
     p.add_argument("--more", type=int, default=10, help="epochs trained after the resume")
     args = parse_args(p, argv)
@@ -122,5 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "callbacks_and_checkpoints.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

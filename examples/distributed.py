@@ -1,6 +1,5 @@
-"""Data-parallel training with JAX: one process on many devices, then many processes.
-
-    python examples/distributed.py               # every part; --parts 2 3 for some
+"""Data-parallel training with JAX: one process on many devices, then many processes
+=================================================================================
 
 1. Every JAX device of this machine in one mesh (on a laptop, 4 forced CPU devices;
    on a multi-GPU host, the GPUs, unchanged): the rows of X and y are sharded over the
@@ -12,6 +11,10 @@
    array four times larger than the memory it left itself, chunk by chunk (``pip install
    "backendnn[dask]"``; skipped without dask). A NumPy memmap, zarr or HDF5 dataset works
    the same through ``dask.array.from_array``.
+
+Run it::
+
+    python examples/distributed.py               # every part; --parts 2 3 for some
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ warnings.filterwarnings("ignore", category=bn.ConvergenceWarning)  # epochs fixe
 PARAMS = dict(hidden_layer_sizes=(32,), solver="adam", batch_size=64, max_iter=20, random_state=0)
 
 
+# %%
+# Part 1: one process, every device of this machine in one mesh.
+
+
 def data() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
@@ -79,6 +86,10 @@ def one_process() -> None:
           f"{sharded.loss_:.6f}, one device {single.loss_:.6f} (largest gap {gap:.1e}); "
           f"weights replicated: {sharded.coefs_[0].sharding.is_fully_replicated}; "
           f"accuracy {accuracy:.3f}")  # fmt: skip
+
+
+# %%
+# Part 2: two processes, each holding half of the rows.
 
 
 def worker(pid: int, port: str, out: str) -> None:
@@ -145,6 +156,10 @@ def two_processes() -> None:
           f"{float(np.sum(bn.to_numpy(single.coefs_[0]))):.10f}")  # fmt: skip
 
 
+# %%
+# Part 3: out of core with Dask, in a child process that caps its memory.
+
+
 def out_of_core_child(budget_mib: int) -> None:
     """Fit a generated dask array 4x ``budget_mib`` after capping this process's address
     space at what it uses now plus ``budget_mib`` (Linux)."""
@@ -191,6 +206,8 @@ def out_of_core() -> None:
         sys.exit("the out-of-core child failed")
 
 
+# %%
+# The parts chosen by ``--parts``, or a child process's part (``--worker``, ``--dask``).
 if __name__ == "__main__":
     if ARGS.worker:
         worker(int(ARGS.worker[0]), ARGS.worker[1], ARGS.worker[2])

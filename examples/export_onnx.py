@@ -1,13 +1,16 @@
-"""Export the digits CNN of ``train_digits_cnn.py`` to ONNX and run it in ONNX Runtime.
-
-    python examples/export_onnx.py                  # NumPy
-    python examples/export_onnx.py --backend jax    # or torch, cupy, array_api_strict
+"""Export the digits CNN of train_digits_cnn.py to ONNX and run it in ONNX Runtime
+===============================================================================
 
 Needs ``pip install backendnn[onnx]`` (onnx and onnxruntime). It fits the same network on
 the same split, writes ``digits_cnn.onnx``, runs it in ONNX Runtime (which knows nothing
 of backendnn) and prints both test accuracies, the largest difference between the two
 runtimes' class probabilities and the number of test digits whose labels differ. With
 --dtype float64 the model is exported and run in float64.
+
+Run it::
+
+    python examples/export_onnx.py                  # NumPy
+    python examples/export_onnx.py --backend jax    # or torch, cupy, array_api_strict
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from train_digits_cnn import LAYERS, SETTINGS
 
 import backendnn
 
+# %%
+# The fit, the export, and both runtimes on the test digits.
+
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=40)
+    p = parser(__doc__, epochs=40)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parse_args(p, argv)
     try:
@@ -66,5 +72,8 @@ def main(argv: list[str] | None = None) -> None:
           f"labels that differ: {int(np.sum(onnx_labels != ours))}")  # fmt: skip
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

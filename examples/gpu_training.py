@@ -1,7 +1,5 @@
-"""Training throughput on an MNIST-sized problem: the script to run on a GPU.
-
-    python examples/gpu_training.py --backend cupy     # or jax, torch; numpy for the CPU
-    python examples/gpu_training.py --backend torch --samples 10000 --epochs 2
+"""Training throughput on an MNIST-sized problem: the script to run on a GPU
+=========================================================================
 
 A synthetic stand-in for MNIST, drawn from a seed so that no download is needed:
 60,000 training and 10,000 test samples of 784 features in 10 classes (each class a
@@ -11,6 +9,11 @@ batches of 256. A ``callbacks=`` function receives each epoch's record, and the 
 prints samples/s per epoch (the first includes JIT compilation on JAX and warm-up
 elsewhere) and the final test accuracy. The figure ``gpu_training.png`` plots
 samples/s and the loss per epoch.
+
+Run it::
+
+    python examples/gpu_training.py --backend cupy     # or jax, torch; numpy for the CPU
+    python examples/gpu_training.py --backend torch --samples 10000 --epochs 2
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ N_FEATURES, N_CLASSES = 784, 10
 SEPARATION = 0.12  # centroid scale against unit noise: hard enough that training shows
 
 
+# %%
+# The synthetic stand-in for MNIST.
+
+
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples (n, 784) float32 with labels (n,) in 10 classes: centroid + noise."""
     rng = np.random.default_rng(seed)
@@ -37,8 +44,12 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+# %%
+# The fit with a per-epoch callback that times it, and the figure.
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=3, samples=60_000)
+    p = parser(__doc__, epochs=3, samples=60_000)
     p.add_argument("--batch-size", type=int, default=256, help="samples per Adam step")
     p.add_argument(
         "--precision",
@@ -132,5 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "gpu_training.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -1,14 +1,18 @@
-"""Gradient checking: hand-written backpropagation against central differences, per activation.
+"""Gradient checking: hand-written backpropagation against central differences
+===========================================================================
+
+The notes' "Gradient checking", per activation: for every parameter theta_j of a small
+network (4 inputs, 5 hidden units, 3 outputs), the analytic gradient from
+backpropagation is compared with (J(theta + eps e_j) - J(theta - eps e_j)) / (2 eps). The
+table shows, per hidden activation and loss, the largest relative error over all
+parameters; the notes ask for agreement to 4 digits (< 1e-4). In float64 (eps = 1e-6)
+they agree to about 9 digits; the float32 column (eps = 1e-3, the notes' value) shows why
+float64 is used for checking. The figure ``gradient_check.png`` is a bar chart of the
+errors.
+
+Run it::
 
     python examples/gradient_check.py --backend jax
-
-The notes' "Gradient checking": for every parameter theta_j of a small network
-(4 inputs, 5 hidden units, 3 outputs), the analytic gradient from backpropagation is
-compared with (J(theta + eps e_j) - J(theta - eps e_j)) / (2 eps). The table shows,
-per hidden activation and loss, the largest relative error over all parameters; the
-notes ask for agreement to 4 digits (< 1e-4). In float64 (eps = 1e-6) they agree to
-about 9 digits; the float32 column (eps = 1e-3, the notes' value) shows why float64
-is used for checking. The figure ``gradient_check.png`` is a bar chart of the errors.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ CHECKS = (
 )
 
 
+# %%
+# One check: a small network's analytic gradient against central differences.
+
+
 def worst_error(name: str, loss: str, dtype: str, backend: str, max_checks: int | None) -> float:
     """Largest relative error of ``check_gradients`` over every parameter array."""
     rng = np.random.default_rng(0)
@@ -59,8 +67,12 @@ def worst_error(name: str, loss: str, dtype: str, backend: str, max_checks: int 
     return max(errors.values())
 
 
+# %%
+# Every hidden activation, each loss and dtype: the table and the bar chart.
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument(
         "--max-checks",
         type=int,
@@ -122,5 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "gradient_check.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -1,13 +1,16 @@
-"""Train an MLP on scikit-learn's bundled handwritten digits, seen as NCHW images.
-
-    python examples/train_digits.py                  # NumPy
-    python examples/train_digits.py --backend jax    # or torch, cupy, array_api_strict
+"""Train an MLP on scikit-learn's bundled handwritten digits, seen as NCHW images
+==============================================================================
 
 1,797 grey 8x8 images ship with scikit-learn (no download). They go in as an
 (N, 1, 8, 8) batch scaled to [0, 1]; a quarter is held out (stratified). The model
 trains with a progress bar, prints its test accuracy, is saved to a safetensors file,
 reloaded and checked to predict exactly the same. The figure ``digits.png`` shows the
 loss curve and test digits labelled predicted/true, mistakes in red.
+
+Run it::
+
+    python examples/train_digits.py                  # NumPy
+    python examples/train_digits.py --backend jax    # or torch, cupy, array_api_strict
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from sklearn.model_selection import train_test_split
 
 import backendnn
 
+# %%
+# The data, the fit, the saved and reloaded model, and the figure.
+
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0], epochs=200), argv)
+    args = parse_args(parser(__doc__, epochs=200), argv)
 
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]  # NCHW, values in [0, 1]
@@ -118,5 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "digits.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -1,13 +1,16 @@
-"""Train a small convolutional network on scikit-learn's digits, as NCHW images.
-
-    python examples/train_digits_cnn.py                  # NumPy
-    python examples/train_digits_cnn.py --backend jax    # or torch, cupy, array_api_strict
+"""Train a small convolutional network on scikit-learn's digits, as NCHW images
+============================================================================
 
 The same (N, 1, 8, 8) batches and stratified hold-out as ``train_digits.py``; the network
 is two 3x3 convolutions (16 and 32 channels, ReLU, 2x2 max-pooling) and the output layer
 the estimator appends. It prints the test accuracy, saves and reloads the model (the layer
 stack is recorded in the file), and draws ``digits_cnn.png``: the loss curve, the 16
 first-layer filters and the test digits it gets wrong.
+
+Run it::
+
+    python examples/train_digits_cnn.py                  # NumPy
+    python examples/train_digits_cnn.py --backend jax    # or torch, cupy, array_api_strict
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from sklearn.model_selection import train_test_split
 
 import backendnn
 from backendnn.layers import Activation, Conv2d, Flatten, MaxPool2d
+
+# %%
+# The network and its training settings (``export_onnx.py`` uses them too).
+
 
 LAYERS = [
     Conv2d(1, 16, 3, padding=1), Activation("relu"), MaxPool2d(2),  # (N, 16, 4, 4)
@@ -38,8 +45,12 @@ SETTINGS = {
 }
 
 
+# %%
+# The data, the fit, the saved and reloaded model, and the figure.
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0], epochs=40), argv)
+    args = parse_args(parser(__doc__, epochs=40), argv)
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     X_train, X_test, y_train, y_test = train_test_split(
@@ -104,5 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "digits_cnn.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

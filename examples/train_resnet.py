@@ -1,9 +1,5 @@
-"""Train a small residual CNN with batch norm and dropout on scikit-learn's digits (NCHW).
-
-    python examples/train_resnet.py                    # NumPy, 30 epochs (~15 s)
-    python examples/train_resnet.py --backend torch    # or jax, cupy, array_api_strict
-    python examples/train_resnet.py --quick            # 3 epochs, for tests
-    python examples/train_resnet.py --compare-torch    # + the same network in PyTorch
+"""Train a small residual CNN with batch norm and dropout on scikit-learn's digits (NCHW)
+======================================================================================
 
 The network: Conv2d(1->16, 3x3) -> BatchNorm2d -> ReLU, a residual block
 [Conv-BN-ReLU-Conv-BN] + identity -> ReLU, a downsampling block (16->32 channels, stride
@@ -20,6 +16,13 @@ epoch.
 weights (backendnn's draw, copied), the same validation rows and batch order (the same
 draws from the same generator), Adam with the same settings, the same L2 penalty, the same
 best-epoch rule; only the dropout masks differ. It prints both test accuracies.
+
+Run it::
+
+    python examples/train_resnet.py                    # NumPy, 30 epochs (~15 s)
+    python examples/train_resnet.py --backend torch    # or jax, cupy, array_api_strict
+    python examples/train_resnet.py --quick            # 3 epochs, for tests
+    python examples/train_resnet.py --compare-torch    # + the same network in PyTorch
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ from backendnn.layers import (
 
 N_CLASSES = 10
 INPUT_SHAPE = (1, 8, 8)
+
+
+# %%
+# The residual network, its training settings and the data.
 
 
 def resnet_layers(dropout: float = 0.2) -> list:
@@ -98,7 +105,8 @@ def load() -> tuple[np.ndarray, ...]:
     )
 
 
-# ---------------------------------------------------------------------- PyTorch twin
+# %%
+# The PyTorch twin (``--compare-torch``).
 
 
 def torch_twin(
@@ -192,11 +200,12 @@ def torch_twin(
     return {"loss": losses, "scores": scores, "accuracy": accuracy, "seconds": seconds}
 
 
-# ---------------------------------------------------------------------- main
+# %%
+# The fit on the chosen backend, the comparison if asked, and the figure.
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0], epochs=30)
+    p = parser(__doc__, epochs=30)
     p.add_argument("--quick", action="store_true", help="3 epochs (overrides --epochs), for tests")
     p.add_argument("--seed", type=int, default=0, help="random_state of the estimator")
     p.add_argument("--lr", type=float, default=0.002, help="Adam's learning rate")
@@ -263,5 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "resnet.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

@@ -1,6 +1,5 @@
-"""XOR: a perceptron cannot separate it, an MLP with one small hidden layer can.
-
-    python examples/xor.py --backend torch
+"""XOR: a perceptron cannot separate it, an MLP with one small hidden layer can
+============================================================================
 
 The notes' story. XOR's four points, (0,0) and (1,1) in class 0, (0,1) and (1,0) in
 class 1, cannot be split by one line, so a perceptron gets at most 3 of the 4 right
@@ -9,6 +8,10 @@ the criterion J, ``solver="gd"``) and scikit-learn's online one (the default) al
 Eight tanh units, trained by L-BFGS, bend the boundary around them. The figure ``xor.png``
 shows both decision regions side by side (the notes' perceptron on the left), each
 computed by predicting on a grid of points moved to the chosen backend.
+
+Run it::
+
+    python examples/xor.py --backend torch
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ X_HOST = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 Y_HOST = np.array([0, 1, 1, 0])
 
 
+# %%
+# A model evaluated on a grid of points moved to the backend: the decision regions.
+
+
 def grid_eval(fn: Callable, backend: str, n: int = 201) -> tuple[np.ndarray, ...]:
     """``fn`` (a model's predict or predict_proba) on an n x n grid over [-0.5, 1.5]^2:
     the grid is moved to ``backend`` once, the result comes back to NumPy for plotting."""
@@ -33,8 +40,12 @@ def grid_eval(fn: Callable, backend: str, n: int = 201) -> tuple[np.ndarray, ...
     return gx, gy, backendnn.to_numpy(fn(grid)).reshape(gx.shape)
 
 
+# %%
+# Both perceptrons and the MLP fitted on the backend, their accuracies and the figure.
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(parser(__doc__.splitlines()[0]), argv)
+    args = parse_args(parser(__doc__), argv)
     X = backendnn.to_backend(X_HOST, args.backend)
     y = backendnn.to_backend(Y_HOST, args.backend)
 
@@ -112,5 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args, "xor.png")
 
 
+# %%
+# Run from the command line; on this page, with the arguments of the note at the top.
+# What it prints and draws:
 if __name__ == "__main__":
     main()

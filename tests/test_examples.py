@@ -26,22 +26,27 @@ EXAMPLES = ROOT / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIMEOUT_S = 240
 
-# script -> (small-size flags, the figure it writes)
-CASES = {
-    "train_digits.py": (["--epochs", "3"], "digits.png"),
-    "train_digits_cnn.py": (["--epochs", "2"], "digits_cnn.png"),
-    "train_resnet.py": (["--quick"], "resnet.png"),
-    "callbacks_and_checkpoints.py": (
-        ["--epochs", "6", "--more", "2", "--patience", "2"],
-        "callbacks_and_checkpoints.png",
-    ),
-    "xor.py": ([], "xor.png"),
-    "activations.py": ([], "activations.png"),
-    "gradient_check.py": (["--max-checks", "2"], "gradient_check.png"),
-    "gpu_training.py": (
-        ["--samples", "600", "--epochs", "2", "--batch-size", "128"],
-        "gpu_training.png",
-    ),
+
+def _load(name: str):
+    """A helper module of ``examples/`` (not a package: the scripts import it by folder)."""
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the small-size flags each example runs with, shared with the documentation's gallery
+SMALL_ARGS = _load("_small").SMALL_ARGS
+# script -> the figure it writes
+FIGURES = {
+    "train_digits.py": "digits.png",
+    "train_digits_cnn.py": "digits_cnn.png",
+    "train_resnet.py": "resnet.png",
+    "callbacks_and_checkpoints.py": "callbacks_and_checkpoints.png",
+    "xor.py": "xor.png",
+    "activations.py": "activations.png",
+    "gradient_check.py": "gradient_check.png",
+    "gpu_training.py": "gpu_training.png",
 }
 
 
@@ -78,14 +83,14 @@ class Runs:
         env = _env(TMPDIR=str(self.tmp))
         started = {
             script: subprocess.Popen(
-                [sys.executable, str(EXAMPLES / script), "--backend", backend, *flags],
+                [sys.executable, str(EXAMPLES / script), "--backend", backend, *SMALL_ARGS[script]],
                 cwd=self.cwd,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for script, (flags, _) in CASES.items()
+            for script in FIGURES
         }
         self.done: dict[str, subprocess.CompletedProcess] = {}
         for script, proc in started.items():
@@ -134,7 +139,7 @@ BACKEND_PARAMS = [
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("script", list(CASES))
+@pytest.mark.parametrize("script", list(FIGURES))
 def test_example_runs_and_writes_its_figure(runs, backend, script):
     run = runs(backend)
     proc = run.done[script]
@@ -142,7 +147,7 @@ def test_example_runs_and_writes_its_figure(runs, backend, script):
         f"{script} --backend {backend} failed:\n{proc.stdout}\n{proc.stderr}"
     )
     figure = run.figure(script)
-    assert figure.name == CASES[script][1]
+    assert figure.name == FIGURES[script]
     assert figure.parent.parent == run.tmp, "not in a new temporary folder"
     assert f"writing files to {figure.parent}" in proc.stdout, proc.stdout
     data = figure.read_bytes()
@@ -219,16 +224,9 @@ def test_missing_backend_exits_with_the_install_hint(tmp_path):
 # ---------------------------------------------------------------------- why training stopped
 
 
-def _load_common():
-    spec = importlib.util.spec_from_file_location("examples_common", EXAMPLES / "_common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cnn_says_why_it_stopped(runs, tmp_path):
     """At its default 40 epochs the CNN stops early by scikit-learn's rule and says which; with
-    --epochs 2 it says it used them all."""
+    its small --epochs it says it used them all."""
     proc = _run(
         [sys.executable, str(EXAMPLES / "train_digits_cnn.py")],
         tmp_path,
@@ -241,8 +239,10 @@ def test_cnn_says_why_it_stopped(runs, tmp_path):
         proc.stdout,
     )
     assert match and int(match.group(1)) < 40, proc.stdout
+    small = SMALL_ARGS["train_digits_cnn.py"]
+    epochs = int(small[small.index("--epochs") + 1])
     short = runs("numpy").done["train_digits_cnn.py"].stdout
-    assert "used all 2 of 2 epochs (--epochs): more may help" in short, short
+    assert f"used all {epochs} of {epochs} epochs (--epochs): more may help" in short, short
 
 
 def test_why_it_stopped_names_the_validation_score_with_early_stopping():
@@ -253,7 +253,7 @@ def test_why_it_stopped_names_the_validation_score_with_early_stopping():
     model = bn.MLPClassifier(
         (4,), early_stopping=True, tol=10.0, n_iter_no_change=2, max_iter=50, random_state=0
     ).fit(X, X[:, 0] > 0)
-    assert _load_common().why_it_stopped(model) == (
+    assert _load("_common").why_it_stopped(model) == (
         f"stopped after {model.n_iter_} of 50 epochs: the validation score did not improve by "
         "tol=10 for n_iter_no_change=2 consecutive epochs"
     )
@@ -325,7 +325,8 @@ def test_export_onnx_runs_the_cnn_in_onnx_runtime(tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     script = str(EXAMPLES / "export_onnx.py")
-    proc = _run([sys.executable, script, "--epochs", "2", "--out", str(tmp_path)], tmp_path, _env())
+    small = SMALL_ARGS["export_onnx.py"]
+    proc = _run([sys.executable, script, *small, "--out", str(tmp_path)], tmp_path, _env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     found = [
         re.search(rf"{name} test accuracy: (0\.\d{{4}})", proc.stdout)
