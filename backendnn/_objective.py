@@ -34,6 +34,7 @@ class TrainingObjective:
         The gradient (alpha/n) W is multiplied by ``grad_scale``: scikit-learn's
         convention. It is the notes' eq. 36 term (lambda/2) sum ||W||^2 with
         lambda = alpha / n_samples.
+        See :ref:`notes-eq-36` (notes' eq. 36).
 
         Parameters
         ----------
@@ -101,6 +102,7 @@ class TrainingObjective:
 
         With ``sample_weight`` s the loss is the s-weighted mean over samples and the
         penalty's n is sum_i s_i (scikit-learn's convention).
+        See :ref:`notes-eq-23` (notes' eqs. 23-24) and :ref:`notes-eq-36` (eq. 36).
 
         The gradient for every parameter is multiplied by ``grad_scale`` (the value is
         not scaled). ``loss`` is a name or function of :mod:`backendnn.losses`.

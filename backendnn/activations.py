@@ -121,7 +121,10 @@ class Identity(Activation):
 
 
 class Sigmoid(Activation):
-    """f(z) = 1/(1+e^-z)  (eq. 6),  f'(z) = f(z)(1-f(z))  (eq. 7)."""
+    """f(z) = 1/(1+e^-z)  (eq. 6),  f'(z) = f(z)(1-f(z))  (eq. 7).
+
+    See :ref:`notes-eq-6` (notes' eqs. 6-7).
+    """
 
     name = "sigmoid"
     formula = "f(z) = 1/(1+exp(-z));  f'(z) = f(z)(1-f(z))"
@@ -136,7 +139,10 @@ class Sigmoid(Activation):
 
 
 class Tanh(Activation):
-    """f(z) = tanh z  (eq. 8),  f'(z) = 1 - f(z)^2  (eq. 9)."""
+    """f(z) = tanh z  (eq. 8),  f'(z) = 1 - f(z)^2  (eq. 9).
+
+    See :ref:`notes-eq-8` (notes' eqs. 8-9).
+    """
 
     name = "tanh"
     formula = "f(z) = tanh(z);  f'(z) = 1 - tanh(z)^2"
@@ -154,6 +160,7 @@ class ReLU(Activation):
     """f(z) = max(0, z)  (eq. 10),  f'(z) = 1 if z > 0 else 0  (eq. 11; 0 chosen at z = 0).
 
     f'(z) can come from y = f(z) too, since y > 0 exactly where z > 0.
+    See :ref:`notes-eq-10` (notes' eqs. 10-11).
     """
 
     name = "relu"
@@ -176,6 +183,7 @@ class GELU(Activation):
     Phi comes from ``special.ndtr``, which keeps full relative precision in the lower
     tail, where ``1 + erf(z/sqrt 2)`` cancels to zero (z < -6) and even
     ``erfc(-z/sqrt 2)`` loses ~z^2 ulp to the rounding of its argument.
+    See :ref:`notes-gelu` (notes, GELU).
     """
 
     name = "gelu"
@@ -197,6 +205,7 @@ class GELUTanh(Activation):
     Computed through 1/2 (1 + tanh u) = sigma(2u) and 1/2 sech^2 u = 2 sigma(2u)(1 - sigma(2u)),
     which keep the lower tail; z is clipped to ``|z| <= 100`` inside u, where sigma(2u)
     has long saturated, so z^3 cannot overflow float32.
+    See :ref:`notes-gelu-tanh` (notes, GELU's tanh approximation).
     """
 
     name = "gelu_tanh"
@@ -226,6 +235,7 @@ class Swish(Activation):
     """Swish_beta: f(z) = z s,  f'(z) = s + beta z s (1 - s),  s = sigma(beta z).
 
     With beta = 1 this is SiLU: f'(z) = sigma(z)(1 + z(1 - sigma(z))).
+    See :ref:`notes-silu` (notes, SiLU / Swish).
     """
 
     name = "swish"
@@ -246,7 +256,10 @@ class Swish(Activation):
 
 
 class SiLU(Swish):
-    """SiLU: f(z) = z sigma(z),  f'(z) = sigma(z)(1 + z(1 - sigma(z)))  (Swish with beta = 1)."""
+    """SiLU: f(z) = z sigma(z),  f'(z) = sigma(z)(1 + z(1 - sigma(z)))  (Swish with beta = 1).
+
+    See :ref:`notes-silu` (notes, SiLU / Swish).
+    """
 
     name = "silu"
     formula = "f(z) = z*sigmoid(z);  f'(z) = sigmoid(z)*(1 + z*(1 - sigmoid(z)))"
@@ -332,6 +345,7 @@ class GLU:
     dy/da = g'(a) * b and dy/db = g(a), so ``backward`` returns
     (dy * g'(a) * b, dy * g(a)). ``glu`` gates with the sigmoid, ``reglu`` with
     ReLU, ``geglu`` with exact GELU, ``swiglu`` with Swish (beta = 1 by default).
+    See :ref:`notes-glu` (notes, GLU section).
     """
 
     def __init__(self, name: str, gate: Activation):

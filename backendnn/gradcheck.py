@@ -49,6 +49,7 @@ def check_gradients(
 
     all other parameters fixed (the notes' "Gradient checking"). Each entry costs two
     evaluations of the loss; ``max_checks`` bounds the work on large arrays.
+    See :ref:`notes-gradient-checking`.
 
     Parameters
     ----------

@@ -44,7 +44,10 @@ def normal(
     std: float = 0.01,
     shape: tuple[int, int] | None = None,
 ) -> tuple[Any, Any]:
-    """W, b ~ N(0, std^2) with std = 0.01, the notes' initialisation."""
+    """W, b ~ N(0, std^2) with std = 0.01, the notes' initialisation.
+
+    See :ref:`notes-algorithm` (notes, the backpropagation algorithm).
+    """
     shape = shape or (fan_in, fan_out)
     return rng.normal(0.0, std, shape), rng.normal(0.0, std, shape[1])
 

@@ -279,6 +279,7 @@ def lbfgs(
     False, message "stopped by a callback").
 
     Hand-written rather than SciPy's because it must run on every array library and device.
+    See :ref:`notes-lbfgs` (notes, L-BFGS).
     """
     xp = array_namespace(x0)
     eps = float(xp.finfo(x0.dtype).eps)

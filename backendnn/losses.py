@@ -85,6 +85,7 @@ def squared_error(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any, Any]:
 
     for n samples and k outputs. (scikit-learn's MLP back-propagates (h - y)/n, k times
     the true gradient of the value it reports; with one output the two agree.)
+    See :ref:`notes-eq-25` (notes' eq. 25) and :ref:`notes-mse`.
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)
@@ -139,6 +140,7 @@ def softmax_cross_entropy(y: Any, h: Any, sample_weight: Any = None) -> tuple[An
 
     log softmax subtracts the row maximum, so extreme logits neither overflow nor
     produce log(0).
+    See :ref:`notes-cross-entropy`.
     """
     xp = array_namespace(y, h)
     s, n = _weights(sample_weight, h, xp)
@@ -182,6 +184,7 @@ def perceptron_criterion(y: Any, h: Any, sample_weight: Any = None) -> tuple[Any
     dJ/dh_i = -y_i if misclassified else 0,
 
     so that with h = w.x + b the chain rule gives the notes' eqs. 2 and 3.
+    See :ref:`notes-eq-1` (notes' eqs. 1-3).
     """
     xp = array_namespace(y, h)
     y = _as_2d(y, h, xp)

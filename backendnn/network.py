@@ -38,6 +38,7 @@ class Network(TrainingObjective):
     eqs. 14-20), and backpropagated in reverse (eqs. 32-35). The network holds no
     arrays: every method takes the parameters ``params``, a list with one tuple of
     arrays per layer (empty for layers without parameters), as made by :meth:`init`.
+    See :ref:`notes-eq-18` (notes' eqs. 14-20) and :ref:`notes-eq-33` (eqs. 32-35).
 
     Parameters
     ----------
@@ -290,6 +291,7 @@ class Network(TrainingObjective):
         X runs in blocks of :meth:`block_rows` rows (that fit in the memory budget,
         :func:`backendnn.set_memory_budget`), the outputs concatenated: one pass's
         result, to rounding. On JAX a block's pass is compiled once per block size.
+        See :ref:`notes-eq-18` (notes' eqs. 14-20).
 
         Parameters
         ----------
@@ -464,6 +466,7 @@ class Network(TrainingObjective):
         Each layer turns the gradient for its output into the gradient for its input
         (delta^(L) from delta^(L+1), eq. 33) and the gradients of its parameters
         (eqs. 34-35). The gradient for the network input is never formed.
+        See :ref:`notes-eq-33` (notes' eqs. 32-35).
 
         Parameters
         ----------

@@ -103,6 +103,7 @@ class SGD:
     With ``momentum=0`` this is the notes' plain step theta <- theta - lr g (eqs. 21-22).
     At a constant lr, v is -lr times ``torch.optim.SGD``'s buffer (dampening 0), so the
     iterates are torch's.
+    See :ref:`notes-eq-21` (notes' eqs. 21-22) and :ref:`notes-sgd`.
     """
 
     momentum: float = 0.9

@@ -40,6 +40,7 @@ def convert(x: Any, src: str, dst: str) -> Any:
 
     Axis k of the result is the axis of ``x`` named ``dst[k]``: ``permute_dims(x,
     [src.index(a) for a in dst])``.
+    See :ref:`notes-tensor` (notes, Tensors).
 
     Parameters
     ----------

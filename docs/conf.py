@@ -9,6 +9,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))  # _gallery.py
+sys.path.insert(0, str(DOCS / "_ext"))  # testref.py: the :test: role
 sys.path.insert(0, str(DOCS.parent))  # backendnn from this checkout
 
 import backendnn  # noqa: E402
@@ -26,6 +27,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # MathJax served from the site itself: no CDN needed
+    "testref",  # :test:`tests/FILE.py::test_name` links to the test's source
 ]
 
 nitpicky = True

@@ -238,3 +238,27 @@ def test_perceptron_initial_weights_of_the_wrong_shape_are_refused():
         bn.Perceptron().fit(X_CLS, Y_CLS, coef_init=np.zeros((4, 3)))  # (d, k), not (k, d)
     with pytest.raises(ValueError, match="does not match"):
         bn.Perceptron().fit(X_CLS, Y_CLS, intercept_init=np.zeros((3, 1)))
+
+
+@pytest.mark.parametrize("data", list(DATA))
+def test_gd_takes_the_notes_steps(backend, data):
+    """``solver="gd"`` is the notes' gradient descent on the perceptron criterion (eqs.
+    1-5), written out here in NumPy from zero weights: over the misclassified samples
+    (y_i (w.x_i + b) <= 0), w <- w - eta0 dJ/dw = w + eta0 sum y_i x_i and
+    b <- b + eta0 sum y_i; one column of +1/-1 targets per class for 3 classes."""
+    X, y = DATA[data]
+    classes = np.unique(y)
+    Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)[:, 1 if len(classes) == 2 else 0 :]
+    eta0, epochs = 0.1, 4
+    W, b = np.zeros((X.shape[1], Y.shape[1])), np.zeros(Y.shape[1])
+    for _ in range(epochs):
+        misclassified_y = np.where(Y * (X @ W + b) <= 0, Y, 0.0)
+        W, b = W + eta0 * X.T @ misclassified_y, b + eta0 * misclassified_y.sum(axis=0)
+    assert np.any(Y * (X @ W + b) <= 0)  # not separated yet: all epochs run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bn.ConvergenceWarning)
+        ours = bn.Perceptron(solver="gd", eta0=eta0, max_iter=epochs, tol=None)
+        ours.fit(backend.asarray(X, "float64"), y)
+    assert ours.n_iter_ == epochs
+    assert_close(ours.coef_, W.T, backend=backend, rtol=1e-12, atol=1e-12)
+    assert_close(ours.intercept_, b, backend=backend, rtol=1e-12, atol=1e-12)

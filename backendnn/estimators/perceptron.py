@@ -54,6 +54,7 @@ class Perceptron(NetworkEstimator):
     ``max_iter`` epochs, or when J (``loss_curve_``) has not improved by ``tol`` for
     ``n_iter_no_change`` epochs; several classes train jointly, one-vs-rest. On XOR both
     solvers get at most 3 of the 4 points right: one line cannot split it.
+    See :ref:`notes-eq-4` (notes' eqs. 1-5).
 
 {parameters}
     Attributes

@@ -34,6 +34,7 @@ class Activation(Layer):
 
     Backward: the Hadamard product of eqs. 32-33, dz = da * f'(z) (the vector-Jacobian
     product for softmax and log_softmax). The layer has no parameters.
+    See :ref:`notes-eq-16` (notes' eqs. 16-17) and :ref:`notes-eq-33` (eqs. 32-33).
 
     Parameters
     ----------

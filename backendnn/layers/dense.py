@@ -27,6 +27,7 @@ class Dense(Layer):
         da = dz W^T,   dW = a^T dz,   db = sum over rows of dz
 
     (``need_dx=False``, a network's first layer, skips the product dz W^T: da is None).
+    See :ref:`notes-eq-14` (notes' eqs. 12-15) and :ref:`notes-eq-34` (eqs. 30-35).
 
     Parameters
     ----------
@@ -125,6 +126,7 @@ class GatedDense(Layer):
         dx = dp W^T,   dW = x^T dp,   dc = sum over rows of dp
 
     (so dW_a = x^T (g'(a) b dy) and dW_b = x^T (g(a) dy)).
+    See :ref:`notes-glu` (notes, GLU section).
 
     Parameters
     ----------
