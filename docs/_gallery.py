@@ -1,10 +1,10 @@
-"""sphinx-gallery's settings for ``examples/``: which scripts run, with which small-size
-arguments, in which order, and the scraper that puts the PNG files each example writes on
-its page.
+"""sphinx-gallery's settings for ``examples/``: which scripts run, in which order, and the
+scraper that puts the PNG files each example writes on its page.
 
-The examples run in the Sphinx process, on NumPy, each with the small sizes of
-``examples/_small.py`` (the table the tests read too) and ``--out`` a new temporary folder,
-removed after the example: nothing is written into the repository but the generated pages
+The examples run in the Sphinx process, on NumPy, at their full default sizes (all of them
+together take about 90 s on one core of a 2-core machine, so none needs a small-data
+option here; the tests use ``examples/_small.py``'s sizes) with ``--out`` a new temporary
+folder, removed after the example: nothing is written into the repository but the generated pages
 (``docs/auto_examples``, ignored by git). The examples close their figures after saving
 them, so matplotlib's scraper would find none: ``png_scraper`` collects the files instead.
 The settings name these functions by their full name (``"_gallery.png_scraper"``), as
@@ -42,12 +42,12 @@ _OUT: dict[str, Path] = {}  # the --out folder of the example running now, by fi
 
 
 def reset_argv(gallery_conf: dict[str, Any], script_vars: dict[str, Any]) -> list[str]:
-    """An example's command line: its small sizes and a new temporary ``--out`` folder."""
+    """An example's command line: its defaults, and a new temporary ``--out`` folder."""
     name = Path(script_vars["src_file"]).name
-    if name not in SMALL_ARGS:
+    if name not in SMALL_ARGS:  # the tests would not run it either
         raise KeyError(f"examples/{name} has no small sizes: add it to examples/_small.py")
     _OUT[name] = Path(tempfile.mkdtemp(prefix=f"backendnn-gallery-{Path(name).stem}-"))
-    return [*SMALL_ARGS[name], "--out", str(_OUT[name])]
+    return ["--out", str(_OUT[name])]
 
 
 def png_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
@@ -108,11 +108,9 @@ def finish_example_page(app: Any, docname: str, source: list[str]) -> None:
     elif not app.config.sphinx_gallery_conf["plot_gallery"]:  # BACKENDNN_DOCS_GALLERY=0
         note = "This build of the documentation did not run the examples."
     else:
-        args = " ".join(SMALL_ARGS[name])
-        sizes = f" ``{args}`` (the small sizes of ``examples/_small.py``)" if args else ""
         note = (
-            f"This page ran ``{name}`` on NumPy while the documentation was built, "
-            f"with{sizes or ' its default arguments'} and ``--out`` a temporary folder."
+            f"This page ran ``python examples/{name} --out DIR`` (NumPy, the default "
+            "sizes, DIR a temporary folder) while the documentation was built."
         )
     # Sphinx read "\r" as a line end: the page again, with the progress bars' redraws
     with open(app.env.doc2path(docname), encoding="utf-8", newline="") as page:
