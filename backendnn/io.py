@@ -3,7 +3,7 @@
 This module knows the file format only. A file holds the model's weight arrays as
 safetensors tensors and, under the metadata key ``"backendnn"``, a JSON object::
 
-    {"format": "backendnn", "version": 4, "estimator": "MLPClassifier",
+    {"format": "backendnn", "version": 6, "estimator": "MLPClassifier",
      "params": {...}, "attributes": {...}}
 
 What goes into ``params`` and ``attributes`` each estimator states itself (its

@@ -46,7 +46,7 @@ between libraries, so only the ``-plain`` rows' losses agree.
 
 The peer engines (``torch-eager``, ``jax-grad``, ``sklearn``, ``numpy-matmuls``) are hand-written
 competitors, not backendnn's math: their module, ``bench/peers.py``, is the one place in
-the package outside ``_backend.py`` that imports array libraries by name, inside the
+the package outside ``_backend/`` that imports array libraries by name, inside the
 engine functions, so that the bench imports without any of them.
 
 Engines

@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=MODELS,
         default="mlp",
         help="mlp: the ReLU MLP whose widths SIZES gives; lenet: (N, 1, 28, 28) -> two "
-        "(3x3 convolution, ReLU, 2x2 max-pool) of 16 and 32 channels -> Dense(1568->10) "
-        "(default: %(default)s)",
+        "(3x3 convolution, ReLU, 2x2 max-pool) of 16 and 32 channels -> Dense(1568->10); "
+        "resnet: examples/train_resnet.py's residual CNN on (N, 1, 28, 28); resnet-plain: "
+        "the same without batch norm and dropout (default: %(default)s)",
     )
     parser.add_argument(
         "--sizes",

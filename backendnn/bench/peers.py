@@ -7,7 +7,7 @@ LeNet-like CNN (``--model lenet``: ``nn.Conv2d``/``nn.MaxPool2d``, and
 ``lax.conv_general_dilated``/``lax.reduce_window``); the other two train MLPs only.
 
 Imports: :mod:`.problem` and :mod:`.runner`. This is the one module of the package
-outside ``_backend.py`` that imports array libraries by name, and only inside the engine
+outside ``_backend/`` that imports array libraries by name, and only inside the engine
 functions, so that it imports without any of them (every peer is optional).
 """
 
