@@ -92,17 +92,22 @@ def dask(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """The documentation site: the docstrings' examples as doctests (NumPy), the site built
-    with warnings as errors and nitpicky references (the gallery runs the examples), then
-    pages opened in headless Chromium (Debian's chromium and chromium-driver), whose
-    screenshots stay in docs/_build/screenshots."""
+    with warnings as errors and nitpicky references (the gallery runs the examples), the
+    user guide's code run as written, then pages opened in headless Chromium (Debian's
+    chromium and chromium-driver), whose screenshots stay in docs/_build/screenshots."""
     session.install("-e", ".[docs,dask]", TORCH, "jax", *DOCS_PINS)
     env = {"BACKENDNN_BACKENDS": "numpy", "JAX_ENABLE_X64": "1"}
     session.run(*PYTEST, "--doctest-modules", "backendnn", env=env)
     shutil.rmtree("docs/_build", ignore_errors=True)
     session.run("sphinx-build", "-b", "html", "-W", "--keep-going", "-n", "-q",
                 "docs", "docs/_build/html", env=env)
-    session.run(*PYTEST, "tests/test_docs_site.py", *session.posargs, env={
-        **env, "BACKENDNN_DOCS_HTML": "docs/_build/html",
+    # the guide's code as written (every optional library here, so none may be missing;
+    # the mesh example on 4 forced CPU devices), then the built pages in the browser
+    session.run(*PYTEST, "tests/test_docs_guide.py", "tests/test_docs_site.py",
+                *session.posargs, env={
+        **env, "BACKENDNN_DOCS_STRICT": "1",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "BACKENDNN_DOCS_HTML": "docs/_build/html",
         "BACKENDNN_DOCS_SCREENSHOTS": "docs/_build/screenshots",
     })  # fmt: skip
 
