@@ -1,7 +1,7 @@
 """Zero-copy moves between array libraries (``to_backend``, ``to_numpy``): memory shared
-through DLPack where the README's table "Which moves share memory" promises it (data
-pointers equal), a copy in the unsafe cases (pointers differ, values equal, the source
-unwritten).
+through DLPack where the table "Which moves share memory" (docs/guide/backends.rst)
+promises it (data pointers equal), a copy in the unsafe cases (pointers differ, values
+equal, the source unwritten).
 
 These tests are pairwise, not per backend: each runs in the session of the non-NumPy
 library of its pair (``BACKENDNN_BACKENDS`` names it, or is unset), so nox runs each once.

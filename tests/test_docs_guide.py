@@ -5,7 +5,8 @@ doctest's NUMBER). A block after an rst comment starting ``.. not run`` (it star
 processes) is shown, not run.
 
 A block that needs an optional library this environment lacks (jax, torch, onnx, dask)
-skips the rest of its page here; the ``docs`` session, which installs them all, sets
+or a JAX mesh of several devices (forced with ``XLA_FLAGS``) skips the rest of its page
+here; the ``docs`` session, which installs them all and forces 4 CPU devices, sets
 ``BACKENDNN_DOCS_STRICT=1`` and such a block fails there instead.
 """
 
@@ -94,6 +95,12 @@ def test_page_code_runs_as_written(page, tmp_path, monkeypatch):
             printed = None
             if language != "python" or not run:
                 continue
+            if (
+                "Mesh(" in code
+                and not STRICT
+                and "device_count" not in os.environ.get("XLA_FLAGS", "")
+            ):
+                pytest.skip(f"{where} and after: a mesh of several devices (XLA_FLAGS)")
             stdout = io.StringIO()
             try:
                 with contextlib.redirect_stdout(stdout):

@@ -396,20 +396,3 @@ def test_missing_onnx_names_the_extra(tmp_path):
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )  # fmt: skip
     assert "pip install backendnn[onnx]" in proc.stdout, proc.stdout + proc.stderr
-
-
-def test_readme_section_runs_as_written(tmp_path, monkeypatch):
-    """The README's "Exporting to ONNX" example, run in a scratch folder."""
-    import re
-
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    section = text.split("## Exporting to ONNX\n", 1)[1].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
-    monkeypatch.chdir(tmp_path)
-    namespace = {"bn": bn}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bn.ConvergenceWarning)
-        exec(code, namespace)
-    X = namespace["X"][:5] / 16
-    _close(namespace["proba"], namespace["clf"].predict_proba(X), "float64")
-    np.testing.assert_array_equal(namespace["labels"], namespace["clf"].predict(X))

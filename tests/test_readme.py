@@ -1,6 +1,7 @@
 """The README's code runs as written: the "Choosing a backend" snippet and every python
 block of "A short tour", given the inputs they name (z, a, b, dout, X, y, t, X_images, x);
-and its list of nox sessions is the noxfile's."""
+its list of nox sessions is the noxfile's; its links into docs/ lead to pages. (The site's
+own code: tests/test_docs_guide.py.)"""
 
 from __future__ import annotations
 
@@ -97,16 +98,9 @@ def test_choosing_a_backend_snippet_runs_as_written():
         exec(code, {"X_numpy": X_numpy[:300] / 16.0, "y": y[:300]})
 
 
-def test_training_section_runs_as_written(tmp_path, monkeypatch):
-    """The python block of "Training: validation data, callbacks, checkpoints"."""
-    (code,) = re.findall(
-        r"```python\n(.*?)```", _section("Training: validation data, callbacks, checkpoints"), re.S
-    )
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    inputs = {"X_train": X[:300], "y_train": y[:300], "X_val": X[300:400], "y_val": y[300:400]}
-    monkeypatch.chdir(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bn.ConvergenceWarning)
-        exec(code, dict(inputs))
-    assert (tmp_path / "best.safetensors").exists() and (tmp_path / "log.csv").exists()
+def test_readme_links_lead_to_files():
+    """Every relative link of the README names a file or folder of the checkout."""
+    links = re.findall(r"\]\(([^)#:]+)\)", README.read_text())
+    assert links, "the README lost its links into the documentation"
+    missing = [link for link in links if not (README.parent / link).exists()]
+    assert not missing, missing
