@@ -115,6 +115,6 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "backendnn", "tests", "examples", "scripts", "noxfile.py")
+    session.run("ruff", "check", "backendnn", "tests", "examples", "scripts", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "backendnn")
     session.run("mypy", "backendnn")

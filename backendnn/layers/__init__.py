@@ -20,7 +20,8 @@ and forward + backward is a pure function that ``jax.jit`` compiles::
 
 Images are NCHW, (n_samples, channels, height, width). :class:`Conv2d` is a matrix
 product over image patches (im2col); its backward pass is written out the same way
-(dW = patches^T delta, db = sum of delta, dx = col2im(delta W)), with the array library's
+(dW = delta patches^T, db = sum of delta, dx = col2im(W^T delta), W of shape
+(out, in*kh*kw) and the patches (in*kh*kw, positions)), with the array library's
 own convolution behind ``_backend`` where it has one.
 
 The package imports :mod:`backendnn.activations` and ``_backend``; its modules: ``base``
@@ -31,7 +32,7 @@ global pools), ``norm`` (BatchNorm1d, BatchNorm2d), ``layernorm`` (LayerNorm), `
 """
 
 from .activation import Activation
-from .base import Layer
+from .base import Context, Layer, Param
 from .conv import Conv1d, Conv2d
 from .dense import Dense, GatedDense
 from .dropout import Dropout
@@ -62,9 +63,11 @@ __all__ = [
     "GatedDense",
     "GlobalAvgPool1d",
     "GlobalAvgPool2d",
+    "Context",
     "Layer",
     "LayerNorm",
     "MaxPool1d",
     "MaxPool2d",
+    "Param",
     "Residual",
 ]

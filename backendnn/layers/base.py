@@ -91,7 +91,7 @@ class Context:
     state : tuple of arrays, default ()
         The layer's buffers, in the order of ``buffers()``.
     key : array of int32 of shape (2,), optional
-        The layer's random key in training (see :mod:`backendnn._random`).
+        The layer's random key in training (see ``backendnn._random``).
     weights : array of shape (n_samples,), optional
         The batch's sample weights in training (None: all 1); statistics over the batch
         are weighted by them, so rows of weight 0 (a mesh's padding) do not count.
