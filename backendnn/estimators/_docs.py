@@ -110,5 +110,8 @@ STACK_CLASSIFIER_ATTRIBUTES_DOC = _CLASSIFIER_ATTRIBUTES.format(
     weights="""    params_ : list of tuples of arrays
         Every layer's parameters (``()`` for a layer without), in the compute library, the
         appended output layer's last; a Conv2d's W has PyTorch's shape (out, in, kh, kw).
+    buffers_ : list of tuples of arrays, or None
+        Every layer's state (batch norm's running statistics) after the last training
+        epoch, what inference uses; None when no layer has state.
 """
 )

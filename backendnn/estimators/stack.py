@@ -242,6 +242,9 @@ class NeuralNetRegressor(RegressorOutputs, _BaseStack):
     ----------
     params_ : list of tuples of arrays
         The parameters of every layer, the appended output layer last.
+    buffers_ : list of tuples of arrays, or None
+        The state of every layer (batch norm's running statistics) after the last training
+        epoch, what inference uses; None when no layer has state.
     loss_, best_loss_, loss_curve_, validation_scores_, validation_loss_curve_,
     best_validation_score_ : see
         :class:`MLPClassifier` (validation scores are R^2).
