@@ -95,7 +95,7 @@ def docs(session: nox.Session) -> None:
     with warnings as errors and nitpicky references (the gallery runs the examples), the
     user guide's code run as written, then pages opened in headless Chromium (Debian's
     chromium and chromium-driver), whose screenshots stay in docs/_build/screenshots."""
-    session.install("-e", ".[docs,dask]", TORCH, "jax", *DOCS_PINS)
+    session.install("-e", ".[test,docs,dask]", TORCH, "jax", *DOCS_PINS)
     env = {"BACKENDNN_BACKENDS": "numpy", "JAX_ENABLE_X64": "1"}
     session.run(*PYTEST, "--doctest-modules", "backendnn", env=env)
     shutil.rmtree("docs/_build", ignore_errors=True)
